@@ -1,0 +1,3 @@
+"""motiond: a headless, motion-triggered video recorder daemon."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from motiond.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""The entry point: ``motiond run``, ``motiond check-config``, ``motiond --version``.
+
+The only place that turns exceptions into exit codes and messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from motiond import __version__
+from motiond.config import ConfigError, check_storage_writable, dump_effective_config, load_config
+
+EX_OK = 0
+EX_CONFIG = 78  # sysexits.h: configuration error (systemd: RestartPreventExitStatus=78)
+
+logger = logging.getLogger("motiond")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="motiond",
+        description="Motion-triggered video recorder: browser-playable clips and live view.",
+    )
+    parser.add_argument("--version", action="version", version=f"motiond {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    config_help = (
+        "config file (default: /etc/motiond/motiond.yaml if present, else the embedded demo)"
+    )
+    run = commands.add_parser("run", help="run in the foreground until SIGINT/SIGTERM")
+    run.add_argument("-c", "--config", type=Path, help=config_help)
+    check = commands.add_parser("check-config", help="validate and print the effective config")
+    check.add_argument("-c", "--config", type=Path, help=config_help)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        check_storage_writable(config)
+    except ConfigError as exc:
+        print(f"motiond: config error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+
+    if args.command == "check-config":
+        sys.stdout.write(dump_effective_config(config))
+        return EX_OK
+
+    # PyAV and Tornado are imported only when running, so check-config stays light.
+    from motiond.daemon import run_daemon  # noqa: PLC0415
+    from motiond.logs import setup_logging  # noqa: PLC0415
+
+    setup_logging(config.log_level)
+    logger.info("config: %s", config.source_path)
+    try:
+        return run_daemon(config, args.config)
+    except ConfigError as exc:
+        logger.error("config error: %s", exc)
+        return EX_CONFIG
+    except OSError as exc:
+        logger.error("cannot start: %s", exc)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

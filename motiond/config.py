@@ -1,0 +1,643 @@
+"""Typed configuration: loaded and validated once, into frozen objects.
+
+Every error names the file, the key path and the reason, e.g.
+``motiond.yaml: cameras[0].motion.pixel_threshold: must be 1..255, got 300``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+from motiond.units import format_duration, parse_duration, parse_size
+
+SYSTEM_CONFIG_PATH = Path("/etc/motiond/motiond.yaml")
+DEMO_CONFIG_NAME = "demo.yaml"
+
+SourceKind = Literal["v4l2", "url", "file", "demo"]
+URL_SCHEMES = ("rtsp", "rtsps", "http", "https")
+CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+HOOK_EVENTS = (
+    "on_clip_start",
+    "on_clip_end",
+    "on_camera_offline",
+    "on_camera_online",
+    "on_storage_error",
+)
+
+
+class ConfigError(Exception):
+    """The configuration is unusable. ``str()`` is the one line shown to the user."""
+
+    def __init__(self, source: str, key: str, reason: str) -> None:
+        self.source = source
+        self.key = key
+        self.reason = reason
+        where = f"{source}: {key}: " if key else f"{source}: "
+        super().__init__(where + reason)
+
+
+class _KeyError(Exception):
+    """Internal: a bad value at ``key`` (a dotted path), turned into ConfigError at the top."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(reason)
+        self.key = key
+        self.reason = reason
+
+
+# ---------------------------------------------------------------------------------------------
+# The typed configuration
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    """Where frames come from, and how they are captured."""
+
+    source: str
+    kind: SourceKind
+    device_index: int | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    mjpeg: bool = True
+    open_timeout: float = 5.0
+    read_timeout: float = 5.0
+    stall_timeout: float = 5.0
+    loop: bool = False
+    pacing: Literal["realtime", "fast"] = "realtime"
+    rotate: Literal[0, 90, 180, 270] = 0
+    flip: Literal["none", "horizontal", "vertical", "both"] = "none"
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    """How a frame's change is measured and when a clip starts and stops."""
+
+    pixel_threshold: int = 20
+    threshold: float = 0.003
+    lightswitch: float = 0.35
+    stable_frames: int = 20
+    min_changed_frames: int = 5
+    detect_width: int = 320
+    blur: int = 5
+    warmup: float = 1.0
+    masks: tuple[tuple[tuple[int, int], ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class OverlayConfig:
+    """Text burned into recorded frames."""
+
+    timestamp: bool = False
+    name: bool = False
+
+
+@dataclass(frozen=True)
+class RecordConfig:
+    """How clips are encoded."""
+
+    enabled: bool = True
+    encoder: Literal["pyav", "opencv"] = "pyav"
+    codec: Literal["h264", "vp9"] = "h264"
+    preset: str = "veryfast"
+    crf: int = 26
+    pre_roll: float = 2.0
+    max_clip: float = 600.0
+    queue_frames: int = 90
+    overlay: OverlayConfig = field(default_factory=OverlayConfig)
+
+
+@dataclass(frozen=True)
+class HookConfig:
+    """What to do on one event: run a command (no shell) and/or POST JSON to a URL."""
+
+    command: tuple[str, ...] = ()
+    url: str | None = None
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class HooksConfig:
+    on_clip_start: HookConfig | None = None
+    on_clip_end: HookConfig | None = None
+    on_camera_offline: HookConfig | None = None
+    on_camera_online: HookConfig | None = None
+    on_storage_error: HookConfig | None = None
+
+    def for_event(self, event: str) -> HookConfig | None:
+        hook: HookConfig | None = getattr(self, event)
+        return hook
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    name: str
+    capture: CaptureConfig
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    record: RecordConfig = field(default_factory=RecordConfig)
+    hooks: HooksConfig = field(default_factory=HooksConfig)
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    dir: Path
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    listen: str = "127.0.0.1"
+    port: int = 8100
+    public_url: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.listen}]" if ":" in self.listen else self.listen
+        return f"http://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Config:
+    cameras: tuple[CameraConfig, ...]
+    storage: StorageConfig
+    web: WebConfig = field(default_factory=WebConfig)
+    hooks: HooksConfig = field(default_factory=HooksConfig)
+    log_level: str = "info"
+    source_path: str = "<embedded demo>"
+
+    def camera(self, name: str) -> CameraConfig:
+        for camera in self.cameras:
+            if camera.name == name:
+                return camera
+        raise KeyError(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a mapping with key paths
+
+
+T = TypeVar("T")
+
+
+class _Section:
+    """Reads one YAML mapping; every getter checks type and bounds; ``done()`` rejects extras."""
+
+    def __init__(self, raw: object, path: str) -> None:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise _KeyError(path, f"must be a mapping, got {_type_name(raw)}")
+        self.raw: Mapping[Any, Any] = raw
+        self.path = path
+        self.seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def get(self, name: str, default: object = None) -> object:
+        self.seen.add(name)
+        return self.raw.get(name, default)
+
+    def has(self, name: str) -> bool:
+        return name in self.raw
+
+    def convert(self, name: str, default: T, convert: Callable[[object], T]) -> T:
+        if not self.has(name):
+            self.seen.add(name)
+            return default
+        try:
+            return convert(self.get(name))
+        except ValueError as exc:
+            raise _KeyError(self.key(name), str(exc)) from None
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.get(name, default)
+        if not isinstance(value, bool):
+            raise _KeyError(self.key(name), f"must be true or false, got {value!r}")
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        value = self.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _KeyError(self.key(name), f"must be a whole number, got {value!r}")
+        if not low <= value <= high:
+            raise _KeyError(self.key(name), f"must be {low}..{high}, got {value}")
+        return value
+
+    def optional_integer(self, name: str, low: int, high: int) -> int | None:
+        if self.get(name) is None:
+            return None
+        return self.integer(name, 0, low, high)
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        value = self.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _KeyError(self.key(name), f"must be a number, got {value!r}")
+        if not low <= value <= high:
+            raise _KeyError(self.key(name), f"must be {low:g}..{high:g}, got {value:g}")
+        return float(value)
+
+    def duration(self, name: str, default: float, low: float, high: float) -> float:
+        seconds = self.convert(name, default, parse_duration)
+        if not low <= seconds <= high:
+            raise _KeyError(
+                self.key(name),
+                f"must be {format_duration(low)}..{format_duration(high)}, got {seconds:g}s",
+            )
+        return seconds
+
+    def string(self, name: str, default: str | None) -> str | None:
+        value = self.get(name, default)
+        if value is not None and not isinstance(value, str):
+            raise _KeyError(self.key(name), f"must be a string, got {value!r}")
+        return value
+
+    def choice(self, name: str, default: T, choices: tuple[T, ...]) -> T:
+        value = self.get(name, default)
+        if value not in choices:
+            listed = ", ".join(str(c) for c in choices)
+            raise _KeyError(self.key(name), f"must be one of {listed}, got {value!r}")
+        return value
+
+    def section(self, name: str) -> _Section:
+        return _Section(self.get(name), self.key(name))
+
+    def done(self) -> None:
+        unknown = [str(k) for k in self.raw if k not in self.seen]
+        if unknown:
+            raise _KeyError(self.key(unknown[0]), "unknown key")
+
+
+def _type_name(value: object) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+
+
+def _read_capture(
+    section: _Section, source_key: str, raw_source: object, base: Path
+) -> CaptureConfig:
+    kind, location, index = _classify_source(source_key, raw_source, base)
+    capture = CaptureConfig(
+        source=location,
+        kind=kind,
+        device_index=index,
+        width=section.optional_integer("width", 16, 7680),
+        height=section.optional_integer("height", 16, 4320),
+        fps=(None if section.get("fps") is None else section.number("fps", 15.0, 0.5, 240.0)),
+        mjpeg=section.boolean("mjpeg", True),
+        open_timeout=section.duration("open_timeout", 5.0, 0.1, 300.0),
+        read_timeout=section.duration("read_timeout", 5.0, 0.1, 300.0),
+        stall_timeout=section.duration("stall_timeout", 5.0, 0.5, 600.0),
+        loop=section.boolean("loop", False),
+        pacing=section.choice("pacing", "realtime", ("realtime", "fast")),
+        rotate=section.choice("rotate", 0, (0, 90, 180, 270)),
+        flip=section.choice("flip", "none", ("none", "horizontal", "vertical", "both")),
+    )
+    section.done()
+    if (capture.width is None) != (capture.height is None):
+        raise _KeyError(section.key("width"), "width and height go together: set both or neither")
+    return capture
+
+
+def _classify_source(key: str, raw: object, base: Path) -> tuple[SourceKind, str, int | None]:
+    if raw is None:
+        raise _KeyError(key, "required (a device such as 0 or /dev/video0, a URL, a file, or demo)")
+    if isinstance(raw, bool):
+        raise _KeyError(key, f"must be a device, URL, file or demo, got {raw!r}")
+    if isinstance(raw, int):
+        if not 0 <= raw <= 63:
+            raise _KeyError(key, f"device index must be 0..63, got {raw}")
+        return "v4l2", f"/dev/video{raw}", raw
+    if not isinstance(raw, str) or not raw.strip():
+        raise _KeyError(key, f"must be a device, URL, file or demo, got {raw!r}")
+    text = raw.strip()
+    if text == "demo":
+        return "demo", "demo", None
+    if text.isdigit():
+        return _classify_source(key, int(text), base)
+    scheme_match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", text)
+    if scheme_match:
+        scheme = scheme_match.group(1).lower()
+        if scheme in URL_SCHEMES:
+            return "url", text, None
+        if scheme == "file":
+            text = text[len("file://") :]
+        else:
+            supported = ", ".join(f"{s}://" for s in URL_SCHEMES)
+            raise _KeyError(
+                key, f"unknown source scheme {scheme}:// (supported: {supported}, file://)"
+            )
+    if text.startswith("/dev/"):
+        return "v4l2", text, None
+    path = Path(text)
+    if not path.is_absolute():
+        path = base / path
+    if not path.is_file():
+        raise _KeyError(key, f"video file not found: {path}")
+    return "file", str(path), None
+
+
+def _read_motion(section: _Section) -> MotionConfig:
+    defaults = MotionConfig()
+    masks: list[tuple[tuple[int, int], ...]] = []
+    raw_masks = section.get("masks", [])
+    if not isinstance(raw_masks, list):
+        raise _KeyError(section.key("masks"), "must be a list of polygons ([[x, y], ...])")
+    for i, polygon in enumerate(raw_masks):
+        key = f"{section.key('masks')}[{i}]"
+        if not isinstance(polygon, list) or len(polygon) < 3:
+            raise _KeyError(key, "must be a polygon of at least 3 [x, y] points")
+        points = []
+        for j, point in enumerate(polygon):
+            ok = (
+                isinstance(point, list)
+                and len(point) == 2
+                and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in point)
+            )
+            if not ok:
+                raise _KeyError(
+                    f"{key}[{j}]", f"must be [x, y] in pixels (whole numbers >= 0), got {point!r}"
+                )
+            points.append((point[0], point[1]))
+        masks.append(tuple(points))
+    motion = MotionConfig(
+        pixel_threshold=section.integer("pixel_threshold", defaults.pixel_threshold, 1, 255),
+        threshold=section.number("threshold", defaults.threshold, 0.0, 1.0),
+        lightswitch=section.number("lightswitch", defaults.lightswitch, 0.0, 1.0),
+        stable_frames=section.integer("stable_frames", defaults.stable_frames, 1, 10000),
+        min_changed_frames=section.integer(
+            "min_changed_frames", defaults.min_changed_frames, 1, 100000
+        ),
+        detect_width=section.integer("detect_width", defaults.detect_width, 64, 1920),
+        blur=section.integer("blur", defaults.blur, 0, 31),
+        warmup=section.duration("warmup", defaults.warmup, 0.0, 60.0),
+        masks=tuple(masks),
+    )
+    section.done()
+    if motion.blur and motion.blur % 2 == 0:
+        raise _KeyError(section.key("blur"), f"must be 0 (off) or an odd number, got {motion.blur}")
+    if motion.lightswitch and motion.lightswitch <= motion.threshold:
+        raise _KeyError(
+            section.key("lightswitch"),
+            f"must be above threshold ({motion.threshold:g}) or 0 to turn it off",
+        )
+    return motion
+
+
+def _read_record(section: _Section) -> RecordConfig:
+    defaults = RecordConfig()
+    overlay_section = section.section("overlay")
+    overlay = OverlayConfig(
+        timestamp=overlay_section.boolean("timestamp", False),
+        name=overlay_section.boolean("name", False),
+    )
+    overlay_section.done()
+    record = RecordConfig(
+        enabled=section.boolean("enabled", defaults.enabled),
+        encoder=section.choice("encoder", defaults.encoder, ("pyav", "opencv")),
+        codec=section.choice("codec", defaults.codec, ("h264", "vp9")),
+        preset=section.choice(
+            "preset",
+            defaults.preset,
+            ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"),
+        ),
+        crf=section.integer("crf", defaults.crf, 0, 63),
+        pre_roll=section.duration("pre_roll", defaults.pre_roll, 0.0, 30.0),
+        max_clip=section.duration("max_clip", defaults.max_clip, 5.0, 24 * 3600.0),
+        queue_frames=section.integer("queue_frames", defaults.queue_frames, 4, 10000),
+        overlay=overlay,
+    )
+    section.done()
+    if record.codec == "h264" and record.crf > 51:
+        raise _KeyError(section.key("crf"), f"must be 0..51 for h264, got {record.crf}")
+    if record.encoder == "opencv" and record.codec != "h264":
+        raise _KeyError(
+            section.key("codec"), "the opencv encoder writes mp4v only; use encoder: pyav"
+        )
+    return record
+
+
+def _read_hooks(section: _Section) -> HooksConfig:
+    hooks: dict[str, HookConfig | None] = {}
+    for event in HOOK_EVENTS:
+        if section.get(event) is None:
+            hooks[event] = None
+            continue
+        hook_section = section.section(event)
+        raw_command = hook_section.get("command", [])
+        if isinstance(raw_command, str):
+            raw_command = [raw_command]
+        if not isinstance(raw_command, list) or not all(isinstance(a, str) for a in raw_command):
+            raise _KeyError(hook_section.key("command"), "must be a list of strings (no shell)")
+        url = hook_section.string("url", None)
+        if url is not None and not re.match(r"^https?://", url):
+            raise _KeyError(
+                hook_section.key("url"), f"must be an http:// or https:// URL, got {url!r}"
+            )
+        hook = HookConfig(
+            command=tuple(raw_command),
+            url=url,
+            timeout=hook_section.duration("timeout", 10.0, 0.1, 3600.0),
+        )
+        hook_section.done()
+        if not hook.command and hook.url is None:
+            raise _KeyError(hook_section.path, "needs a command, a url, or both")
+        hooks[event] = hook
+    section.done()
+    return HooksConfig(**hooks)
+
+
+def _read_camera(raw: object, path: str, base: Path) -> CameraConfig:
+    section = _Section(raw, path)
+    name = section.get("name")
+    if not isinstance(name, str) or not CAMERA_NAME.match(name):
+        raise _KeyError(
+            section.key("name"),
+            f"required: 1-64 letters, digits, '-' or '_' (used in file names), got {name!r}",
+        )
+    raw_source = section.get("source")
+    capture = _read_capture(section.section("capture"), section.key("source"), raw_source, base)
+    camera = CameraConfig(
+        name=name,
+        capture=capture,
+        motion=_read_motion(section.section("motion")),
+        record=_read_record(section.section("record")),
+        hooks=_read_hooks(section.section("hooks")),
+    )
+    section.done()
+    return camera
+
+
+def default_storage_dir() -> Path:
+    """``$STATE_DIRECTORY`` when systemd sets it (first entry), else ``./motiond-data``."""
+    state = os.environ.get("STATE_DIRECTORY")
+    if state:
+        return Path(state.split(":")[0])
+    return Path("motiond-data")
+
+
+def _read_config(raw: object, base: Path, source_path: str) -> Config:
+    top = _Section(raw, "")
+    log_level = top.choice("log_level", "info", LOG_LEVELS)
+
+    storage_section = top.section("storage")
+    storage_dir = storage_section.string("dir", None)
+    storage = StorageConfig(dir=Path(storage_dir) if storage_dir else default_storage_dir())
+    if storage_dir and not storage.dir.is_absolute():
+        storage = StorageConfig(dir=base / storage.dir)
+    storage_section.done()
+
+    web_section = top.section("web")
+    web = WebConfig(
+        listen=web_section.string("listen", "127.0.0.1") or "127.0.0.1",
+        port=web_section.integer("port", 8100, 0, 65535),
+        public_url=web_section.string("public_url", None),
+    )
+    web_section.done()
+
+    hooks = _read_hooks(top.section("hooks"))
+
+    raw_cameras = top.get("cameras")
+    if not isinstance(raw_cameras, list) or not raw_cameras:
+        raise _KeyError("cameras", "required: a list with at least one camera")
+    cameras = tuple(_read_camera(c, f"cameras[{i}]", base) for i, c in enumerate(raw_cameras))
+    names = [c.name for c in cameras]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise _KeyError(f"cameras[{i}].name", f"duplicate camera name {name!r}")
+    top.done()
+    return Config(
+        cameras=cameras,
+        storage=storage,
+        web=web,
+        hooks=hooks,
+        log_level=log_level,
+        source_path=source_path,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def parse_config(text: str, source_path: str = "<string>", base: Path | None = None) -> Config:
+    """Validate YAML text into a Config. Relative paths resolve against ``base``."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(source_path, "", f"YAML syntax error: {where}{problem}") from None
+    try:
+        return _read_config(raw, base or Path.cwd(), source_path)
+    except _KeyError as exc:
+        raise ConfigError(source_path, exc.key, exc.reason) from None
+
+
+def embedded_demo_text() -> str:
+    return resources.files("motiond").joinpath(DEMO_CONFIG_NAME).read_text(encoding="utf-8")
+
+
+def load_config(path: Path | None) -> Config:
+    """Load ``path``; without one, /etc/motiond/motiond.yaml if present, else the embedded demo."""
+    if path is None:
+        if SYSTEM_CONFIG_PATH.is_file():
+            path = SYSTEM_CONFIG_PATH
+        else:
+            return parse_config(embedded_demo_text(), "<embedded demo config>", Path.cwd())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), "", f"cannot read config file: {exc}") from None
+    return parse_config(text, str(path), path.resolve().parent)
+
+
+def check_storage_writable(config: Config) -> None:
+    """Raise ConfigError unless storage.dir is writable or could be created; creates nothing."""
+    target = config.storage.dir.absolute()
+    probe = target
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError(config.source_path, "storage.dir", f"{probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        what = "not writable" if probe == target else f"cannot be created ({probe} is not writable)"
+        raise ConfigError(config.source_path, "storage.dir", f"{target} is {what}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Printing the effective config
+
+
+def effective_config(config: Config) -> dict[str, Any]:
+    """The config as plain YAML-able data, durations with units (for ``check-config``)."""
+
+    def convert(value: object, name: str = "") -> object:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {
+                f.name: convert(getattr(value, f.name), f.name)
+                for f in dataclasses.fields(value)
+                if f.name not in ("source_path", "kind", "device_index")
+            }
+        if isinstance(value, tuple):
+            return [convert(v) for v in value]
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, float) and name in _DURATION_FIELDS:
+            return format_duration(value)
+        return value
+
+    data = convert(config)
+    assert isinstance(data, dict)
+    return data
+
+
+_DURATION_FIELDS = frozenset(
+    {"open_timeout", "read_timeout", "stall_timeout", "warmup", "pre_roll", "max_clip", "timeout"}
+)
+
+
+def dump_effective_config(config: Config) -> str:
+    header = f"# effective configuration from {config.source_path}\n"
+    return header + yaml.safe_dump(effective_config(config), sort_keys=False)
+
+
+__all__ = [
+    "CameraConfig",
+    "CaptureConfig",
+    "Config",
+    "ConfigError",
+    "HookConfig",
+    "HooksConfig",
+    "MotionConfig",
+    "OverlayConfig",
+    "RecordConfig",
+    "StorageConfig",
+    "WebConfig",
+    "check_storage_writable",
+    "dump_effective_config",
+    "load_config",
+    "parse_config",
+    "parse_size",
+]

@@ -1,0 +1,288 @@
+"""Wiring: start in order, run, stop in reverse.
+
+``startup()`` -> ``main_loop()`` -> ``shutdown()``, as uvicorn does. Signals only set flags:
+the first SIGINT/SIGTERM asks for a graceful stop (clips in progress are finished as playable
+files), a second one forces. SIGHUP re-reads the config. The main thread runs the Tornado IOLoop;
+cameras and recorders have their own threads (see camera.py and recorder.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import signal
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import tornado.httpserver
+import tornado.netutil
+
+from motiond import __version__
+from motiond.camera import CameraWorker
+from motiond.config import Config, ConfigError, load_config
+from motiond.hooks import HookRunner
+from motiond.logs import set_level
+from motiond.storage import ClipIndex, Storage
+from motiond.systemd import Notifier
+from motiond.web.app import make_app
+
+logger = logging.getLogger(__name__)
+
+STOP_TIMEOUT = 20.0  # seconds for cameras to finish their clips; well within TimeoutStopSec
+STATUS_INTERVAL = 5.0
+# A loop silent for longer than its longest bounded blocking call plus this is hung.
+HANG_MARGIN = 15.0
+
+
+class ForcedShutdown(Exception):
+    """A second stop signal arrived: stop waiting for threads."""
+
+
+class Daemon:
+    """The whole process: storage, clip index, hooks, cameras, the web server, systemd."""
+
+    def __init__(self, config: Config, config_path: Path | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.storage = Storage(config.storage.dir)
+        self.index = ClipIndex(self.storage)
+        self.hooks = HookRunner(config.hooks, {c.name: c.hooks for c in config.cameras})
+        self.cameras: dict[str, CameraWorker] = {}
+        self.notifier = Notifier.from_env()
+        self.started_at = time.monotonic()
+        self.web_port: int | None = None
+        self._http_server: tornado.httpserver.HTTPServer | None = None
+        self._stop_requested: asyncio.Event | None = None
+        self._signals_received = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.event_listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop_requested = asyncio.Event()
+        self.startup()
+        try:
+            await self.main_loop()
+        finally:
+            self.shutdown()
+
+    def startup(self) -> None:
+        self.storage.ensure()
+        count = self.index.rebuild()
+        logger.info(
+            "motiond %s starting: %d camera(s), storage %s (%d clips)",
+            __version__,
+            len(self.config.cameras),
+            self.storage.root.absolute(),
+            count,
+        )
+        self.hooks.start()
+        self._start_web()
+        for camera_config in self.config.cameras:
+            self._start_camera(camera_config)
+        self._install_signal_handlers()
+        self.notifier.ready(self.status_line())
+
+    async def main_loop(self) -> None:
+        assert self._stop_requested is not None
+        watchdog_interval = self.notifier.watchdog_interval
+        tick = min(STATUS_INTERVAL, watchdog_interval or STATUS_INTERVAL)
+        next_status = 0.0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_requested.wait(), tick)
+            if self._stop_requested.is_set():
+                return
+            if self.cameras and all(c.finished for c in self.cameras.values()):
+                logger.info("every source has ended; stopping")
+                return
+            now = time.monotonic()
+            if watchdog_interval is not None:
+                hung = self.hung_loops()
+                if hung:
+                    logger.error("not pinging the watchdog: %s not responding", ", ".join(hung))
+                else:
+                    self.notifier.watchdog()
+            if now >= next_status:
+                next_status = now + STATUS_INTERVAL
+                self.notifier.status(self.status_line())
+
+    def shutdown(self) -> None:
+        self.notifier.stopping()
+        logger.info("stopping: finishing clips in progress")
+        signal.signal(signal.SIGINT, self._force_handler)
+        signal.signal(signal.SIGTERM, self._force_handler)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        try:
+            for camera in self.cameras.values():
+                camera.stop_event.set()
+            for camera in self.cameras.values():
+                if not camera.stop(max(0.1, deadline - time.monotonic())):
+                    logger.error(
+                        "camera %s did not stop within %.0f s", camera.config.name, STOP_TIMEOUT
+                    )
+        except ForcedShutdown:
+            logger.warning("second signal: stopping without waiting for clips")
+            raise
+        finally:
+            if self._http_server is not None:
+                self._http_server.stop()
+            self.hooks.stop(timeout=max(0.5, deadline - time.monotonic()))
+            self.notifier.close()
+        logger.info("stopped")
+
+    # -- signals ----------------------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.request_stop, signum)
+        # Handlers added this way run on the loop's thread, so reload() may touch everything.
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+    def request_stop(self, signum: int = signal.SIGTERM) -> None:
+        self._signals_received += 1
+        logger.info("received %s", signal.Signals(signum).name)
+        if self._stop_requested is not None:
+            self._stop_requested.set()
+
+    def _force_handler(self, signum: int, frame: object) -> None:
+        raise ForcedShutdown(signal.Signals(signum).name)
+
+    # -- reload -----------------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Re-read the config; keep the old one on error. Unchanged cameras are not touched."""
+        self.notifier.reloading(time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            logger.error("reload failed, keeping the running config: %s", exc)
+            self.notifier.ready(self.status_line())
+            return False
+        old = self.config
+        for key, before, after in (
+            ("storage", old.storage, new.storage),
+            ("web", old.web, new.web),
+        ):
+            if before != after:
+                logger.warning("reload: %s changed; it takes effect at the next restart", key)
+        new = Config(
+            cameras=new.cameras,
+            storage=old.storage,
+            web=old.web,
+            hooks=new.hooks,
+            log_level=new.log_level,
+            source_path=new.source_path,
+        )
+        set_level(new.log_level)
+        self.hooks.update(new.hooks, {c.name: c.hooks for c in new.cameras})
+        wanted = {c.name: c for c in new.cameras}
+        for name, worker in list(self.cameras.items()):
+            if wanted.get(name) != worker.config:
+                logger.info(
+                    "reload: camera %s %s", name, "changed" if name in wanted else "removed"
+                )
+                worker.stop(STOP_TIMEOUT)
+                del self.cameras[name]
+        for name, camera_config in wanted.items():
+            if name not in self.cameras:
+                self._start_camera(camera_config)
+        self.config = new
+        logger.info("reloaded %s", new.source_path)
+        self.notifier.ready(self.status_line())
+        return True
+
+    # -- parts ------------------------------------------------------------------------------------
+
+    def _start_camera(self, camera_config: Any) -> None:
+        name = camera_config.name
+        worker = CameraWorker(
+            camera_config,
+            self.storage,
+            lambda event, payload: self._on_camera_event(name, event, payload),
+        )
+        self.cameras[name] = worker
+        worker.start()
+
+    def _start_web(self) -> None:
+        web = self.config.web
+        app = make_app(self)
+        sockets = tornado.netutil.bind_sockets(web.port, web.listen)
+        self._http_server = tornado.httpserver.HTTPServer(app, xheaders=False)
+        self._http_server.add_sockets(sockets)
+        self.web_port = sockets[0].getsockname()[1]
+        host = f"[{web.listen}]" if ":" in web.listen else web.listen
+        logger.info("web: listening on http://%s:%d/", host, self.web_port)
+        for sock in sockets:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+
+    def _on_camera_event(self, camera: str, event: str, payload: dict[str, Any]) -> None:
+        """Called on capture and recorder threads: index first, then hand-offs that never block."""
+        if event == "clip_end":
+            self.index.add(payload)
+            payload = {
+                **payload,
+                "clip_path": str(self.storage.root / payload["file"]),
+                "clip_url": f"{self.config.web.base_url}/media/{payload['file']}",
+                "poster_path": (
+                    str(self.storage.root / payload["poster"]) if payload.get("poster") else None
+                ),
+                "poster_url": (
+                    f"{self.config.web.base_url}/media/{payload['poster']}"
+                    if payload.get("poster")
+                    else None
+                ),
+            }
+        if event != "clip_discarded":
+            self.hooks.emit(event, camera, payload)
+        for listener in self.event_listeners:
+            listener(camera, event, payload)
+
+    # -- state ------------------------------------------------------------------------------------
+
+    def hung_loops(self) -> list[str]:
+        """Names of capture/recorder loops whose heartbeat is older than their bound allows."""
+        now = time.monotonic()
+        hung = []
+        for name, camera in self.cameras.items():
+            if camera.finished:
+                continue
+            capture = camera.config.capture
+            limit = max(capture.open_timeout, capture.read_timeout) + HANG_MARGIN
+            if now - camera.heartbeat > limit:
+                hung.append(f"camera {name} capture")
+            recorder = camera.recorder
+            if recorder is not None and now - recorder.heartbeat > HANG_MARGIN + 30:
+                hung.append(f"camera {name} recorder")
+        return hung
+
+    def clips_today(self) -> int:
+        midnight = dt.datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+        return len(self.index.list(since=midnight.timestamp()))
+
+    def status_line(self) -> str:
+        statuses = [c.status() for c in self.cameras.values()]
+        online = sum(s.online for s in statuses)
+        recording = [s.name for s in statuses if s.recording]
+        text = f"{online}/{len(statuses)} cameras online"
+        text += f", recording: {', '.join(recording)}" if recording else ", not recording"
+        return f"{text}, {self.clips_today()} clips today"
+
+
+def run_daemon(config: Config, config_path: Path | None) -> int:
+    """Run until stopped. Returns the exit code (0 after a graceful stop)."""
+    daemon = Daemon(config, config_path)
+    try:
+        asyncio.run(daemon.serve())
+    except ForcedShutdown:
+        return 1
+    return 0

@@ -1,0 +1,541 @@
+"""Clip writing: one encoder thread per camera behind a bounded mailbox.
+
+Thread crossing: the camera's capture thread calls ``begin_clip``/``add_frame``/``end_clip``,
+which only put messages in the mailbox; everything else (encoding, files, snapshots, events)
+happens on the recorder's own thread. A full mailbox drops the frame and counts it, so a slow
+disk or encoder never stalls capture (except for a file read "as fast as it decodes", where
+the capture thread waits instead, so results are deterministic).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Protocol
+
+import av
+import cv2
+import numpy as np
+
+from motiond.config import CameraConfig, RecordConfig
+from motiond.frames import Frame, FrameDecodeError
+from motiond.motion import Box
+from motiond.snapshots import write_snapshot
+from motiond.storage import ClipPaths, Storage, local_iso, rename_no_overwrite, write_sidecar
+from motiond.trigger import ClipStats
+
+logger = logging.getLogger(__name__)
+
+TIME_BASE = Fraction(1, 90000)
+FRAGMENTED_MP4 = "frag_keyframe+empty_moov+default_base_moof"
+
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+class ClipWriter(Protocol):
+    codec_name: str  # as ffprobe names it: h264, vp9, mpeg4
+    width: int
+    height: int
+
+    def write(self, frame: Frame) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class PyAVClipWriter:
+    """H.264 (libx264) or VP9 in fragmented MP4, timestamps from the frames' capture times.
+
+    Fragmented, with a keyframe about every second, so the file plays while it is being written
+    and a crash leaves everything up to the last complete fragment playable.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        record: RecordConfig,
+        *,
+        width: int,
+        height: int,
+        fps: float,
+        origin: float,
+    ) -> None:
+        # yuv420p needs even dimensions; an odd pixel row or column is cropped.
+        self.width = width - width % 2
+        self.height = height - height % 2
+        self.origin = origin
+        self.last_pts = -1
+        gop = max(1, round(fps))
+        self.codec_name: str = record.codec
+        self._jpeg_decoder: Any = None
+        self.container: Any = av.open(
+            str(path), "w", format="mp4", options={"movflags": FRAGMENTED_MP4}
+        )
+        try:
+            if record.codec == "vp9":
+                options = {
+                    "deadline": "realtime",
+                    "cpu-used": "8",
+                    "row-mt": "1",
+                    "crf": str(record.crf),
+                    "b": "0",
+                    "g": str(gop),
+                }
+                self.stream = self.container.add_stream("libvpx-vp9", rate=gop, options=options)
+            else:
+                options = {"preset": record.preset, "crf": str(record.crf), "g": str(gop)}
+                if record.preset == "ultrafast":
+                    options["tune"] = "zerolatency"
+                self.stream = self.container.add_stream("libx264", rate=gop, options=options)
+            self.stream.width = self.width
+            self.stream.height = self.height
+            self.stream.pix_fmt = "yuv420p"
+            self.stream.codec_context.time_base = TIME_BASE
+        except BaseException:
+            self.container.close()
+            raise
+
+    def write(self, frame: Frame) -> None:
+        video_frame = self._video_frame(frame)
+        pts = round((frame.mono - self.origin) / TIME_BASE)
+        pts = max(pts, self.last_pts + 1)  # strictly increasing, whatever the source did
+        self.last_pts = pts
+        video_frame.pts = pts
+        video_frame.time_base = TIME_BASE
+        for packet in self.stream.encode(video_frame):
+            self.container.mux(packet)
+
+    def _video_frame(self, frame: Frame) -> Any:
+        if frame.jpeg is not None and frame.image is None:
+            # Straight from JPEG to YUV through libavcodec: no BGR round trip.
+            if self._jpeg_decoder is None:
+                self._jpeg_decoder = av.CodecContext.create("mjpeg", "r")
+            try:
+                decoded = self._jpeg_decoder.decode(av.Packet(frame.jpeg))
+            except av.FFmpegError as exc:
+                raise FrameDecodeError(str(exc)) from None
+            if not decoded:
+                raise FrameDecodeError("JPEG decode gave no picture")
+            return decoded[0]
+        return av.VideoFrame.from_ndarray(frame.bgr(), format="bgr24")
+
+    def close(self) -> None:
+        try:
+            for packet in self.stream.encode(None):
+                self.container.mux(packet)
+        finally:
+            self.container.close()
+
+
+class OpenCVClipWriter:
+    """cv2.VideoWriter with ``mp4v``: plays in VLC and ffplay, NOT in browsers; fixed frame rate."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: float) -> None:
+        self.codec_name = "mpeg4"
+        self.width, self.height = width, height
+        self.size = (width, height)
+        fourcc = cv2.VideoWriter.fourcc(*"mp4v")
+        self.writer = cv2.VideoWriter(str(path), fourcc, fps, self.size)
+        if not self.writer.isOpened():
+            raise OSError(f"cv2.VideoWriter could not open {path}")
+
+    def write(self, frame: Frame) -> None:
+        image = frame.bgr()
+        if (image.shape[1], image.shape[0]) != self.size:
+            image = cv2.resize(image, self.size)
+        self.writer.write(image)
+
+    def close(self) -> None:
+        self.writer.release()
+
+
+def burn_overlay(image: np.ndarray, camera: str | None, wall: float | None) -> np.ndarray:
+    """A copy of ``image`` with the camera name and/or local time written in its top left."""
+    parts = []
+    if camera:
+        parts.append(camera)
+    if wall is not None:
+        parts.append(dt.datetime.fromtimestamp(wall).strftime("%Y-%m-%d %H:%M:%S"))
+    result = image.copy()
+    scale = max(0.5, image.shape[1] / 1280)
+    origin = (int(10 * scale), int(30 * scale))
+    text = "  ".join(parts)
+    thickness = max(1, round(2 * scale))
+    cv2.putText(result, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2)
+    cv2.putText(result, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages from the capture thread
+
+
+@dataclass(slots=True)
+class _BeginClip:
+    frames: list[Frame]  # pre-roll, then the first changed frame
+    trigger_boxes: tuple[Box, ...]
+    trigger_frame: Frame
+
+
+@dataclass(slots=True)
+class _EndClip:
+    keep: bool
+    stats: ClipStats
+    peak_frame: Frame | None
+    peak_boxes: tuple[Box, ...]
+    union: Box | None
+    dropped: int
+
+
+@dataclass(slots=True)
+class _ActiveClip:
+    paths: ClipPaths
+    writer: ClipWriter | None = None
+    first: Frame | None = None
+    last: Frame | None = None
+    frames_written: int = 0
+    frames_garbled: int = 0
+    codec: str = ""
+    width: int = 0
+    height: int = 0
+    failed: str | None = None
+    snapshots: list[Path] = field(default_factory=list)
+
+
+class _Mailbox:
+    """Frames bounded to ``capacity`` (the excess is dropped or waited for); control always fits.
+
+    Its condition protects ``_items`` and ``_frames``; the capture thread puts, the recorder
+    thread takes.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: deque[object] = deque()
+        self._frames = 0
+        self._condition = threading.Condition()
+        self.closed = False
+
+    def put_control(self, item: object) -> None:
+        with self._condition:
+            self._items.append(item)
+            self._condition.notify_all()
+
+    def put_frame(self, frame: Frame, wait: bool) -> bool:
+        with self._condition:
+            while self._frames >= self.capacity:
+                if not wait or self.closed:
+                    return False
+                self._condition.wait(0.5)
+            self._items.append(frame)
+            self._frames += 1
+            self._condition.notify_all()
+            return True
+
+    def take(self, timeout: float) -> object | None:
+        with self._condition:
+            if not self._items:
+                self._condition.wait(timeout)
+            if not self._items:
+                return None
+            item = self._items.popleft()
+            if isinstance(item, Frame):
+                self._frames -= 1
+            self._condition.notify_all()
+            return item
+
+    def __len__(self) -> int:
+        with self._condition:
+            return len(self._items)
+
+
+_STOP = object()
+
+
+class ClipRecorder:
+    """Writes one camera's clips on its own thread."""
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        storage: Storage,
+        on_event: EventSink,
+        nominal_fps: float,
+        wait_when_full: bool = False,
+    ) -> None:
+        self.camera = camera
+        self.storage = storage
+        self.on_event = on_event
+        self.nominal_fps = nominal_fps
+        self.wait_when_full = wait_when_full
+        self._mailbox = _Mailbox(camera.record.queue_frames)
+        self._thread: threading.Thread | None = None
+        self._active: _ActiveClip | None = None
+        self.heartbeat = 0.0  # monotonic time of the recorder loop's last turn (watchdog)
+        self.frames_dropped = 0  # written by the capture thread only
+        self._dropped_in_clip = 0  # capture thread only
+        self.clips_kept = 0
+        self.clips_discarded = 0
+        self.clips_failed = 0
+
+    # -- called from the capture thread ---------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("recorder already started")
+        self._thread = threading.Thread(
+            target=self._run, name=f"recorder-{self.camera.name}", daemon=True
+        )
+        self._thread.start()
+
+    def begin_clip(self, frames: list[Frame], trigger_boxes: tuple[Box, ...]) -> None:
+        self._mailbox.put_control(_BeginClip(frames, trigger_boxes, frames[-1]))
+
+    def add_frame(self, frame: Frame) -> bool:
+        """Queue a frame of the clip in progress; False (and counted) when it had to be dropped."""
+        if self._mailbox.put_frame(frame, self.wait_when_full):
+            return True
+        self.frames_dropped += 1
+        self._dropped_in_clip += 1
+        return False
+
+    def end_clip(
+        self,
+        keep: bool,
+        stats: ClipStats,
+        peak_frame: Frame | None,
+        peak_boxes: tuple[Box, ...],
+        union: Box | None,
+    ) -> None:
+        dropped, self._dropped_in_clip = self._dropped_in_clip, 0
+        self._mailbox.put_control(_EndClip(keep, stats, peak_frame, peak_boxes, union, dropped))
+
+    def stop(self, timeout: float) -> bool:
+        """Finish queued work (the caller ends any clip first) and join; False on timeout."""
+        if self._thread is None:
+            return True
+        self._mailbox.put_control(_STOP)
+        self._thread.join(timeout)
+        self._mailbox.closed = True
+        return not self._thread.is_alive()
+
+    @property
+    def queued(self) -> int:
+        return len(self._mailbox)
+
+    # -- the recorder thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            self.heartbeat = time.monotonic()
+            item = self._mailbox.take(timeout=1.0)
+            if item is None:
+                continue
+            if item is _STOP:
+                return
+            try:
+                if isinstance(item, Frame):
+                    self._write(item)
+                elif isinstance(item, _BeginClip):
+                    self._begin(item)
+                elif isinstance(item, _EndClip):
+                    self._end(item)
+            except Exception:
+                logger.exception("camera %s: recorder error", self.camera.name)
+
+    def _begin(self, message: _BeginClip) -> None:
+        if self._active is not None:  # cannot happen through CameraWorker; be safe
+            logger.error("camera %s: new clip while one is open; closing it", self.camera.name)
+            self._close_writer(self._active)
+        first = message.frames[0]
+        paths = self.storage.reserve_clip(self.camera.name, first.wall)
+        clip = _ActiveClip(paths=paths)
+        self._active = clip
+        try:
+            write_snapshot(paths.start_snapshot, message.trigger_frame, message.trigger_boxes)
+            clip.snapshots.append(paths.start_snapshot)
+        except Exception:
+            logger.exception(
+                "camera %s: cannot write snapshot %s", self.camera.name, paths.start_snapshot
+            )
+        logger.info(
+            "camera %s: clip started %s (%d pre-roll frames)",
+            self.camera.name,
+            paths.clip_id,
+            len(message.frames) - 1,
+        )
+        self.on_event(
+            "clip_start",
+            {
+                "clip_id": paths.clip_id,
+                "clip_path": str(paths.partial),
+                "poster_path": str(paths.start_snapshot),
+                "poster": self.storage.relative(paths.start_snapshot),
+                "start": local_iso(first.wall),
+            },
+        )
+        for frame in message.frames:
+            self._write(frame)
+
+    def _write(self, frame: Frame) -> None:
+        clip = self._active
+        if clip is None or clip.failed:
+            return
+        try:
+            if clip.writer is None:
+                clip.writer = self._open_writer(clip, frame)
+            clip.writer.write(self._with_overlay(frame))
+        except FrameDecodeError:
+            clip.frames_garbled += 1
+            return
+        except Exception as exc:
+            clip.failed = str(exc)
+            logger.exception("camera %s: writing %s failed", self.camera.name, clip.paths.partial)
+            self._close_writer(clip)
+            return
+        if clip.first is None:
+            clip.first = frame
+        clip.last = frame
+        clip.frames_written += 1
+
+    def _open_writer(self, clip: _ActiveClip, frame: Frame) -> ClipWriter:
+        record = self.camera.record
+        writer: ClipWriter
+        if record.encoder == "opencv":
+            writer = OpenCVClipWriter(
+                clip.paths.partial, frame.width, frame.height, self.nominal_fps
+            )
+        else:
+            writer = PyAVClipWriter(
+                clip.paths.partial,
+                record,
+                width=frame.width,
+                height=frame.height,
+                fps=self.nominal_fps,
+                origin=frame.mono,
+            )
+        clip.codec, clip.width, clip.height = writer.codec_name, writer.width, writer.height
+        return writer
+
+    def _with_overlay(self, frame: Frame) -> Frame:
+        overlay = self.camera.record.overlay
+        if not (overlay.name or overlay.timestamp):
+            return frame
+        image = burn_overlay(
+            frame.bgr(),
+            self.camera.name if overlay.name else None,
+            frame.wall if overlay.timestamp else None,
+        )
+        return Frame.from_image(frame.seq, frame.mono, frame.wall, image)
+
+    def _close_writer(self, clip: _ActiveClip) -> None:
+        writer, clip.writer = clip.writer, None
+        if writer is None:
+            return
+        try:
+            writer.close()
+        except Exception as exc:
+            clip.failed = clip.failed or str(exc)
+            logger.exception("camera %s: closing %s failed", self.camera.name, clip.paths.partial)
+
+    def _end(self, message: _EndClip) -> None:
+        clip, self._active = self._active, None
+        if clip is None:
+            return
+        self._close_writer(clip)
+        paths = clip.paths
+        keep = message.keep and clip.frames_written > 0
+        if keep and paths.partial.stat().st_size == 0:
+            keep = False
+        if not keep:
+            self._discard(clip, message)
+            return
+        if message.peak_frame is not None:
+            try:
+                write_snapshot(paths.peak_snapshot, message.peak_frame, message.peak_boxes)
+                clip.snapshots.append(paths.peak_snapshot)
+            except Exception:
+                logger.exception(
+                    "camera %s: cannot write snapshot %s", self.camera.name, paths.peak_snapshot
+                )
+        final = rename_no_overwrite(paths.partial, paths.final)
+        record = self._sidecar_record(clip, message, final)
+        write_sidecar(final.with_suffix(".json"), record)
+        self.clips_kept += 1
+        logger.info(
+            "camera %s: clip kept %s: %.1f s, %d frames, %d changed, peak delta %.4f%s",
+            self.camera.name,
+            record["id"],
+            record["duration"],
+            record["frames"],
+            record["changed_frames"],
+            record["peak_delta"],
+            f", {message.dropped} frames dropped (encoder or disk too slow)"
+            if message.dropped
+            else "",
+        )
+        self.on_event("clip_end", record)
+
+    def _discard(self, clip: _ActiveClip, message: _EndClip) -> None:
+        for path in (clip.paths.partial, *clip.snapshots):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        if clip.failed:
+            self.clips_failed += 1
+        self.clips_discarded += 1
+        reason = (
+            f"failed: {clip.failed}"
+            if clip.failed and not clip.frames_written
+            else f"{message.stats.changed_frames} changed frames "
+            f"< min_changed_frames {self.camera.motion.min_changed_frames}"
+        )
+        logger.info(
+            "camera %s: clip discarded %s (%s)", self.camera.name, clip.paths.clip_id, reason
+        )
+        self.on_event(
+            "clip_discarded",
+            {"clip_id": clip.paths.clip_id, "changed_frames": message.stats.changed_frames},
+        )
+
+    def _sidecar_record(self, clip: _ActiveClip, message: _EndClip, final: Path) -> dict[str, Any]:
+        assert clip.first is not None and clip.last is not None
+        frames = clip.frames_written
+        span = clip.last.mono - clip.first.mono
+        interval = span / (frames - 1) if frames > 1 else 1.0 / self.nominal_fps
+        duration = span + interval
+        start_ts = clip.first.wall
+        clip_id = self.storage.relative(final).removeprefix("clips/")
+        record: dict[str, Any] = {
+            "id": clip_id,
+            "camera": self.camera.name,
+            "file": self.storage.relative(final),
+            "start": local_iso(start_ts),
+            "end": local_iso(start_ts + duration),
+            "start_ts": round(start_ts, 3),
+            "end_ts": round(start_ts + duration, 3),
+            "duration": round(duration, 3),
+            "frames": frames,
+            "changed_frames": message.stats.changed_frames,
+            "peak_delta": round(message.stats.peak_delta, 5),
+            "codec": clip.codec,
+            "width": clip.width,
+            "height": clip.height,
+            "fps": round(1.0 / interval, 3) if interval > 0 else self.nominal_fps,
+            "size": final.stat().st_size,
+            "boxes_union": message.union.as_list() if message.union else None,
+            "snapshots": [self.storage.relative(p) for p in clip.snapshots],
+            "poster": self.storage.relative(clip.snapshots[0]) if clip.snapshots else None,
+            "dropped_frames": message.dropped,
+            "keep": False,
+            "recovered": False,
+        }
+        if clip.failed:
+            record["error"] = clip.failed
+        return record

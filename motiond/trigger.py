@@ -1,0 +1,141 @@
+"""When to start and stop a clip (pure: deltas and an explicit ``now`` in, decisions out).
+
+- A *changed* frame is one whose delta exceeds ``threshold`` and is not a lighting change.
+- Idle, a changed frame starts a clip (unless held off: the first ``warmup`` after a (re)open).
+- Recording, the scene is stable again when the last ``stable_frames`` deltas are all at or
+  below ``threshold``: the clip stops. It is kept if it has at least ``min_changed_frames``
+  changed frames, otherwise it is noise and is discarded.
+- A clip that reaches ``max_clip`` is split: it ends and the next one starts on the same frame.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass
+
+from motiond.config import MotionConfig
+
+
+class Action(enum.Enum):
+    NONE = "none"
+    START = "start"
+    STOP = "stop"
+    SPLIT = "split"
+
+
+@dataclass(slots=True)
+class ClipStats:
+    """Numbers of the clip being recorded, from its first changed frame on."""
+
+    started_at: float
+    frames: int = 1
+    changed_frames: int = 1
+    peak_delta: float = 0.0
+    peak_at: float = 0.0
+    last_changed_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the frame just seen means for recording.
+
+    ``ended`` holds the stats of the clip that STOP or SPLIT ended, and ``keep`` whether it has
+    enough changed frames to keep. ``new_peak`` is True when this frame is the clip's peak so far.
+    """
+
+    action: Action
+    changed: bool
+    keep: bool = False
+    ended: ClipStats | None = None
+    new_peak: bool = False
+
+
+class DeltaHistory:
+    """A ring of the last N deltas."""
+
+    def __init__(self, size: int) -> None:
+        self._deltas: deque[float] = deque(maxlen=size)
+
+    def push(self, delta: float) -> None:
+        self._deltas.append(delta)
+
+    def clear(self) -> None:
+        self._deltas.clear()
+
+    def is_stable(self, threshold: float) -> bool:
+        """True when the ring is full and every delta in it is at or below ``threshold``."""
+        return len(self._deltas) == self._deltas.maxlen and max(self._deltas) <= threshold
+
+    def __len__(self) -> int:
+        return len(self._deltas)
+
+
+class RecordingTrigger:
+    """The idle/recording state machine of one camera. Not thread-safe."""
+
+    def __init__(self, motion: MotionConfig, max_clip: float) -> None:
+        self.threshold = motion.threshold
+        self.min_changed_frames = motion.min_changed_frames
+        self.max_clip = max_clip
+        self.history = DeltaHistory(motion.stable_frames)
+        self.clip: ClipStats | None = None
+        self._hold_until = float("-inf")
+
+    @property
+    def recording(self) -> bool:
+        return self.clip is not None
+
+    def hold_off(self, until: float) -> None:
+        """Start no clip before ``until`` (after a (re)open the first frames are not trusted)."""
+        self._hold_until = until
+        self.history.clear()
+
+    def update(self, delta: float, lighting: bool, now: float) -> Decision:
+        """Feed one frame's delta (``lighting``: a lighting change, not motion) seen at ``now``."""
+        self.history.push(delta)
+        changed = delta > self.threshold and not lighting
+        clip = self.clip
+        if clip is None:
+            if changed and now >= self._hold_until:
+                self.clip = ClipStats(
+                    started_at=now, peak_delta=delta, peak_at=now, last_changed_at=now
+                )
+                return Decision(Action.START, changed=True, new_peak=True)
+            return Decision(Action.NONE, changed=changed)
+
+        stable = self.history.is_stable(self.threshold)
+        if not stable and now - clip.started_at >= self.max_clip:
+            # This frame is the first of the next clip.
+            ended = self._end(Action.SPLIT, changed)
+            self.clip = ClipStats(
+                started_at=now,
+                changed_frames=1 if changed else 0,
+                peak_delta=delta if changed else 0.0,
+                peak_at=now,
+                last_changed_at=now,
+            )
+            return ended
+        clip.frames += 1
+        new_peak = False
+        if changed:
+            clip.changed_frames += 1
+            clip.last_changed_at = now
+            if delta > clip.peak_delta:
+                clip.peak_delta, clip.peak_at, new_peak = delta, now, True
+        if stable:
+            return self._end(Action.STOP, changed)
+        return Decision(Action.NONE, changed=changed, new_peak=new_peak)
+
+    def finish(self) -> Decision:
+        """End the clip in progress now (camera lost, shutdown); NONE when idle."""
+        if self.clip is None:
+            return Decision(Action.NONE, changed=False)
+        return self._end(Action.STOP, changed=False)
+
+    def _end(self, action: Action, changed: bool) -> Decision:
+        clip = self.clip
+        assert clip is not None
+        self.clip = None
+        keep = clip.changed_frames >= self.min_changed_frames
+        return Decision(action, changed=changed, keep=keep, ended=clip)

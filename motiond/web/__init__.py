@@ -1,0 +1,1 @@
+"""The web side: Tornado app, handlers, live view."""

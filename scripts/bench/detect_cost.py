@@ -1,0 +1,71 @@
+"""motiond's detection cost per frame: JPEG decode at 1/4 scale in gray, then MotionDetector.
+
+Single-threaded OpenCV, median over the first N frames of the stream's own JPEGs. The full
+colour decode (what recording needs on top) is timed too, for reference.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _median_ms(samples: list[float]) -> float:
+    return round(statistics.median(samples) * 1000, 3)
+
+
+def detection_cost(
+    video: Path, size: tuple[int, int] | None, frames: int = 300, quality: int = 80
+) -> dict[str, Any]:
+    sys.path.insert(0, str(REPO_ROOT))
+    try:
+        from motiond.config import MotionConfig  # noqa: PLC0415
+        from motiond.motion import MotionDetector  # noqa: PLC0415
+    except ImportError as exc:
+        return {"available": False, "reason": f"motiond.motion not importable: {exc}"}
+    from scripts.mjpeg_server import jpeg_frames_from_video  # noqa: PLC0415
+
+    jpegs = jpeg_frames_from_video(str(video), size=size, quality=quality, limit=frames)
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        config = MotionConfig()
+        detector = MotionDetector(config)
+        decode, detect, full_decode = [], [], []
+        width = height = 0
+        for jpeg in jpegs:
+            buffer = np.frombuffer(jpeg, np.uint8)
+            started = time.perf_counter()
+            colour = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+            full_decode.append(time.perf_counter() - started)
+            height, width = colour.shape[:2]
+
+            started = time.perf_counter()
+            gray = cv2.imdecode(buffer, cv2.IMREAD_REDUCED_GRAYSCALE_4)
+            decoded = time.perf_counter()
+            detector.detect(gray, width, height)
+            detected = time.perf_counter()
+            decode.append(decoded - started)
+            detect.append(detected - decoded)
+    except Exception as exc:  # noqa: BLE001 - the detector's API may still be changing
+        return {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
+    finally:
+        cv2.setNumThreads(threads)
+    return {
+        "available": True,
+        "frames": len(jpegs),
+        "size": f"{width}x{height}",
+        "decoded_gray": f"{gray.shape[1]}x{gray.shape[0]}",
+        "detect_width": config.detect_width,
+        "decode_reduced_gray_ms": _median_ms(decode),
+        "detect_ms": _median_ms(detect[1:]),  # the first frame has nothing to compare with
+        "decode_full_colour_ms": _median_ms(full_decode),
+    }

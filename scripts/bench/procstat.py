@@ -1,0 +1,99 @@
+"""CPU and memory of a process tree, read from /proc (Linux only)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """Fields of /proc/PID/stat after the ``(comm)``, so index 0 is field 3 (state)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()
+
+
+def descendants(pid: int) -> list[int]:
+    """Live child processes of ``pid``, recursively (threads are already in their process)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int(_stat_fields(int(entry.name))[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found: list[int] = []
+    pending = list(children.get(pid, []))
+    while pending:
+        child = pending.pop()
+        found.append(child)
+        pending.extend(children.get(child, []))
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """utime+stime of ``pid`` (all its threads), its reaped children, and its live descendants."""
+    fields = _stat_fields(pid)
+    # utime, stime, cutime, cstime are fields 14-17 of /proc/PID/stat.
+    ticks = sum(int(value) for value in fields[11:15])
+    for child in descendants(pid):
+        try:
+            ticks += sum(int(value) for value in _stat_fields(child)[11:13])
+        except (OSError, ValueError, IndexError):
+            continue  # exited between the listing and the read
+    return ticks / CLOCK_TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all CPUs), from the first line of /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    # guest time is already inside user/nice, so count only the first 8 columns.
+    return (sum(values[:8]) - idle) / CLOCK_TICKS
+
+
+@dataclass(frozen=True)
+class Memory:
+    peak_rss_mb: float  # VmHWM: the high-water mark of resident memory since start
+    rss_mb: float  # VmRSS now
+
+
+def memory(pid: int) -> Memory:
+    values: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmHWM", "VmRSS"):
+            values[key] = int(rest.split()[0]) / 1024  # kB -> MB
+    return Memory(peak_rss_mb=values["VmHWM"], rss_mb=values["VmRSS"])
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    wall: float
+    process: float
+    machine: float
+
+
+def sample_cpu(pid: int) -> CpuSample:
+    return CpuSample(time.monotonic(), tree_cpu_seconds(pid), machine_busy_seconds())
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    seconds: float
+    cores: float  # CPU seconds of the process tree per wall second
+    machine_cores: float  # the same for the whole machine, to show how noisy the phase was
+
+
+def cpu_between(start: CpuSample, end: CpuSample) -> CpuUse:
+    wall = end.wall - start.wall
+    return CpuUse(
+        seconds=wall,
+        cores=(end.process - start.process) / wall,
+        machine_cores=(end.machine - start.machine) / wall,
+    )

@@ -1,0 +1,311 @@
+"""Benchmark motiond against Motion 4.5 on the same loopback HTTP MJPEG stream.
+
+For each stream (vtest.avi at 768x576/10 fps, upscaled to 1280x720 and 1920x1080 at 15 fps),
+each program runs alone as its own process: an idle phase (a still frame) then a recording
+phase (the real footage). Measured: CPU cores per phase, peak RSS, the clips written; plus
+motiond's detection cost per frame. Writes Markdown and JSON to bench-results/ and prints the
+Markdown.
+
+    python -m scripts.bench_vs_motion            # full run, ~11 minutes
+    python -m scripts.bench_vs_motion --quick    # ~3.5 minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make `scripts.bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scripts.bench import report
+from scripts.bench.clips import summarise, video_files
+from scripts.bench.detect_cost import detection_cost
+from scripts.bench.procstat import cpu_between, memory, sample_cpu
+from scripts.bench.programs import (
+    Program,
+    motion_program,
+    motion_version,
+    motiond_program,
+    motiond_runnable,
+)
+from scripts.bench.stream import StreamProcess
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_VIDEO = REPO_ROOT.parent / "shared" / "data" / "vtest.avi"
+PROGRAMS = ("motion", "motiond-ultrafast", "motiond-veryfast")
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str  # "1280x720/15"
+    size: tuple[int, int] | None  # None: the video's own size
+    fps: float
+
+    def frame_size(self, native: tuple[int, int]) -> tuple[int, int]:
+        return self.size or native
+
+
+STREAMS = (
+    StreamSpec("768x576/10", None, 10.0),
+    StreamSpec("1280x720/15", (1280, 720), 15.0),
+    StreamSpec("1920x1080/15", (1920, 1080), 15.0),
+)
+
+
+@dataclass(frozen=True)
+class Phases:
+    warmup_s: float
+    idle_s: float
+    recording_s: float
+
+
+class ProgramDied(RuntimeError):
+    pass
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def wait_running(program: Program, seconds: float) -> None:
+    """Sleep ``seconds``, failing early if the program exits."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if not program.alive():
+            raise ProgramDied(f"{program.key} exited (code {program.process.returncode})")  # type: ignore[union-attr]
+        time.sleep(min(0.25, left))
+
+
+def measure_phase(program: Program, stream: StreamProcess, seconds: float) -> dict[str, Any]:
+    frames_before = stream.frames_sent()
+    start = sample_cpu(program.pid)
+    wait_running(program, seconds)
+    end = sample_cpu(program.pid)
+    frames = stream.frames_sent() - frames_before
+    use = cpu_between(start, end)
+    return {
+        "seconds": round(use.seconds, 2),
+        "cores": round(use.cores, 3),
+        "machine_cores": round(use.machine_cores, 3),
+        "stream_fps": round(frames / use.seconds, 2),
+        "rss_mb": round(memory(program.pid).rss_mb, 1),
+    }
+
+
+def run_program(program: Program, stream: StreamProcess, phases: Phases) -> dict[str, Any]:
+    """Idle phase, then recording phase, then a clean stop; the program is always stopped."""
+    result: dict[str, Any] = {"key": program.key, "label": program.label}
+    stream.set_mode("idle")
+    program.start()
+    log(f"  {program.label}: pid {program.pid}, logs in {program.workdir}")
+    try:
+        wait_running(program, phases.warmup_s)
+        result["idle"] = measure_phase(program, stream, phases.idle_s)
+        result["clips_during_idle"] = len(video_files(program.clip_dir))
+        stream.set_mode("motion")
+        wait_running(program, phases.warmup_s)
+        result["recording"] = measure_phase(program, stream, phases.recording_s)
+        mem = memory(program.pid)
+        result["memory"] = {"peak_rss_mb": round(mem.peak_rss_mb, 1), "rss_mb": round(mem.rss_mb, 1)}
+    except ProgramDied as exc:
+        result["error"] = str(exc)
+        result["log_tail"] = program.log_tail()
+    finally:
+        stopped_at = time.monotonic()
+        result["exit_code"] = program.stop()
+        result["stop_s"] = round(time.monotonic() - stopped_at, 2)
+        stream.set_mode("idle")
+    result["clips"] = asdict(summarise(video_files(program.clip_dir)))
+    log(
+        f"  {program.label}: idle {result.get('idle', {}).get('cores')} cores, recording "
+        f"{result.get('recording', {}).get('cores')} cores, {result['clips']['count']} clip(s), "
+        f"{result['clips']['kbit_s']} kbit/s{', ' + result['error'] if 'error' in result else ''}"
+    )
+    return result
+
+
+def make_program(key: str, workdir: Path, url: str, size: tuple[int, int], fps: float) -> Program:
+    if key == "motion":
+        return motion_program(workdir, url, size, fps)
+    preset = key.removeprefix("motiond-")
+    return motiond_program(workdir, url, fps, preset)
+
+
+def video_size(video: Path) -> tuple[int, int]:
+    import cv2  # noqa: PLC0415 - keep the harness's own import light
+
+    capture = cv2.VideoCapture(str(video))
+    try:
+        return int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        capture.release()
+
+
+def machine_info() -> dict[str, Any]:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    sys.path.insert(0, str(REPO_ROOT))
+    try:
+        import motiond  # noqa: PLC0415
+
+        motiond_version = getattr(motiond, "__version__", "?")
+    except ImportError:
+        motiond_version = "not importable"
+    commit = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "cpu_model": model,
+        "nproc": len(os.sched_getaffinity(0)),
+        "memory_gb": round(memory_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "motion": motion_version(),
+        "motiond": f"{motiond_version} ({commit or 'no commit'})",
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
+    parser.add_argument("--quick", action="store_true", help="3 s warm-up, 8 s phases")
+    parser.add_argument("--warmup", type=float, help="seconds before each phase (default 5)")
+    parser.add_argument("--idle", type=float, help="idle phase seconds (default 30)")
+    parser.add_argument("--recording", type=float, help="recording phase seconds (default 30)")
+    parser.add_argument(
+        "--streams",
+        nargs="+",
+        choices=[spec.name for spec in STREAMS],
+        default=[spec.name for spec in STREAMS],
+    )
+    parser.add_argument("--programs", nargs="+", choices=PROGRAMS, default=list(PROGRAMS))
+    parser.add_argument("--detect-frames", type=int, default=300)
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench-results")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (clips, logs)")
+    return parser.parse_args(argv)
+
+
+def phases_from(args: argparse.Namespace) -> Phases:
+    base = Phases(3, 8, 8) if args.quick else Phases(5, 30, 30)
+    return Phases(
+        warmup_s=base.warmup_s if args.warmup is None else args.warmup,
+        idle_s=base.idle_s if args.idle is None else args.idle,
+        recording_s=base.recording_s if args.recording is None else args.recording,
+    )
+
+
+def notes_for(runs: list[dict[str, Any]], streams: dict[str, StreamSpec]) -> list[str]:
+    """Anything in the results that makes a number less trustworthy than it looks."""
+    notes = []
+    for run in runs:
+        where = f"{run['stream']} {run['label']}"
+        if run.get("error"):
+            notes.append(f"{where}: {run['error']}")
+            continue
+        if run["clips_during_idle"]:
+            notes.append(f"{where}: wrote {run['clips_during_idle']} clip(s) on the still frame")
+        if run["clips"]["count"] == 0:
+            notes.append(f"{where}: wrote no clip during the recording phase")
+        fps = streams[run["stream"]].fps
+        for phase in ("idle", "recording"):
+            served = run[phase]["stream_fps"]
+            if served < 0.9 * fps:
+                notes.append(f"{where}: the stream delivered {served} fps in {phase} (target {fps:g})")
+            busy = run[phase]["machine_cores"] - run[phase]["cores"]
+            if busy > 0.5:
+                notes.append(f"{where}: the rest of the machine used {busy:.2f} cores in {phase}")
+    return notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    phases = phases_from(args)
+    if not args.video.exists():
+        print(f"no such video: {args.video}", file=sys.stderr)
+        return 2
+    if shutil.which("motion") is None and "motion" in args.programs:
+        print("Motion is not installed: apt-get install -y motion", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    native = video_size(args.video)
+    specs = [spec for spec in STREAMS if spec.name in args.streams]
+    workdir = Path(tempfile.mkdtemp(prefix="motiond-bench-"))
+    programs = list(args.programs)
+    skipped: list[str] = []
+    runs: list[dict[str, Any]] = []
+    detection: list[dict[str, Any]] = []
+    try:
+        wants_motiond = any(key.startswith("motiond") for key in programs)
+        if wants_motiond and (why := motiond_runnable(workdir / "preflight")):
+            skipped.append(f"motiond not run: {why}")
+            programs = [key for key in programs if not key.startswith("motiond")]
+            log(skipped[-1])
+        for spec in specs:
+            log(f"{spec.name}: detection cost over {args.detect_frames} frames")
+            cost = detection_cost(args.video, spec.size, frames=args.detect_frames)
+            detection.append({"stream": spec.name, **cost})
+            stream = StreamProcess(args.video, spec.size, spec.fps)
+            log(f"{spec.name}: preparing the stream")
+            try:
+                stream.start()
+                log(f"{spec.name}: {stream.url}, {stream.info}")
+                for key in programs:
+                    program = make_program(
+                        key, workdir / spec.name.replace("/", "-") / key, stream.url,
+                        spec.frame_size(native), spec.fps,
+                    )
+                    result = run_program(program, stream, phases)
+                    result["stream"] = spec.name
+                    result["stream_jpeg_kb"] = stream.info.get("jpeg_kb")
+                    result["settings"] = program.settings
+                    runs.append(result)
+            finally:
+                stream.stop()
+    finally:
+        if args.keep:
+            log(f"work dir kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    results = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine_info(),
+        "video": str(args.video),
+        "phases": asdict(phases),
+        "detect_frames": args.detect_frames,
+        "runs": runs,
+        "detection": detection,
+        "notes": skipped + notes_for(runs, {spec.name: spec for spec in specs}),
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    text = report.markdown(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (args.out / f"bench-{stamp}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / f"bench-{stamp}.md").write_text(text)
+    print(text)
+    log(f"done in {results['elapsed_s']:.0f} s; results in {args.out}/bench-{stamp}.{{md,json}}")
+    return 1 if any(run.get("error") for run in runs) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
