@@ -77,7 +77,11 @@ def open_source(capture: CaptureConfig, stop: threading.Event) -> Source:
 # Shared pieces
 
 
-_ROTATE_CODES = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+_ROTATE_CODES = {
+    90: cv2.ROTATE_90_CLOCKWISE,
+    180: cv2.ROTATE_180,
+    270: cv2.ROTATE_90_COUNTERCLOCKWISE,
+}
 _FLIP_CODES = {"horizontal": 1, "vertical": 0, "both": -1}
 
 
@@ -189,24 +193,26 @@ class DemoSource:
         self._noise_add = np.empty(0, np.uint8)
         self._noise_sub = np.empty(0, np.uint8)
         self._walkers: _WalkerSchedule | None = None
-        self._rng = np.random.default_rng(seed)
+        self._noise_rng = np.random.default_rng(seed)
         self._opened_at = 0.0
 
     def open(self) -> None:
-        self._rng = np.random.default_rng(self._seed)
-        self._background = _draw_room(self.width, self.height, self._rng)
+        # Separate streams, so the walkers' schedule does not depend on how many frames were read.
+        scene_rng, walker_rng, self._noise_rng = np.random.default_rng(self._seed).spawn(3)
+        self._background = _draw_room(self.width, self.height, scene_rng)
         # One tall noise field; a random row offset per frame gives a fresh pattern for the
         # price of two saturating adds (uint8 cannot hold the negative half, hence two arrays).
-        noise = self._rng.normal(0.0, self._noise_sigma, (self.height + 64, self.width, 3))
+        shape = (self.height + 64, self.width, 3)
+        noise = self._noise_rng.normal(0.0, self._noise_sigma, shape)
         self._noise_add = np.clip(noise, 0, 255).astype(np.uint8)
         self._noise_sub = np.clip(-noise, 0, 255).astype(np.uint8)
         self._walkers = _WalkerSchedule(
             self.width,
             self.height,
-            self._rng,
-            self._first_object_after,
-            self._object_interval,
-            self._crossing_time,
+            walker_rng,
+            first_after=self._first_object_after,
+            interval=self._object_interval,
+            crossing_time=self._crossing_time,
         )
         self._frames.seq = 0
         self._pacer = _Pacer(self.fps, self._stop)
@@ -221,13 +227,16 @@ class DemoSource:
         mono, wall = time.monotonic(), time.time()
         image = self._background.copy()
         self._walkers.draw(image, mono - self._opened_at)
-        row = int(self._rng.integers(0, self._noise_add.shape[0] - self.height + 1))
+        row = int(self._noise_rng.integers(0, self._noise_add.shape[0] - self.height + 1))
         cv2.add(image, self._noise_add[row : row + self.height], dst=image)
         cv2.subtract(image, self._noise_sub[row : row + self.height], dst=image)
         return self._frames.image(image, mono, wall)
 
     def motion_active(self, now: float) -> bool:
-        """Whether a walker is in the frame at monotonic time ``now``."""
+        """Whether a walker is in the frame at monotonic time ``now``.
+
+        The schedule is drawn as time passes: ``now`` must not go back before frames read.
+        """
         if self._walkers is None:
             return False
         return self._walkers.active(now - self._opened_at) is not None
@@ -256,6 +265,7 @@ class _WalkerSchedule:
         width: int,
         height: int,
         rng: np.random.Generator,
+        *,
         first_after: float,
         interval: tuple[float, float],
         crossing_time: float,
@@ -294,7 +304,9 @@ class _WalkerSchedule:
             -1,
             cv2.LINE_AA,
         )
-        cv2.circle(image, (x, feet - body_height - size // 3), size // 3, (80, 110, 150), -1, cv2.LINE_AA)
+        cv2.circle(
+            image, (x, feet - body_height - size // 3), size // 3, (80, 110, 150), -1, cv2.LINE_AA
+        )
 
 
 def _draw_room(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
@@ -313,7 +325,9 @@ def _draw_room(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     floor_ramp = (ramp[floor_y:] - ramp[floor_y]) / max(1.0 - float(ramp[floor_y, 0, 0]), 1e-6)
     image[floor_y:] = floor_far + (floor_near - floor_far) * floor_ramp
     # A fixed, blurred texture so the wall is not perfectly flat (compression and noise behave).
-    texture = cv2.GaussianBlur(rng.normal(0.0, 10.0, (height, width)).astype(np.float32), (0, 0), 1.5)
+    texture = cv2.GaussianBlur(
+        rng.normal(0.0, 10.0, (height, width)).astype(np.float32), (0, 0), 1.5
+    )
     image += texture[:, :, None]
     room = np.clip(image, 0, 255).astype(np.uint8)
 
@@ -338,8 +352,16 @@ def _draw_room(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     for leg in (0.38, 0.59):
         cv2.rectangle(room, px(leg, 0.70), px(leg + 0.015, 0.86), (35, 60, 95), -1)
     scale = max(0.3, width / 1600)
-    cv2.putText(room, "motiond demo", px(0.02, 0.06), cv2.FONT_HERSHEY_SIMPLEX, scale, (60, 60, 60),
-                max(1, thick), cv2.LINE_AA)
+    cv2.putText(
+        room,
+        "motiond demo",
+        px(0.02, 0.06),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        scale,
+        (60, 60, 60),
+        max(1, thick),
+        cv2.LINE_AA,
+    )
     return room
 
 
@@ -373,15 +395,21 @@ class FileSource:
         self.close()
         self._video = self._open_video()
         fps = self._video.get(cv2.CAP_PROP_FPS)
-        self.fps = fps if math.isfinite(fps) and fps > 0 else (self._capture_config.fps or DEFAULT_FPS)
+        self.fps = (
+            fps if math.isfinite(fps) and fps > 0 else (self._capture_config.fps or DEFAULT_FPS)
+        )
         self._pacer = _Pacer(self.fps, self._stop)
         self._frames.seq = 0
         self._pass_offset = 0.0
         self._last_time = None
         self._opened_wall = time.time()
         self._ended = False
-        logger.info("opened %s at %g fps (%s pacing)", self.description, self.fps,
-                    "realtime" if self.realtime else "fast")
+        logger.info(
+            "opened %s at %g fps (%s pacing)",
+            self.description,
+            self.fps,
+            "realtime" if self.realtime else "fast",
+        )
 
     def _open_video(self) -> cv2.VideoCapture:
         video = cv2.VideoCapture(self._capture_config.source)
@@ -414,8 +442,10 @@ class FileSource:
     def _file_time(self, position: float) -> float:
         """This frame's time in the file: ``position`` unless it fails to move forward."""
         previous = self._last_time
-        if not math.isfinite(position) or position < 0 or (
-            previous is not None and position <= previous + 0.001
+        if (
+            not math.isfinite(position)
+            or position < 0
+            or (previous is not None and position <= previous + 0.001)
         ):
             position = 0.0 if previous is None else previous + 1.0 / self.fps
         self._last_time = position
@@ -423,9 +453,7 @@ class FileSource:
 
     def _rewind(self) -> None:
         # Reopening is slower than seeking to 0 but works for every container and codec.
-        if self._video is not None:
-            self._video.release()
-        self._video = None
+        self.close()
         self._video = self._open_video()
         if self._last_time is not None:
             self._pass_offset += self._last_time + 1.0 / self.fps
@@ -483,7 +511,9 @@ class OpenCVSource:
             raise SourceError(f"cannot open {capture.source}: no such device")
         # OpenCV's V4L2 backend waits for a frame in select() for this many seconds (default
         # 10); it reads the variable once per process, so the first camera opened sets it.
-        os.environ.setdefault("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", str(math.ceil(capture.read_timeout)))
+        os.environ.setdefault(
+            "OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", str(math.ceil(capture.read_timeout))
+        )
         video = cv2.VideoCapture(os.path.realpath(capture.source), cv2.CAP_V4L2)
         if not video.isOpened():
             video.release()
@@ -538,7 +568,9 @@ class OpenCVSource:
             except FrameDecodeError as exc:
                 raise SourceError(f"{self.description}: garbled JPEG from the device") from exc
         if self._jpeg_passthrough:
-            logger.warning("%s: no JPEG passthrough, letting OpenCV convert frames", self.description)
+            logger.warning(
+                "%s: no JPEG passthrough, letting OpenCV convert frames", self.description
+            )
             self._jpeg_passthrough = False
             self._video.set(cv2.CAP_PROP_CONVERT_RGB, 1)
             return self.read()
@@ -563,7 +595,10 @@ class MultipartReader:
     """
 
     def __init__(self, boundary: bytes | None) -> None:
-        self._delimiter = _delimiter_for(boundary) if boundary else None
+        # Some cameras declare boundary=--foo and then write --foo instead of ----foo; matching
+        # the declared string itself finds both (and a "--" left before it is not body).
+        self._sloppy = bool(boundary and boundary.startswith(b"--"))
+        self._delimiter = (boundary if self._sloppy else b"--" + boundary) if boundary else None
         self._buffer = bytearray()
         self._in_body = False
         self._length: int | None = None
@@ -592,6 +627,8 @@ class MultipartReader:
                 self._scan_from = max(0, len(buffer) - len(self._delimiter))
                 return None
             body_end = end
+            if self._sloppy and buffer.endswith(b"--", 0, body_end):
+                body_end -= 2
             if buffer.endswith(b"\r\n", 0, body_end):
                 body_end -= 2
             elif buffer.endswith(b"\n", 0, body_end):
@@ -613,6 +650,9 @@ class MultipartReader:
             # Nothing but preamble or garbage: keep only what could begin a delimiter.
             del buffer[: max(0, len(buffer) - len(self._delimiter) + 1)]
             return False
+        if start > 0:
+            del buffer[:start]  # garbage before the delimiter
+            start = 0
         after = start + len(self._delimiter)
         if len(buffer) < after + 2:
             return False
@@ -653,12 +693,6 @@ class MultipartReader:
         return True
 
 
-def _delimiter_for(boundary: bytes) -> bytes:
-    # Some cameras declare boundary=--foo and then write --foo instead of ----foo; matching
-    # the declared string itself finds both.
-    return boundary if boundary.startswith(b"--") else b"--" + boundary
-
-
 def _content_length(headers: bytes) -> int | None:
     for line in headers.splitlines():
         name, _, value = line.partition(b":")
@@ -690,7 +724,8 @@ class MjpegHttpSource:
     answers with a single ``image/jpeg`` is polled at ``capture.fps`` (default 5). Basic auth
     comes from ``user:pass@`` in the URL. The stream ending (closing boundary, connection
     closed) makes read() return None; no complete frame within ``read_timeout`` (stall,
-    garbage) raises SourceError.
+    garbage) raises SourceError. ``open_timeout`` bounds connecting and each wait for the
+    response's headers (a socket timeout, not one deadline for the whole exchange).
     """
 
     realtime = True
@@ -807,19 +842,21 @@ class MjpegHttpSource:
                     return self._frames.jpeg(body, mono, wall)
                 except FrameDecodeError:
                     self.garbled_parts += 1
-                    logger.debug("%s: skipped a garbled part (%d bytes)", self.description, len(body))
+                    logger.debug(
+                        "%s: skipped a garbled part (%d bytes)", self.description, len(body)
+                    )
                     continue
             if self._parts.finished:
                 self._ended = True
                 return None
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise SourceError(f"{self.description}: no complete frame for {timeout:g} s")
+                raise SourceError(f"{self.description}: no frame for {timeout:g} s")
             self._set_timeout(min(remaining, timeout))
             try:
                 chunk = self._response.read1(_READ_CHUNK)
             except TimeoutError as exc:
-                raise SourceError(f"{self.description}: no data for {timeout:g} s") from exc
+                raise SourceError(f"{self.description}: no frame for {timeout:g} s") from exc
             except http.client.IncompleteRead:
                 chunk = b""
             except (OSError, http.client.HTTPException) as exc:
@@ -846,7 +883,9 @@ class MjpegHttpSource:
             except FrameDecodeError:
                 self.garbled_parts += 1
                 if time.monotonic() > deadline:
-                    raise SourceError(f"{self.description}: no valid JPEG for {timeout:g} s") from None
+                    raise SourceError(
+                        f"{self.description}: no valid JPEG for {timeout:g} s"
+                    ) from None
 
     def _read_body(self, response: http.client.HTTPResponse) -> bytes:
         try:

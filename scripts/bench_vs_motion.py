@@ -117,7 +117,10 @@ def run_program(program: Program, stream: StreamProcess, phases: Phases) -> dict
         wait_running(program, phases.warmup_s)
         result["recording"] = measure_phase(program, stream, phases.recording_s)
         mem = memory(program.pid)
-        result["memory"] = {"peak_rss_mb": round(mem.peak_rss_mb, 1), "rss_mb": round(mem.rss_mb, 1)}
+        result["memory"] = {
+            "peak_rss_mb": round(mem.peak_rss_mb, 1),
+            "rss_mb": round(mem.rss_mb, 1),
+        }
     except ProgramDied as exc:
         result["error"] = str(exc)
         result["log_tail"] = program.log_tail()
@@ -147,7 +150,9 @@ def video_size(video: Path) -> tuple[int, int]:
 
     capture = cv2.VideoCapture(str(video))
     try:
-        return int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        return int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(
+            capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
+        )
     finally:
         capture.release()
 
@@ -229,7 +234,9 @@ def notes_for(runs: list[dict[str, Any]], streams: dict[str, StreamSpec]) -> lis
         for phase in ("idle", "recording"):
             served = run[phase]["stream_fps"]
             if served < 0.9 * fps:
-                notes.append(f"{where}: the stream delivered {served} fps in {phase} (target {fps:g})")
+                notes.append(
+                    f"{where}: the stream delivered {served} fps in {phase} (target {fps:g})"
+                )
             busy = run[phase]["machine_cores"] - run[phase]["cores"]
             if busy > 0.5:
                 notes.append(f"{where}: the rest of the machine used {busy:.2f} cores in {phase}")
@@ -270,8 +277,11 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"{spec.name}: {stream.url}, {stream.info}")
                 for key in programs:
                     program = make_program(
-                        key, workdir / spec.name.replace("/", "-") / key, stream.url,
-                        spec.frame_size(native), spec.fps,
+                        key,
+                        workdir / spec.name.replace("/", "-") / key,
+                        stream.url,
+                        spec.frame_size(native),
+                        spec.fps,
                     )
                     result = run_program(program, stream, phases)
                     result["stream"] = spec.name

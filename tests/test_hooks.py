@@ -275,6 +275,15 @@ def test_a_finished_event_frees_its_place(
 
     assert (runner.completed, runner.failures, runner.dropped) == (6, 0, 0)
 
+    # Exactly one place is free again: one event is taken, the next one is dropped.
+    pid_file, release = tmp_path / "pid", tmp_path / "release"
+    waiting = HooksConfig(on_clip_end=HookConfig(command=waiting_command(pid_file, release)))
+    runner.update(waiting, {"door": waiting})
+    runner.emit("clip_end", "door", {})
+    runner.emit("clip_end", "door", {})
+    release.touch()
+    assert runner.dropped == 1
+
 
 def test_timed_out_command_is_killed_and_counted_as_a_failure(
     tmp_path: Path, make_runner: Callable[..., HookRunner]

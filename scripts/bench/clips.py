@@ -78,8 +78,9 @@ def summarise(paths: list[Path]) -> ClipSummary:
     total_seconds = sum(clip.seconds for clip in clips)
     return ClipSummary(
         count=len(clips),
-        codecs=sorted({f"{clip.codec} ({clip.profile})" if clip.profile else clip.codec
-                       for clip in clips}),
+        codecs=sorted(
+            {f"{clip.codec} ({clip.profile})" if clip.profile else clip.codec for clip in clips}
+        ),
         total_bytes=total_bytes,
         total_seconds=round(total_seconds, 2),
         total_frames=sum(clip.frames for clip in clips),

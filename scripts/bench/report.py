@@ -29,9 +29,7 @@ def results_table(runs: list[dict[str, Any]]) -> str:
     ]
     for run in runs:
         if run.get("error"):
-            lines.append(
-                f"| {run['stream']} | {run['label']} | failed: {run['error']} | | | | | |"
-            )
+            lines.append(f"| {run['stream']} | {run['label']} | failed: {run['error']} | | | | | |")
             continue
         clips = run["clips"]
         lines.append(
@@ -81,7 +79,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"(one still frame repeated), then the stream switches to the real footage (people "
         f"walking throughout), {phases['warmup_s']:g} s settle, {phases['recording_s']:g} s "
         f"recording. Cores = CPU time (user+system, all threads) / wall time. Clips are probed "
-        f"after a clean SIGTERM stop; \"recorded s\" is their total duration.",
+        f'after a clean SIGTERM stop; "recorded s" is their total duration.',
         "",
         results_table(results["runs"]),
         "",
