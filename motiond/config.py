@@ -610,6 +610,15 @@ def effective_config(config: Config) -> dict[str, Any]:
 
     data = convert(config)
     assert isinstance(data, dict)
+    # Print cameras in the shape users write them: the source beside the name.
+    for camera in data["cameras"]:
+        capture = camera.pop("capture")
+        camera_items = list(camera.items())
+        camera.clear()
+        camera.update(camera_items[:1])
+        camera["source"] = capture.pop("source")
+        camera["capture"] = capture
+        camera.update(camera_items[1:])
     return data
 
 

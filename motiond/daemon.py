@@ -231,6 +231,7 @@ class Daemon:
             self.index.add(payload)
             payload = {
                 **payload,
+                "clip_id": payload["id"],
                 "clip_path": str(self.storage.root / payload["file"]),
                 "clip_url": f"{self.config.web.base_url}/media/{payload['file']}",
                 "poster_path": (

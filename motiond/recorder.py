@@ -76,7 +76,11 @@ class PyAVClipWriter:
         self.codec_name: str = record.codec
         self._jpeg_decoder: Any = None
         self.container: Any = av.open(
-            str(path), "w", format="mp4", options={"movflags": FRAGMENTED_MP4}
+            str(path),
+            "w",
+            format="mp4",
+            # Flushing each packet puts every finished fragment on disk, not in a buffer.
+            options={"movflags": FRAGMENTED_MP4, "flush_packets": "1"},
         )
         try:
             if record.codec == "vp9":

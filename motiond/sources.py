@@ -509,6 +509,10 @@ class OpenCVSource:
         capture = self._capture_config
         if not os.path.exists(capture.source):
             raise SourceError(f"cannot open {capture.source}: no such device")
+        if not os.access(capture.source, os.R_OK | os.W_OK):
+            raise SourceError(
+                f"cannot open {capture.source}: permission denied (is the user in group video?)"
+            )
         # OpenCV's V4L2 backend waits for a frame in select() for this many seconds (default
         # 10); it reads the variable once per process, so the first camera opened sets it.
         os.environ.setdefault(

@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,9 +36,11 @@ from scripts.bench.procstat import cpu_between, memory, sample_cpu
 from scripts.bench.programs import (
     Program,
     motion_program,
+    motion_summary,
     motion_version,
     motiond_program,
     motiond_runnable,
+    motiond_summary,
 )
 from scripts.bench.stream import StreamProcess
 
@@ -89,15 +92,17 @@ def wait_running(program: Program, seconds: float) -> None:
 
 def measure_phase(program: Program, stream: StreamProcess, seconds: float) -> dict[str, Any]:
     frames_before = stream.frames_sent()
-    start = sample_cpu(program.pid)
+    start, server_start = sample_cpu(program.pid), sample_cpu(stream.pid)
     wait_running(program, seconds)
-    end = sample_cpu(program.pid)
+    end, server_end = sample_cpu(program.pid), sample_cpu(stream.pid)
     frames = stream.frames_sent() - frames_before
-    use = cpu_between(start, end)
+    use, server = cpu_between(start, end), cpu_between(server_start, server_end)
     return {
         "seconds": round(use.seconds, 2),
         "cores": round(use.cores, 3),
-        "machine_cores": round(use.machine_cores, 3),
+        "stream_server_cores": round(server.cores, 3),
+        # everything else on the machine: other users' work, the kernel, this harness
+        "other_cores": round(use.machine_cores - use.cores - server.cores, 3),
         "stream_fps": round(frames / use.seconds, 2),
         "rss_mb": round(memory(program.pid).rss_mb, 1),
     }
@@ -231,15 +236,29 @@ def notes_for(runs: list[dict[str, Any]], streams: dict[str, StreamSpec]) -> lis
         if run["clips"]["count"] == 0:
             notes.append(f"{where}: wrote no clip during the recording phase")
         fps = streams[run["stream"]].fps
+        clips = run["clips"]
+        if clips["total_seconds"] and clips["total_frames"] < 0.9 * fps * clips["total_seconds"]:
+            recorded_fps = clips["total_frames"] / clips["total_seconds"]
+            notes.append(f"{where}: its clips hold {recorded_fps:.1f} fps (stream: {fps:g})")
         for phase in ("idle", "recording"):
             served = run[phase]["stream_fps"]
             if served < 0.9 * fps:
                 notes.append(
                     f"{where}: the stream delivered {served} fps in {phase} (target {fps:g})"
                 )
-            busy = run[phase]["machine_cores"] - run[phase]["cores"]
-            if busy > 0.5:
-                notes.append(f"{where}: the rest of the machine used {busy:.2f} cores in {phase}")
+    other = [
+        run[phase]["other_cores"]
+        for run in runs
+        if not run.get("error")
+        for phase in ("idle", "recording")
+    ]
+    if other:
+        notes.append(
+            f"Other load on the machine while measuring (not the program, not the stream "
+            f"server): {min(other):.2f} to {max(other):.2f} cores, median "
+            f"{statistics.median(other):.2f}. Cores are per-process CPU time, so contention "
+            f"shows mostly as noise; re-run on a quiet machine for tighter figures."
+        )
     return notes
 
 
@@ -302,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         "video": str(args.video),
         "phases": asdict(phases),
         "detect_frames": args.detect_frames,
+        "settings": [motion_summary(), motiond_summary()],
         "runs": runs,
         "detection": detection,
         "notes": skipped + notes_for(runs, {spec.name: spec for spec in specs}),

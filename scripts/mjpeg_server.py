@@ -317,17 +317,17 @@ def main(argv: list[str] | None = None) -> int:
     frames = jpeg_frames_from_video(args.input, args.size, args.quality, args.limit)
     average_kb = sum(len(f) for f in frames) / len(frames) / 1024
     print(f"{len(frames)} frames, {average_kb:.0f} KiB each on average", file=sys.stderr)
-    server = MjpegServer(frames, args.fps, args.host, args.port)
-    server.start()
-    print(server.url, flush=True)
-
     done = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         done.set()
 
+    # Before the URL is printed: whoever reads it may signal us at once.
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    server = MjpegServer(frames, args.fps, args.host, args.port)
+    server.start()
+    print(server.url, flush=True)
     while not done.wait(1.0):
         pass
     server.stop()

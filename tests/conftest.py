@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,31 @@ def run_motiond(
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def run_motiond_until(
+    args: Sequence[str], cwd: Path, log_contains: str, timeout: float = 120
+) -> tuple[int, str]:
+    """Run the daemon until its log contains ``log_contains``, then stop it with SIGTERM.
+
+    Returns (exit code, log). Fails the test if the line does not come within ``timeout``.
+    """
+    log_path = cwd / "motiond.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(motiond_command(*args), cwd=cwd, stderr=log, env=clean_env())
+    try:
+        deadline = time.monotonic() + timeout
+        while log_contains not in log_path.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"no {log_contains!r} in the log:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return code, log_path.read_text()
 
 
 def clean_env() -> dict[str, str]:

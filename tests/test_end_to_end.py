@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from tests.conftest import (
     decode_clip,
     read_frame_number,
     run_motiond,
+    run_motiond_until,
     sidecars,
     write_config,
     write_test_video,
@@ -22,12 +24,16 @@ PRE_ROLL = 2.0
 STABLE_FRAMES = 20
 MOVING = [(5.0, 8.0), (15.0, 17.0), (30.0, 33.0)]
 BLIP_AT = 24.0  # a 2-frame blip: discarded
+# Appends its last argument as a line to the file named by its first.
+HOOK_SCRIPT = "import sys; open(sys.argv[1], 'a').write(sys.argv[-1] + '\\n')"
 
 
 def test_clips_from_a_video_with_known_motion(tmp_path: Path) -> None:
     segments = [*MOVING, (BLIP_AT, BLIP_AT + 2 / FPS)]
     video = write_test_video(tmp_path / "scene.avi", seconds=40, fps=FPS, moving=segments)
     storage = tmp_path / "data"
+    hook_log = tmp_path / "hooks.log"
+    hook = [sys.executable, "-c", HOOK_SCRIPT, str(hook_log)]
     config = write_config(
         tmp_path / "motiond.yaml",
         {
@@ -40,16 +46,21 @@ def test_clips_from_a_video_with_known_motion(tmp_path: Path) -> None:
                     "capture": {"pacing": "fast"},
                     "motion": {"masks": [video.code_mask], "warmup": "0s"},
                     "record": {"pre_roll": f"{PRE_ROLL}s"},
-                }
+                    "hooks": {"on_clip_end": {"command": [*hook, "end {clip_id} {frames}"]}},
+                },
+                # A camera that is not there: logged and retried, it never stops the other.
+                {"name": "missing", "source": "/dev/video63"},
             ],
+            "hooks": {"on_clip_start": {"command": [*hook, "start {camera} {clip_id}"]}},
         },
     )
-    result = run_motiond(["run", "-c", str(config)], cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "clip discarded" in result.stderr  # the blip
+    code, log = run_motiond_until(["run", "-c", str(config)], tmp_path, f"{video.path} ended")
+    assert code == 0, log
+    assert "clip discarded" in log  # the blip
+    assert "camera missing: cannot open /dev/video63" in log
 
     records = sidecars(storage)
-    assert len(records) == len(MOVING), result.stderr
+    assert len(records) == len(MOVING), log
     for record, (start, end) in zip(records, MOVING, strict=True):
         clip = storage / str(record["file"])
         codec, frames, times = decode_clip(clip)
@@ -85,6 +96,11 @@ def test_clips_from_a_video_with_known_motion(tmp_path: Path) -> None:
     assert not list(storage.glob("clips/*/*/*.partial.*"))
     warn = sorted(p.name for p in storage.glob("warn/*/*/*.jpg"))
     assert len(warn) == 2 * len(records)
+    # Hooks ran for each clip (the blip's start too), with the placeholders filled in.
+    lines = hook_log.read_text().splitlines()
+    ends = sorted(line for line in lines if line.startswith("end "))
+    assert ends == sorted(f"end {r['id']} {r['frames']}" for r in records)
+    assert sum(line.startswith("start test ") for line in lines) == len(MOVING) + 1
 
 
 def test_clips_from_real_footage(tmp_path: Path, vtest: Path) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import select
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -509,3 +513,23 @@ def test_jpeg_frames_from_video_resizes_and_limits(video) -> None:
     frames = jpeg_frames_from_video(str(video), size=(80, 60), quality=70, limit=5)
     assert len(frames) == 5
     assert {jpeg_size(f) for f in frames} == {(80, 60)}
+
+
+def test_mjpeg_server_cli_serves_until_sigterm(stop, video) -> None:
+    script = Path(__file__).resolve().parents[1] / "scripts" / "mjpeg_server.py"
+    command = [sys.executable, str(script), "--input", str(video), "--size", "80x60", "--port", "0"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as server:
+        try:
+            assert server.stdout is not None
+            ready, _, _ = select.select([server.stdout], [], [], 20.0)
+            assert ready, "the server printed no URL"
+            url = server.stdout.readline().decode().strip()
+            assert url.startswith("http://127.0.0.1:") and url.endswith("/stream.mjpg")
+            source = open_source(capture(url), stop)
+            source.open()
+            frame = source.read()
+            source.close()
+            assert frame is not None and (frame.width, frame.height) == (80, 60)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(timeout=10) == 0

@@ -143,6 +143,18 @@ def motion_settings(
     }
 
 
+def motion_summary() -> str:
+    return (
+        "Motion: `netcam_url` on the stream, `movie_codec mp4` (libx264, which Motion always runs "
+        "with preset ultrafast + tune zerolatency and a GOP of fps/2), "
+        f"`movie_quality {MOTION_MOVIE_QUALITY}` (= CRF 26), `pre_capture` 2 s of frames, "
+        f"`event_gap {MOTION_EVENT_GAP_S}`, `post_capture 0`, `picture_output off`, "
+        "`stream_port 0`, `webcontrol_port 0`; detection and text overlay as in Debian's "
+        "shipped motion.conf (`threshold 1500`, `despeckle_filter EedDl`, "
+        "`minimum_motion_frames 1`, `text_left`/`text_right`)."
+    )
+
+
 def motion_program(workdir: Path, url: str, size: tuple[int, int], fps: float) -> Program:
     workdir.mkdir(parents=True, exist_ok=True)
     clip_dir = workdir / "clips"
@@ -179,6 +191,15 @@ def motiond_config(url: str, fps: float, storage_dir: Path, preset: str) -> dict
             }
         ],
     }
+
+
+def motiond_summary() -> str:
+    return (
+        "motiond: the config in `motiond_config()` of scripts/bench/programs.py "
+        "(`record.preset` ultrafast or veryfast, `pre_roll: 2s`, everything else default: "
+        "H.264 CRF 26, GOP 1 s, fragmented MP4); web UI on an ephemeral 127.0.0.1 port, "
+        "no viewer connected."
+    )
 
 
 def motiond_program(workdir: Path, url: str, fps: float, preset: str) -> Program:

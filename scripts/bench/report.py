@@ -83,6 +83,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         results_table(results["runs"]),
         "",
+        *[f"- {line}" for line in results.get("settings", [])],
+        "",
         "### motiond detection cost per frame (1 thread, median of "
         f"{results['detect_frames']} frames)",
         "",

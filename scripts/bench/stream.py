@@ -28,8 +28,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class _SwitchableFrames:
     """Hands out frame iterators whose content follows the current mode.
 
-    ``_lock`` protects ``_mode``, ``_generation`` and ``frames_sent``; taken by the stdin thread
-    (switching) and by the server's sending threads (each frame).
+    ``_lock`` protects ``_mode`` and ``_generation``; taken by the stdin thread (switching) and
+    by the server's sending threads (each frame).
     """
 
     def __init__(self, idle: bytes, footage: list[bytes]) -> None:
@@ -38,7 +38,6 @@ class _SwitchableFrames:
         self._lock = threading.Lock()
         self._mode = "idle"
         self._generation = 0  # bumped on each switch so every iterator restarts the footage
-        self.frames_sent = 0
 
     def set_mode(self, mode: str) -> None:
         with self._lock:
@@ -46,9 +45,10 @@ class _SwitchableFrames:
                 self._mode = mode
                 self._generation += 1
 
-    def stats(self) -> dict[str, object]:
+    @property
+    def mode(self) -> str:
         with self._lock:
-            return {"mode": self._mode, "frames_sent": self.frames_sent}
+            return self._mode
 
     def __call__(self) -> Iterator[bytes]:
         generation = -1
@@ -58,7 +58,6 @@ class _SwitchableFrames:
                 if generation != self._generation:
                     generation, index = self._generation, 0
                 mode = self._mode
-                self.frames_sent += 1
             if mode == "idle":
                 yield self._idle
             else:
@@ -106,11 +105,10 @@ def serve(argv: list[str] | None = None) -> None:
             command = line.strip()
             if command in ("idle", "motion"):
                 frames.set_mode(command)
-                print(json.dumps(frames.stats()), file=protocol, flush=True)
-            elif command == "stats":
-                print(json.dumps(frames.stats()), file=protocol, flush=True)
             elif command == "quit":
                 break
+            stats = {"mode": frames.mode, "frames_sent": server.frames_sent}
+            print(json.dumps(stats), file=protocol, flush=True)
     finally:
         server.stop()
 
