@@ -96,7 +96,12 @@ class PyAVClipWriter:
             else:
                 # No B-frames: timestamps start at 0 (fragmented MP4 has no edit list to hide
                 # a reorder delay) and every fragment decodes in capture order.
-                options = {"preset": record.preset, "crf": str(record.crf), "g": str(gop), "bf": "0"}
+                options = {
+                    "preset": record.preset,
+                    "crf": str(record.crf),
+                    "g": str(gop),
+                    "bf": "0",
+                }
                 if record.preset == "ultrafast":
                     options["tune"] = "zerolatency"
                 self.stream = self.container.add_stream("libx264", rate=gop, options=options)

@@ -13,6 +13,7 @@ Markdown.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -126,8 +127,9 @@ def run_program(program: Program, stream: StreamProcess, phases: Phases) -> dict
             "peak_rss_mb": round(mem.peak_rss_mb, 1),
             "rss_mb": round(mem.rss_mb, 1),
         }
-    except ProgramDied as exc:
-        result["error"] = str(exc)
+    except (ProgramDied, ProcessLookupError, FileNotFoundError) as exc:
+        # FileNotFoundError: /proc/PID vanished between the liveness check and the read.
+        result["error"] = str(exc) if isinstance(exc, ProgramDied) else f"{program.key} exited"
         result["log_tail"] = program.log_tail()
     finally:
         stopped_at = time.monotonic()
@@ -190,8 +192,17 @@ def machine_info() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "motion": motion_version(),
-        "motiond": f"{motiond_version} ({commit or 'no commit'})",
+        "motiond": f"{motiond_version} ({commit or 'no commit'}, source {motiond_source_digest()})",
     }
+
+
+def motiond_source_digest() -> str:
+    """A hash of motiond's source, to notice the code changing in the middle of a run."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO_ROOT / "motiond").rglob("*.py")):
+        digest.update(path.relative_to(REPO_ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -272,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Motion is not installed: apt-get install -y motion", file=sys.stderr)
         return 2
     started = time.monotonic()
+    source_at_start = motiond_source_digest()
     native = video_size(args.video)
     specs = [spec for spec in STREAMS if spec.name in args.streams]
     workdir = Path(tempfile.mkdtemp(prefix="motiond-bench-"))
@@ -315,9 +327,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    source_at_end = motiond_source_digest()
+    if source_at_end != source_at_start:
+        skipped.append("motiond's source changed during the run: the motiond rows mix versions")
     results = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine_info(),
+        "motiond_source_sha256": source_at_end,
         "video": str(args.video),
         "phases": asdict(phases),
         "detect_frames": args.detect_frames,

@@ -38,6 +38,7 @@ def run_motiond(
         text=True,
         timeout=timeout,
         env={**os.environ, **(env or {})},
+        check=False,
     )
 
 
@@ -69,14 +70,26 @@ def run_motiond_until(
 def clean_env() -> dict[str, str]:
     """The environment without systemd's variables (tests may run under a service manager)."""
     env = dict(os.environ)
-    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "STATE_DIRECTORY"):
+    for name in (
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+        "JOURNAL_STREAM",
+        "STATE_DIRECTORY",
+    ):
         env.pop(name, None)
     return env
 
 
 @pytest.fixture(autouse=True)
 def _no_systemd_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "STATE_DIRECTORY"):
+    for name in (
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+        "JOURNAL_STREAM",
+        "STATE_DIRECTORY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -149,7 +162,7 @@ def write_test_video(
 
 def decode_clip(path: Path) -> tuple[str, list[np.ndarray], list[float]]:
     """(codec name, frames as BGR, frame times in seconds) of a clip, decoded with PyAV."""
-    import av  # noqa: PLC0415
+    import av
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -162,7 +175,7 @@ def decode_clip(path: Path) -> tuple[str, list[np.ndarray], list[float]]:
 
 
 def write_config(path: Path, data: dict[str, object]) -> Path:
-    import yaml  # noqa: PLC0415
+    import yaml
 
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -176,5 +189,7 @@ def sidecars(storage: Path) -> list[dict[str, object]]:
 @pytest.fixture
 def vtest() -> Iterator[Path]:
     if not VTEST.is_file():
-        pytest.skip(f"real footage not found at {VTEST} (it lives in ../shared/data beside the repo)")
+        pytest.skip(
+            f"real footage not found at {VTEST} (it lives in ../shared/data beside the repo)"
+        )
     yield VTEST

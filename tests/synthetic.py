@@ -15,7 +15,9 @@ def background(width: int = WIDTH, height: int = HEIGHT, seed: int = 0) -> np.nd
     for _ in range(12):
         x, y = int(rng.integers(0, width - 40)), int(rng.integers(0, height - 40))
         color = tuple(int(c) for c in rng.integers(0, 255, 3))
-        cv2.rectangle(image, (x, y), (x + int(rng.integers(10, 40)), y + int(rng.integers(10, 40))), color, -1)
+        cv2.rectangle(
+            image, (x, y), (x + int(rng.integers(10, 40)), y + int(rng.integers(10, 40))), color, -1
+        )
     return image
 
 

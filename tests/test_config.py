@@ -69,19 +69,29 @@ def test_example_configs_are_valid(path: Path) -> None:
     ],
 )
 def test_source_kinds(source: object, kind: str, location: str) -> None:
-    text = f"cameras:\n  - name: cam\n    source: {source!r}\n" if isinstance(source, str) else f"cameras:\n  - name: cam\n    source: {source}\n"
+    text = (
+        f"cameras:\n  - name: cam\n    source: {source!r}\n"
+        if isinstance(source, str)
+        else f"cameras:\n  - name: cam\n    source: {source}\n"
+    )
     capture = parse_config(text).cameras[0].capture
     assert (capture.kind, capture.source) == (kind, location)
 
 
 def test_file_source_relative_to_the_config(tmp_path: Path) -> None:
     (tmp_path / "clip.avi").write_bytes(b"x")
-    capture = parse_config("cameras:\n  - name: c\n    source: clip.avi\n", base=tmp_path).cameras[0].capture
+    capture = (
+        parse_config("cameras:\n  - name: c\n    source: clip.avi\n", base=tmp_path)
+        .cameras[0]
+        .capture
+    )
     assert capture.kind == "file" and capture.source == str(tmp_path / "clip.avi")
 
 
 def test_units_in_config() -> None:
-    text = MINIMAL + "    record: {pre_roll: 1500ms, max_clip: 2m}\n    capture: {read_timeout: 3}\n"
+    text = (
+        MINIMAL + "    record: {pre_roll: 1500ms, max_clip: 2m}\n    capture: {read_timeout: 3}\n"
+    )
     camera = parse_config(text).cameras[0]
     assert camera.record.pre_roll == 1.5 and camera.record.max_clip == 120.0
     assert camera.capture.read_timeout == 3.0
@@ -89,7 +99,15 @@ def test_units_in_config() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("2s", 2.0), ("500ms", 0.5), ("10m", 600.0), ("1.5h", 5400.0), ("7d", 604800.0), (3, 3.0), ("4", 4.0)],
+    [
+        ("2s", 2.0),
+        ("500ms", 0.5),
+        ("10m", 600.0),
+        ("1.5h", 5400.0),
+        ("7d", 604800.0),
+        (3, 3.0),
+        ("4", 4.0),
+    ],
 )
 def test_parse_duration(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -97,7 +115,13 @@ def test_parse_duration(text: object, seconds: float) -> None:
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("20GB", 20 * 10**9), ("512MiB", 512 * 2**20), ("100kb", 100_000), (42, 42), ("1.5GB", 1_500_000_000)],
+    [
+        ("20GB", 20 * 10**9),
+        ("512MiB", 512 * 2**20),
+        ("100kb", 100_000),
+        (42, 42),
+        ("1.5GB", 1_500_000_000),
+    ],
 )
 def test_parse_size(text: object, size: int) -> None:
     assert parse_size(text) == size
@@ -120,18 +144,58 @@ def test_formatting_round_trips() -> None:
 
 BAD_CONFIGS = [
     ("cameras: [\n  - name: x", "", "YAML syntax error: line"),
-    ("cameras:\n  - name: cam\n    source: demo\n    colour: red\n", "cameras[0].colour", "unknown key"),
+    (
+        "cameras:\n  - name: cam\n    source: demo\n    colour: red\n",
+        "cameras[0].colour",
+        "unknown key",
+    ),
     ("storage: {dri: /tmp}\n" + MINIMAL, "storage.dri", "unknown key"),
-    (MINIMAL + "    motion: {pixel_threshold: 300}\n", "cameras[0].motion.pixel_threshold", "must be 1..255, got 300"),
-    (MINIMAL + "    motion: {threshold: high}\n", "cameras[0].motion.threshold", "must be a number"),
-    (MINIMAL + "    motion: {stable_frames: 2.5}\n", "cameras[0].motion.stable_frames", "whole number"),
-    (MINIMAL + "    record: {pre_roll: 2 parsecs}\n", "cameras[0].record.pre_roll", "expected a duration"),
-    (MINIMAL + "    record: {codec: hevc}\n", "cameras[0].record.codec", "must be one of h264, vp9"),
-    (MINIMAL + "    motion: {masks: [[[0, 0], [1, 1]]]}\n", "cameras[0].motion.masks[0]", "at least 3"),
-    (MINIMAL + "    motion: {lightswitch: 0.001}\n", "cameras[0].motion.lightswitch", "above threshold"),
+    (
+        MINIMAL + "    motion: {pixel_threshold: 300}\n",
+        "cameras[0].motion.pixel_threshold",
+        "must be 1..255, got 300",
+    ),
+    (
+        MINIMAL + "    motion: {threshold: high}\n",
+        "cameras[0].motion.threshold",
+        "must be a number",
+    ),
+    (
+        MINIMAL + "    motion: {stable_frames: 2.5}\n",
+        "cameras[0].motion.stable_frames",
+        "whole number",
+    ),
+    (
+        MINIMAL + "    record: {pre_roll: 2 parsecs}\n",
+        "cameras[0].record.pre_roll",
+        "expected a duration",
+    ),
+    (
+        MINIMAL + "    record: {codec: hevc}\n",
+        "cameras[0].record.codec",
+        "must be one of h264, vp9",
+    ),
+    (
+        MINIMAL + "    motion: {masks: [[[0, 0], [1, 1]]]}\n",
+        "cameras[0].motion.masks[0]",
+        "at least 3",
+    ),
+    (
+        MINIMAL + "    motion: {lightswitch: 0.001}\n",
+        "cameras[0].motion.lightswitch",
+        "above threshold",
+    ),
     (MINIMAL + "    capture: {width: 640}\n", "cameras[0].capture.width", "set both or neither"),
-    ("cameras:\n  - name: cam\n    source: ftp://cam.local/x\n", "cameras[0].source", "unknown source scheme ftp://"),
-    ("cameras:\n  - name: cam\n    source: /nowhere/clip.mp4\n", "cameras[0].source", "video file not found"),
+    (
+        "cameras:\n  - name: cam\n    source: ftp://cam.local/x\n",
+        "cameras[0].source",
+        "unknown source scheme ftp://",
+    ),
+    (
+        "cameras:\n  - name: cam\n    source: /nowhere/clip.mp4\n",
+        "cameras[0].source",
+        "video file not found",
+    ),
     ("cameras:\n  - name: cam\n", "cameras[0].source", "required"),
     ("cameras:\n  - name: a b\n    source: demo\n", "cameras[0].name", "letters, digits"),
     (MINIMAL + "  - name: cam\n    source: demo\n", "cameras[1].name", "duplicate camera name"),
@@ -144,12 +208,18 @@ BAD_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize(("text", "key", "reason"), BAD_CONFIGS, ids=[c[1] or c[2] for c in BAD_CONFIGS])
+@pytest.mark.parametrize(
+    ("text", "key", "reason"), BAD_CONFIGS, ids=[c[1] or c[2] for c in BAD_CONFIGS]
+)
 def test_bad_config_names_file_key_and_reason(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, key: str, reason: str
 ) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text(f"storage: {{dir: {tmp_path / 'data'}}}\n" + text if "storage" not in text and text.startswith(("cameras", "log", "web", "hooks")) else text)
+    path.write_text(
+        f"storage: {{dir: {tmp_path / 'data'}}}\n" + text
+        if "storage" not in text and text.startswith(("cameras", "log", "web", "hooks"))
+        else text
+    )
     os.chdir(tmp_path)
     assert main(["run", "-c", str(path)]) == EX_CONFIG
     message = capsys.readouterr().err.strip()
@@ -171,7 +241,9 @@ def test_unreadable_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "cannot read config file" in capsys.readouterr().err
 
 
-def test_storage_under_a_file_is_not_writable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_storage_under_a_file_is_not_writable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     path = tmp_path / "c.yaml"
@@ -180,7 +252,9 @@ def test_storage_under_a_file_is_not_writable(tmp_path: Path, capsys: pytest.Cap
     assert ": storage.dir: " in capsys.readouterr().err
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere; checked through a file above")
+@pytest.mark.skipif(
+    os.geteuid() == 0, reason="root can write anywhere; checked through a file above"
+)
 def test_storage_dir_without_permission(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)

@@ -56,7 +56,10 @@ def test_uniform_lighting_ramp_is_not_change() -> None:
     config = MotionConfig()
     rng = np.random.default_rng(5)
     scene = background()
-    frames = [with_noise(np.clip(scene.astype(int) + 3 * i, 0, 255).astype(np.uint8), rng) for i in range(30)]
+    frames = [
+        with_noise(np.clip(scene.astype(int) + 3 * i, 0, 255).astype(np.uint8), rng)
+        for i in range(30)
+    ]
     assert max(run(MotionDetector(config), frames)) <= config.threshold
 
 

@@ -19,7 +19,14 @@ from motiond.motion import Box
 from motiond.recorder import ClipRecorder, PyAVClipWriter
 from motiond.storage import ClipIndex, Storage, rename_no_overwrite
 from motiond.trigger import ClipStats
-from tests.conftest import clean_env, decode_clip, motiond_command, sidecars, write_config, write_test_video
+from tests.conftest import (
+    clean_env,
+    decode_clip,
+    motiond_command,
+    sidecars,
+    write_config,
+    write_test_video,
+)
 from tests.synthetic import background, with_square
 
 
@@ -57,7 +64,9 @@ def test_fragmented_mp4_is_readable_while_being_written(tmp_path: Path) -> None:
 
 def test_vp9_in_fragmented_mp4(tmp_path: Path) -> None:
     path = tmp_path / "clip.mp4"
-    writer = PyAVClipWriter(path, RecordConfig(codec="vp9", crf=35), width=320, height=240, fps=10, origin=0.0)
+    writer = PyAVClipWriter(
+        path, RecordConfig(codec="vp9", crf=35), width=320, height=240, fps=10, origin=0.0
+    )
     for frame in frames_at([i / 10 for i in range(12)]):
         writer.write(frame)
     writer.close()
@@ -76,7 +85,9 @@ def test_odd_sizes_are_cropped_to_even(tmp_path: Path) -> None:
 
 def camera(record: RecordConfig | None = None) -> CameraConfig:
     return CameraConfig(
-        name="cam", capture=CaptureConfig(source="demo", kind="demo"), record=record or RecordConfig()
+        name="cam",
+        capture=CaptureConfig(source="demo", kind="demo"),
+        record=record or RecordConfig(),
     )
 
 
@@ -103,7 +114,9 @@ def record_one_clip(
     recorder.begin_clip(frames[:3], (Box(10, 50, 24, 24),))
     for frame in frames[3:]:
         recorder.add_frame(frame)
-    stats = ClipStats(started_at=0.2, frames=count - 2, changed_frames=count - 2, peak_delta=0.05, peak_at=1.0)
+    stats = ClipStats(
+        started_at=0.2, frames=count - 2, changed_frames=count - 2, peak_delta=0.05, peak_at=1.0
+    )
     recorder.end_clip(keep, stats, frames[10], (Box(60, 50, 24, 24),), Box(10, 50, 100, 24))
     assert events.ended.wait(30)
     assert recorder.stop(10)
@@ -116,7 +129,10 @@ def test_a_kept_clip_gets_its_sidecar_and_snapshots(tmp_path: Path) -> None:
     (record,) = sidecars(storage.root)
     assert record == events.items[1][1]
     clip = storage.root / str(record["file"])
-    assert clip.name.endswith("Z.mp4") and record["id"] == clip.relative_to(storage.clips_dir).as_posix()
+    assert (
+        clip.name.endswith("Z.mp4")
+        and record["id"] == clip.relative_to(storage.clips_dir).as_posix()
+    )
     assert record["frames"] == 20 and record["changed_frames"] == 18
     assert record["duration"] == pytest.approx(2.0)
     assert record["boxes_union"] == [10, 50, 100, 24]
@@ -142,9 +158,13 @@ def test_opencv_encoder_still_available(tmp_path: Path) -> None:
 
 def test_overlay_is_burned_in(tmp_path: Path) -> None:
     plain_storage, _ = record_one_clip(tmp_path / "plain", RecordConfig())
-    overlay_storage, _ = record_one_clip(tmp_path / "overlay", RecordConfig(overlay=OverlayConfig(timestamp=True, name=True)))
+    overlay_storage, _ = record_one_clip(
+        tmp_path / "overlay", RecordConfig(overlay=OverlayConfig(timestamp=True, name=True))
+    )
     plain = decode_clip(plain_storage.root / str(sidecars(plain_storage.root)[0]["file"]))[1][0]
-    marked = decode_clip(overlay_storage.root / str(sidecars(overlay_storage.root)[0]["file"]))[1][0]
+    marked = decode_clip(overlay_storage.root / str(sidecars(overlay_storage.root)[0]["file"]))[1][
+        0
+    ]
     corner = (slice(0, 40), slice(0, 200))
     assert np.abs(plain[corner].astype(int) - marked[corner].astype(int)).mean() > 10
 
@@ -194,7 +214,12 @@ def test_reserved_names_do_not_collide(tmp_path: Path) -> None:
     second = storage.reserve_clip("cam", 1_800_000_000.4)  # same second
     assert first.partial != second.partial and second.final.name.endswith("-1.mp4")
     assert storage.clip_path(first.clip_id) == first.final
-    for bad in ("../etc/passwd", "cam/2026-01-01/../../x.mp4", "/abs.mp4", "cam/2026-01-01/120000Z.json"):
+    for bad in (
+        "../etc/passwd",
+        "cam/2026-01-01/../../x.mp4",
+        "/abs.mp4",
+        "cam/2026-01-01/120000Z.json",
+    ):
         with pytest.raises(ValueError):
             storage.clip_path(bad)
 
@@ -219,7 +244,13 @@ def test_stop_signal_finishes_the_clip_in_progress(tmp_path: Path, signum: int) 
             ],
         },
     )
-    process = subprocess.Popen(motiond_command("run", "-c", str(config)), cwd=tmp_path, env=clean_env(), stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        motiond_command("run", "-c", str(config)),
+        cwd=tmp_path,
+        env=clean_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while not list(storage.glob("clips/*/*/*.partial.mp4")):
@@ -239,4 +270,6 @@ def test_stop_signal_finishes_the_clip_in_progress(tmp_path: Path, signum: int) 
     codec, frames, _ = decode_clip(storage / str(record["file"]))
     assert codec == "h264" and len(frames) == record["frames"] >= 20
     assert not list(storage.glob("clips/*/*/*.partial.mp4"))
-    assert json.loads((storage / str(record["file"])).with_suffix(".json").read_text())["frames"] == len(frames)
+    assert json.loads((storage / str(record["file"])).with_suffix(".json").read_text())[
+        "frames"
+    ] == len(frames)

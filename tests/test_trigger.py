@@ -10,12 +10,16 @@ QUIET = 0.0
 MOVING = 0.05
 
 
-def make(stable_frames: int = 20, min_changed: int = 5, max_clip: float = 600.0) -> RecordingTrigger:
+def make(
+    stable_frames: int = 20, min_changed: int = 5, max_clip: float = 600.0
+) -> RecordingTrigger:
     config = MotionConfig(stable_frames=stable_frames, min_changed_frames=min_changed)
     return RecordingTrigger(config, max_clip)
 
 
-def feed(trigger: RecordingTrigger, deltas: list[float], start: int = 0, lighting: bool = False) -> list[Action]:
+def feed(
+    trigger: RecordingTrigger, deltas: list[float], start: int = 0, lighting: bool = False
+) -> list[Action]:
     return [trigger.update(d, lighting, (start + i) / FPS).action for i, d in enumerate(deltas)]
 
 
