@@ -19,12 +19,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from motiond.config import CameraConfig
 from motiond.frames import Frame, FrameDecodeError
 from motiond.motion import Box, MotionDetector, MotionResult, union_of
 from motiond.preroll import PreRollBuffer
 from motiond.recorder import ClipRecorder, EventSink
+from motiond.snapshots import write_snapshot
 from motiond.sources import Source, SourceError, open_source
 from motiond.storage import Storage
 from motiond.trigger import Action, Decision, RecordingTrigger
@@ -56,6 +58,10 @@ class CameraStatus:
     frames_garbled: int
     last_frame_age: float | None
     source: str
+
+
+class CameraOfflineError(Exception):
+    """The camera has no current picture (offline, or not started yet)."""
 
 
 class CameraWorker:
@@ -135,6 +141,17 @@ class CameraWorker:
             last_frame_age=None if self.last_frame_mono is None else now - self.last_frame_mono,
             source=self.config.capture.source,
         )
+
+    def take_snapshot(self) -> Path:
+        """Write the latest frame to snapshots/ now; returns its path. Any thread may call it
+        (the web side does, off the IOLoop); it only reads the latest-frame slot."""
+        frame = self.latest_frame
+        if frame is None or not self.online:
+            raise CameraOfflineError(f"camera {self.config.name} has no picture right now")
+        path = self.storage.snapshot_path(self.config.name, frame.wall)
+        write_snapshot(path, frame)
+        logger.info("camera %s: snapshot %s", self.config.name, self.storage.relative(path))
+        return path
 
     def measured_fps(self) -> float:
         times = self._frame_times
@@ -223,7 +240,7 @@ class CameraWorker:
         finally:
             source.close()
             self._finish_clip()
-            self._set_online(False, "lost")
+            self._set_online(False, "stopped" if self.stop_event.is_set() else "lost")
         return False
 
     def _set_online(self, online: bool, detail: str) -> None:

@@ -106,7 +106,6 @@ class OverlayConfig:
 class RecordConfig:
     """How clips are encoded."""
 
-    enabled: bool = True
     encoder: Literal["pyav", "opencv"] = "pyav"
     codec: Literal["h264", "vp9"] = "h264"
     preset: str = "veryfast"
@@ -409,7 +408,6 @@ def _read_record(section: _Section) -> RecordConfig:
     )
     overlay_section.done()
     record = RecordConfig(
-        enabled=section.boolean("enabled", defaults.enabled),
         encoder=section.choice("encoder", defaults.encoder, ("pyav", "opencv")),
         codec=section.choice("codec", defaults.codec, ("h264", "vp9")),
         preset=section.choice(

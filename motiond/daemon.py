@@ -117,26 +117,31 @@ class Daemon:
     def shutdown(self) -> None:
         self.notifier.stopping()
         logger.info("stopping: finishing clips in progress")
+        # From here a second SIGINT/SIGTERM interrupts whatever the main thread waits for.
+        if self._loop is not None:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._loop.remove_signal_handler(signum)
         signal.signal(signal.SIGINT, self._force_handler)
         signal.signal(signal.SIGTERM, self._force_handler)
-        deadline = time.monotonic() + STOP_TIMEOUT
         try:
-            for camera in self.cameras.values():
-                camera.stop_event.set()
-            for camera in self.cameras.values():
-                if not camera.stop(max(0.1, deadline - time.monotonic())):
-                    logger.error(
-                        "camera %s did not stop within %.0f s", camera.config.name, STOP_TIMEOUT
-                    )
+            self._stop_parts(deadline=time.monotonic() + STOP_TIMEOUT)
         except ForcedShutdown:
-            logger.warning("second signal: stopping without waiting for clips")
+            logger.warning("second signal: stopping without waiting for clips and hooks")
             raise
         finally:
-            if self._http_server is not None:
-                self._http_server.stop()
-            self.hooks.stop(timeout=max(0.5, deadline - time.monotonic()))
             self.notifier.close()
         logger.info("stopped")
+
+    def _stop_parts(self, deadline: float) -> None:
+        """Stop in reverse order of startup: cameras (finishing clips), web server, hooks."""
+        for camera in self.cameras.values():
+            camera.stop_event.set()
+        for camera in self.cameras.values():
+            if not camera.stop(max(0.1, deadline - time.monotonic())):
+                logger.error("camera %s did not stop in time", camera.config.name)
+        if self._http_server is not None:
+            self._http_server.stop()
+        self.hooks.stop(timeout=max(0.5, deadline - time.monotonic()))
 
     # -- signals ----------------------------------------------------------------------------------
 

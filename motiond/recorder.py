@@ -366,7 +366,12 @@ class ClipRecorder:
             logger.error("camera %s: new clip while one is open; closing it", self.camera.name)
             self._close_writer(self._active)
         first = message.frames[0]
-        paths = self.storage.reserve_clip(self.camera.name, first.wall)
+        try:
+            paths = self.storage.reserve_clip(self.camera.name, first.wall)
+        except OSError as exc:
+            logger.error("camera %s: cannot start a clip: %s", self.camera.name, exc)
+            self.on_event("storage_error", {"error": str(exc), "path": str(self.storage.clips_dir)})
+            return
         clip = _ActiveClip(paths=paths)
         self._active = clip
         try:
@@ -410,6 +415,7 @@ class ClipRecorder:
             clip.failed = str(exc)
             logger.exception("camera %s: writing %s failed", self.camera.name, clip.paths.partial)
             self._close_writer(clip)
+            self.on_event("storage_error", {"error": str(exc), "path": str(clip.paths.partial)})
             return
         if clip.first is None:
             clip.first = frame

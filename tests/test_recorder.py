@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -273,3 +274,52 @@ def test_stop_signal_finishes_the_clip_in_progress(tmp_path: Path, signum: int) 
     assert json.loads((storage / str(record["file"])).with_suffix(".json").read_text())[
         "frames"
     ] == len(frames)
+
+
+@pytest.mark.slow
+def test_a_second_signal_forces_the_exit(tmp_path: Path) -> None:
+    video = write_test_video(tmp_path / "moving.avi", seconds=10, fps=10, moving=[(0.0, 10.0)])
+    config = write_config(
+        tmp_path / "c.yaml",
+        {
+            "storage": {"dir": str(tmp_path / "data")},
+            "web": {"port": 0},
+            "cameras": [
+                {
+                    "name": "cam",
+                    "source": str(video.path),
+                    "capture": {"loop": True},
+                    "motion": {"warmup": "0s", "masks": [video.code_mask]},
+                    # A hook that takes long keeps a graceful shutdown waiting for it.
+                    "hooks": {
+                        "on_clip_start": {
+                            "command": [sys.executable, "-c", "import time; time.sleep(60)"],
+                            "timeout": "60s",
+                        }
+                    },
+                }
+            ],
+        },
+    )
+    log_path = tmp_path / "log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(motiond_command("run", "-c", str(config)), cwd=tmp_path, env=clean_env(), stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while "clip started" not in log_path.read_text():
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        while "stopping: finishing clips" not in log_path.read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(1.0)
+        assert process.poll() is None  # still waiting for the hook
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert code == 1
+    assert "second signal" in log_path.read_text()

@@ -1,0 +1,207 @@
+"""The capture thread with a scripted source: wiring, clocks, snapshots, reconnects."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from motiond import camera as camera_module
+from motiond.camera import CameraOfflineError, CameraWorker, backoff_delay
+from motiond.config import CameraConfig, CaptureConfig, MotionConfig, RecordConfig
+from motiond.frames import Frame
+from motiond.sources import SourceError
+from motiond.storage import Storage
+from tests.conftest import decode_clip, sidecars
+from tests.synthetic import background, with_noise, with_square
+
+FPS = 10.0
+
+
+class ScriptedSource:
+    """Plays a list of frames (None ends the stream; an exception is raised); then waits."""
+
+    realtime = True
+    description = "scripted"
+
+    def __init__(self, frames: list[Frame | None | Exception], release: threading.Event) -> None:
+        self._frames: Iterator[Frame | None | Exception] = iter(frames)
+        self.release = release
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> Frame | None:
+        item = next(self._frames, "done")
+        if item == "done":
+            self.release.wait(10)
+            return None
+        if isinstance(item, Exception):
+            raise item
+        return item  # type: ignore[return-value]
+
+    def close(self) -> None:
+        pass
+
+
+def scene_frames(
+    moving: range, count: int, wall_jump_at: int | None = None, start: int = 0
+) -> list[Frame]:
+    rng = np.random.default_rng(1)
+    scene = background()
+    frames = []
+    for i in range(start, start + count):
+        image = with_square(scene, 10 + 6 * i, 80) if i in moving else scene
+        wall = (
+            1_800_000_000.0
+            + i / FPS
+            + (3600.0 if wall_jump_at is not None and i >= wall_jump_at else 0.0)
+        )
+        frames.append(Frame.from_image(i, i / FPS, wall, with_noise(image, rng, 2.0)))
+    return frames
+
+
+def make_worker(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    scripts: list[list[Frame | None | Exception]],
+) -> tuple[CameraWorker, list[tuple[str, dict[str, Any]]], threading.Event]:
+    config = CameraConfig(
+        name="cam",
+        capture=CaptureConfig(source="scripted", kind="demo"),
+        motion=MotionConfig(warmup=0.0),
+        record=RecordConfig(pre_roll=1.0),
+    )
+    storage = Storage(tmp_path)
+    storage.ensure()
+    events: list[tuple[str, dict[str, Any]]] = []
+    release = threading.Event()
+    sources = iter(scripts)
+    monkeypatch.setattr(
+        camera_module,
+        "open_source",
+        lambda capture, stop: ScriptedSource(next(sources, []), release),
+    )
+    monkeypatch.setattr(camera_module, "BACKOFF_FIRST", 0.05)
+    worker = CameraWorker(config, storage, lambda e, p: events.append((e, p)))
+    return worker, events, release
+
+
+def run_to_end(
+    worker: CameraWorker, release: threading.Event, wait_for: str, events: list[Any]
+) -> None:
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not any(e == wait_for for e, _ in events):
+        assert time.monotonic() < deadline, events
+        time.sleep(0.02)
+    release.set()
+    assert worker.stop(10)
+
+
+def test_pre_roll_frames_are_in_the_clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = scene_frames(moving=range(30, 40), count=80)
+    worker, events, release = make_worker(tmp_path, monkeypatch, [frames])
+    run_to_end(worker, release, "clip_end", events)
+    (record,) = sidecars(tmp_path)
+    _, decoded, times = decode_clip(tmp_path / str(record["file"]))
+    # Pre-roll of 1 s at 10 fps: frames 20..29 (the ring holds what is at most 1 s older).
+    assert len(decoded) == record["frames"]
+    assert times[0] == 0.0
+    first_changed_offset = 30 / FPS - float(record["start_ts"]) + 1_800_000_000.0
+    assert first_changed_offset == pytest.approx(1.0, abs=0.11)
+    assert [e for e, _ in events][:3] == ["camera_online", "clip_start", "clip_end"]
+
+
+def test_wall_clock_jump_is_logged_and_breaks_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    frames = scene_frames(moving=range(30, 40), count=80, wall_jump_at=35)
+    worker, events, release = make_worker(tmp_path, monkeypatch, [frames])
+    with caplog.at_level(logging.WARNING):
+        run_to_end(worker, release, "clip_end", events)
+    assert "wall clock jumped by +3600.0 s" in caplog.text
+    (record,) = sidecars(tmp_path)
+    assert float(record["duration"]) == pytest.approx(int(record["frames"]) / FPS, abs=0.01)
+
+
+def test_lost_source_finishes_the_clip_and_reopens_without_triggering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = scene_frames(moving=range(20, 60), count=40)  # lost mid-motion
+    # After the reconnect the picture is different (the camera moved): no clip from that.
+    second = [
+        Frame.from_image(
+            i, 100 + i / FPS, 1_800_000_100.0 + i / FPS, with_square(background(seed=9), 5, 5)
+        )
+        for i in range(30)
+    ]
+    worker, events, release = make_worker(
+        tmp_path, monkeypatch, [[*first, SourceError("gone")], second]
+    )
+    worker.start()
+    deadline = time.monotonic() + 20
+    while sum(e == "camera_online" for e, _ in events) < 2:
+        assert time.monotonic() < deadline, events
+        time.sleep(0.02)
+    time.sleep(0.5)
+    release.set()
+    assert worker.stop(10)
+    names = [e for e, _ in events]
+    # clip_end comes from the recorder's thread, so its place among the others may vary.
+    assert [n for n in names if n != "clip_end"][:4] == [
+        "camera_online",
+        "clip_start",
+        "camera_offline",
+        "camera_online",
+    ]
+    assert names.count("clip_start") == 1 and names.count("clip_end") == 1
+    assert len(sidecars(tmp_path)) == 1
+
+
+def test_on_demand_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = scene_frames(moving=range(0), count=5)
+    worker, events, release = make_worker(tmp_path, monkeypatch, [frames])
+    with pytest.raises(CameraOfflineError):
+        worker.take_snapshot()
+    worker.start()
+    deadline = time.monotonic() + 10
+    while worker.frames < 5:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    path = worker.take_snapshot()
+    release.set()
+    worker.stop(5)
+    assert (
+        path.parent.parent.parent == tmp_path / "snapshots" and path.read_bytes()[:2] == b"\xff\xd8"
+    )
+
+
+def test_disarmed_camera_does_not_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = scene_frames(moving=range(10, 40), count=60)
+    worker, events, release = make_worker(tmp_path, monkeypatch, [frames])
+    worker.armed = False
+    worker.start()
+    deadline = time.monotonic() + 10
+    while worker.frames < 60:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    release.set()
+    worker.stop(5)
+    assert "clip_start" not in [e for e, _ in events]
+    assert worker.status().armed is False
+
+
+def test_backoff_grows_caps_and_jitters() -> None:
+    import random
+
+    rng = random.Random(1)
+    delays = [backoff_delay(n, rng) for n in range(1, 12)]
+    assert 0.5 <= delays[0] <= 1.0 and 1.0 <= delays[1] <= 2.0
+    assert all(d <= 60.0 for d in delays) and delays[-1] >= 30.0
