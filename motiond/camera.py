@@ -249,6 +249,8 @@ class CameraWorker:
         self.online = online
         if online:
             logger.info("camera %s: online (%s)", self.config.name, detail)
+        elif self.stop_event.is_set():
+            logger.info("camera %s: stopped", self.config.name)
         else:
             logger.warning("camera %s: offline (%s)", self.config.name, detail)
         self.on_event("camera_online" if online else "camera_offline", {"detail": detail})

@@ -257,6 +257,11 @@ boot() {
         nsenter -t "$LEADER" -a true 2>/dev/null && break
         sleep 0.05
     done
+    # systemctl can talk to the manager once /run/systemd/private exists.
+    for ((i = 0; i < 200; i++)); do
+        inside test -S /run/systemd/private 2>/dev/null && break
+        sleep 0.05
+    done
     local state
     state=$(inside timeout 60 systemctl is-system-running --wait || true)
     if [[ $state != running ]]; then
