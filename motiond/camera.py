@@ -142,6 +142,11 @@ class CameraWorker:
             source=self.config.capture.source,
         )
 
+    def buffered_bytes(self) -> int:
+        """Memory held in this camera's frame buffers: the pre-roll ring and encoder queue."""
+        recorder = self.recorder
+        return self.preroll.nbytes + (recorder.queued_bytes if recorder else 0)
+
     def take_snapshot(self) -> Path:
         """Write the latest frame to snapshots/ now; returns its path. Any thread may call it
         (the web side does, off the IOLoop); it only reads the latest-frame slot."""

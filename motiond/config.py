@@ -153,10 +153,41 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
+class UserConfig:
+    name: str
+    password_hash: str
+
+
+@dataclass(frozen=True)
+class TokenConfig:
+    name: str
+    token_hash: str
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """Who may use the web side. Empty: no auth (only allowed on a loopback address)."""
+
+    users: tuple[UserConfig, ...] = ()
+    tokens: tuple[TokenConfig, ...] = ()
+    session_lifetime: float = 7 * 86400.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.users or self.tokens)
+
+
+@dataclass(frozen=True)
 class WebConfig:
     listen: str = "127.0.0.1"
     port: int = 8100
     public_url: str | None = None
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    trusted_proxies: tuple[str, ...] = ()
+    max_viewers_per_camera: int = 64
+    max_viewers_per_client: int = 8
 
     @property
     def base_url(self) -> str:
@@ -482,6 +513,86 @@ def _read_camera(raw: object, path: str, base: Path) -> CameraConfig:
     return camera
 
 
+LOOPBACK_ADDRESSES = ("127.0.0.1", "::1", "localhost")
+AUTH_HOWTO = (
+    "listening on {listen} needs web.auth: add a user with a hash from "
+    "`motiond hash-password` (web.auth.users: [{{name: me, password_hash: ...}}]) "
+    "or a token from `motiond new-token`, or listen on 127.0.0.1 behind a reverse proxy"
+)
+
+
+def _read_auth(section: _Section) -> AuthConfig:
+    users = []
+    raw_users = section.get("users", [])
+    if not isinstance(raw_users, list):
+        raise _KeyError(section.key("users"), "must be a list of {name, password_hash}")
+    for i, raw in enumerate(raw_users):
+        user = _Section(raw, f"{section.key('users')}[{i}]")
+        name = user.string("name", None)
+        password_hash = user.string("password_hash", None)
+        user.done()
+        if not name:
+            raise _KeyError(user.key("name"), "required")
+        if not password_hash or not password_hash.startswith("scrypt$"):
+            raise _KeyError(
+                user.key("password_hash"), "required: a hash made by `motiond hash-password`"
+            )
+        users.append(UserConfig(name, password_hash))
+    tokens = []
+    raw_tokens = section.get("tokens", [])
+    if not isinstance(raw_tokens, list):
+        raise _KeyError(section.key("tokens"), "must be a list of {name, token_hash}")
+    for i, raw in enumerate(raw_tokens):
+        token = _Section(raw, f"{section.key('tokens')}[{i}]")
+        name = token.string("name", None)
+        token_hash = token.string("token_hash", None)
+        token.done()
+        if not name:
+            raise _KeyError(token.key("name"), "required")
+        if not token_hash or not re.match(r"^sha256\$[0-9a-f]{64}$", token_hash):
+            raise _KeyError(token.key("token_hash"), "required: a hash made by `motiond new-token`")
+        tokens.append(TokenConfig(name, token_hash))
+    auth = AuthConfig(
+        users=tuple(users),
+        tokens=tuple(tokens),
+        session_lifetime=section.duration("session_lifetime", 7 * 86400.0, 60.0, 365 * 86400.0),
+    )
+    section.done()
+    return auth
+
+
+def _read_web(section: _Section, base: Path) -> WebConfig:
+    def optional_path(name: str) -> Path | None:
+        value = section.string(name, None)
+        if value is None:
+            return None
+        path = Path(value) if Path(value).is_absolute() else base / value
+        if not path.is_file():
+            raise _KeyError(section.key(name), f"file not found: {path}")
+        return path
+
+    raw_proxies = section.get("trusted_proxies", [])
+    if not isinstance(raw_proxies, list) or not all(isinstance(p, str) for p in raw_proxies):
+        raise _KeyError(section.key("trusted_proxies"), "must be a list of IP addresses")
+    web = WebConfig(
+        listen=section.string("listen", "127.0.0.1") or "127.0.0.1",
+        port=section.integer("port", 8100, 0, 65535),
+        public_url=section.string("public_url", None),
+        auth=_read_auth(section.section("auth")),
+        tls_cert=optional_path("tls_cert"),
+        tls_key=optional_path("tls_key"),
+        trusted_proxies=tuple(raw_proxies),
+        max_viewers_per_camera=section.integer("max_viewers_per_camera", 64, 1, 10000),
+        max_viewers_per_client=section.integer("max_viewers_per_client", 8, 1, 10000),
+    )
+    section.done()
+    if (web.tls_cert is None) != (web.tls_key is None):
+        raise _KeyError(section.key("tls_cert"), "tls_cert and tls_key go together")
+    if web.listen not in LOOPBACK_ADDRESSES and not web.auth.enabled:
+        raise _KeyError(section.key("listen"), AUTH_HOWTO.format(listen=web.listen))
+    return web
+
+
 def default_storage_dir() -> Path:
     """``$STATE_DIRECTORY`` when systemd sets it (first entry), else ``./motiond-data``."""
     state = os.environ.get("STATE_DIRECTORY")
@@ -501,13 +612,7 @@ def _read_config(raw: object, base: Path, source_path: str) -> Config:
         storage = StorageConfig(dir=base / storage.dir)
     storage_section.done()
 
-    web_section = top.section("web")
-    web = WebConfig(
-        listen=web_section.string("listen", "127.0.0.1") or "127.0.0.1",
-        port=web_section.integer("port", 8100, 0, 65535),
-        public_url=web_section.string("public_url", None),
-    )
-    web_section.done()
+    web = _read_web(top.section("web"), base)
 
     hooks = _read_hooks(top.section("hooks"))
 
@@ -621,7 +726,16 @@ def effective_config(config: Config) -> dict[str, Any]:
 
 
 _DURATION_FIELDS = frozenset(
-    {"open_timeout", "read_timeout", "stall_timeout", "warmup", "pre_roll", "max_clip", "timeout"}
+    {
+        "open_timeout",
+        "read_timeout",
+        "stall_timeout",
+        "warmup",
+        "pre_roll",
+        "max_clip",
+        "timeout",
+        "session_lifetime",
+    }
 )
 
 

@@ -13,13 +13,15 @@ import contextlib
 import datetime as dt
 import logging
 import signal
-import socket
+import ssl
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import tornado.httpserver
+import tornado.ioloop
 import tornado.netutil
 
 from motiond import __version__
@@ -27,9 +29,10 @@ from motiond.camera import CameraWorker
 from motiond.config import Config, ConfigError, load_config
 from motiond.hooks import HookRunner
 from motiond.logs import set_level
-from motiond.storage import ClipIndex, Storage
+from motiond.storage import ClipIndex, ClipStore, Storage
 from motiond.systemd import Notifier
-from motiond.web.app import make_app
+from motiond.web.app import MAX_BODY_BYTES, load_or_create_cookie_secret, make_app
+from motiond.web.live import LiveHub
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +54,10 @@ class Daemon:
         self.config_path = config_path
         self.storage = Storage(config.storage.dir)
         self.index = ClipIndex(self.storage)
+        self.clips = ClipStore(self.storage, self.index)
+        # Web-side file work (snapshots, sidecar edits, scans) runs here, off the IOLoop.
+        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="web-io")
+        self.live_hub: LiveHub | None = None
         self.hooks = HookRunner(config.hooks, {c.name: c.hooks for c in config.cameras})
         self.cameras: dict[str, CameraWorker] = {}
         self.notifier = Notifier.from_env()
@@ -139,8 +146,11 @@ class Daemon:
         for camera in self.cameras.values():
             if not camera.stop(max(0.1, deadline - time.monotonic())):
                 logger.error("camera %s did not stop in time", camera.config.name)
+        if self.live_hub is not None:
+            self.live_hub.stop()
         if self._http_server is not None:
             self._http_server.stop()
+        self.executor.shutdown(wait=False, cancel_futures=True)
         self.hooks.stop(timeout=max(0.5, deadline - time.monotonic()))
 
     # -- signals ----------------------------------------------------------------------------------
@@ -216,19 +226,49 @@ class Daemon:
             lambda event, payload: self._on_camera_event(name, event, payload),
         )
         self.cameras[name] = worker
+        if self.live_hub is not None:
+            self.live_hub.attach(worker)
         worker.start()
 
     def _start_web(self) -> None:
         web = self.config.web
-        app = make_app(self)
+        self.live_hub = LiveHub(
+            tornado.ioloop.IOLoop.current(), web.max_viewers_per_camera, web.max_viewers_per_client
+        )
+        app = make_app(self, load_or_create_cookie_secret(self.storage.root))
+        ssl_context = None
+        if web.tls_cert is not None and web.tls_key is not None:
+            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_context.load_cert_chain(web.tls_cert, web.tls_key)
         sockets = tornado.netutil.bind_sockets(web.port, web.listen)
-        self._http_server = tornado.httpserver.HTTPServer(app, xheaders=False)
+        self._http_server = tornado.httpserver.HTTPServer(
+            app,
+            xheaders=False,  # X-Forwarded-* are honoured only from web.trusted_proxies
+            ssl_options=ssl_context,
+            max_body_size=MAX_BODY_BYTES,
+            max_header_size=16 * 1024,
+            idle_connection_timeout=120,
+            body_timeout=30,
+        )
         self._http_server.add_sockets(sockets)
         self.web_port = sockets[0].getsockname()[1]
         host = f"[{web.listen}]" if ":" in web.listen else web.listen
-        logger.info("web: listening on http://%s:%d/", host, self.web_port)
-        for sock in sockets:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        scheme = "https" if ssl_context else "http"
+        auth = "auth on" if web.auth.enabled else "no auth (loopback only)"
+        logger.info("web: listening on %s://%s:%d/ (%s)", scheme, host, self.web_port, auth)
+
+    @property
+    def hub(self) -> LiveHub:
+        """The live view hub (exists once the web server started)."""
+        assert self.live_hub is not None, "web server not started"
+        return self.live_hub
+
+    def run_in_executor(self, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Run blocking file work for the web side off the IOLoop."""
+        return asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+
+    def log_action(self, text: str) -> None:
+        logger.info("web: %s", text)
 
     def _on_camera_event(self, camera: str, event: str, payload: dict[str, Any]) -> None:
         """Called on capture and recorder threads: index first, then hand-offs that never block."""

@@ -231,6 +231,7 @@ class _Mailbox:
         self.capacity = capacity
         self._items: deque[object] = deque()
         self._frames = 0
+        self.frame_bytes = 0
         self._condition = threading.Condition()
         self.closed = False
 
@@ -247,6 +248,7 @@ class _Mailbox:
                 self._condition.wait(0.5)
             self._items.append(frame)
             self._frames += 1
+            self.frame_bytes += frame.nbytes
             self._condition.notify_all()
             return True
 
@@ -259,6 +261,7 @@ class _Mailbox:
             item = self._items.popleft()
             if isinstance(item, Frame):
                 self._frames -= 1
+                self.frame_bytes -= item.nbytes
             self._condition.notify_all()
             return item
 
@@ -340,6 +343,10 @@ class ClipRecorder:
     @property
     def queued(self) -> int:
         return len(self._mailbox)
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._mailbox.frame_bytes
 
     # -- the recorder thread --------------------------------------------------------------------
 

@@ -256,3 +256,71 @@ class ClipIndex:
     def __len__(self) -> int:
         with self._lock:
             return len(self._clips)
+
+
+SNAPSHOT_NAME = re.compile(r"^(\d{6})Z(?:-\d+)?(?:-(start|peak))?\.jpg$")
+
+
+class ClipStore:
+    """Changes to finished clips (keep, delete) and snapshot listings: files and index together.
+
+    Called from the web side's executor threads; the index has its own lock, and a clip's files
+    are only touched here once it is finished.
+    """
+
+    def __init__(self, storage: Storage, index: ClipIndex) -> None:
+        self.storage = storage
+        self.index = index
+
+    def set_keep(self, record: dict[str, Any], keep: bool) -> dict[str, Any]:
+        updated = {**record, "keep": keep}
+        write_sidecar(self.storage.root / Path(record["file"]).with_suffix(".json"), updated)
+        self.index.add(updated)
+        return updated
+
+    def delete(self, record: dict[str, Any]) -> None:
+        """Delete a clip, then its snapshots, then its sidecar (the sidecar last: never a
+        sidecar without its clip)."""
+        self.index.remove(record["id"])
+        root = self.storage.root
+        with contextlib.suppress(FileNotFoundError):
+            (root / record["file"]).unlink()
+        for snapshot in record.get("snapshots", []):
+            with contextlib.suppress(FileNotFoundError):
+                (root / snapshot).unlink()
+        with contextlib.suppress(FileNotFoundError):
+            (root / Path(record["file"]).with_suffix(".json")).unlink()
+        logger.info("clip %s deleted", record["id"])
+
+    def list_snapshots(self, camera: str | None, kind: str | None) -> list[dict[str, Any]]:
+        """Warn and on-demand snapshots, newest first."""
+        found: list[dict[str, Any]] = []
+        for folder, folder_kind in (
+            (self.storage.warn_dir, "warn"),
+            (self.storage.snapshots_dir, "snapshot"),
+        ):
+            if kind not in (None, folder_kind) or not folder.is_dir():
+                continue
+            for path in folder.glob(f"{camera or '*'}/*/*.jpg"):
+                match = SNAPSHOT_NAME.match(path.name)
+                if not match:
+                    continue
+                day = path.parent.name
+                moment = dt.datetime.strptime(f"{day} {match.group(1)}", "%Y-%m-%d %H%M%S")
+                timestamp = moment.replace(tzinfo=dt.UTC).timestamp()
+                clip_id = None
+                if folder_kind == "warn":
+                    stem = path.name.rsplit("-", 1)[0]
+                    clip_id = f"{path.parent.parent.name}/{day}/{stem}.mp4"
+                found.append(
+                    {
+                        "url": f"media/{self.storage.relative(path)}",
+                        "camera": path.parent.parent.name,
+                        "kind": folder_kind,
+                        "time": local_iso(timestamp),
+                        "ts": timestamp,
+                        "clip_id": clip_id,
+                    }
+                )
+        found.sort(key=lambda s: (s["ts"], s["url"]), reverse=True)
+        return found

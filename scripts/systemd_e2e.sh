@@ -9,6 +9,7 @@
 # Exit status: 0 all checks passed, 1 a check failed, 2 this machine cannot run the test.
 # The Debian tree with the Python dependencies is cached in $MOTIOND_E2E_CACHE
 # (default /var/cache/motiond-e2e) as <suite>-<hash of packages and dependencies>.tar.
+# MOTIOND_E2E_JOURNAL=FILE saves the container's whole journal there at the end.
 set -Eeuo pipefail
 
 REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,6 +56,13 @@ cleanup() {
     trap - EXIT INT TERM
     if [[ -n $NSPAWN_PID ]] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
         if [[ -n $LEADER ]]; then
+            if [[ $rc -ne 0 ]]; then
+                printf '\n--- journalctl -u motiond (last 40 lines) ---\n' >&2
+                inside journalctl -u motiond -o short-monotonic --no-pager -n 40 >&2 || true
+            fi
+            if [[ -n ${MOTIOND_E2E_JOURNAL:-} ]]; then
+                inside journalctl -o short-monotonic --no-pager >"$MOTIOND_E2E_JOURNAL" || true
+            fi
             timeout 10 nsenter -t "$LEADER" -a systemctl poweroff >/dev/null 2>&1 || true
         fi
         if ! wait_gone "$NSPAWN_PID" 30; then
@@ -364,6 +372,7 @@ check_clean_stop() {
     touch "$mark"
     wait_for 40 "a clip in progress" has_partial_since "$mark"
     partial=$(partial_clips "$mark" | head -n 1)
+    sleep 2 # past min_changed_frames: a clip stopped sooner is discarded, by design
     started=${EPOCHREALTIME/./}
     inside systemctl stop motiond
     took=$(((${EPOCHREALTIME/./} - started) / 1000))
@@ -371,7 +380,8 @@ check_clean_stop() {
         fail "stop: Result=$(prop Result) ExecMainStatus=$(prop ExecMainStatus), want success/0"
     clip=${partial%.partial.mp4}.mp4
     [[ -f $clip && -f ${clip%.mp4}.json && ! -e $partial ]] ||
-        fail "the clip in progress at stop was not finished: $(ls -l "$(dirname "$partial")")"
+        fail "the clip in progress at stop was not finished: $(ls "$(dirname "$partial")")" \
+            "$(journal_tail)"
     inside /opt/motiond/venv/bin/python - "${clip#"$ROOT"}" <<'PY' || fail "clip not playable"
 import sys
 
