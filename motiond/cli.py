@@ -6,6 +6,7 @@ The only place that turns exceptions into exit codes and messages.
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import sys
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from motiond import __version__
 from motiond.config import ConfigError, check_storage_writable, dump_effective_config, load_config
+from motiond.logs import stderr_is_journal
 
 EX_OK = 0
 EX_CONFIG = 78  # sysexits.h: configuration error (systemd: RestartPreventExitStatus=78)
@@ -34,16 +36,56 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-c", "--config", type=Path, help=config_help)
     check = commands.add_parser("check-config", help="validate and print the effective config")
     check.add_argument("-c", "--config", type=Path, help=config_help)
+    commands.add_parser(
+        "hash-password",
+        help="read a password (prompted, or one line on stdin) and print its hash for "
+        "web.auth.users[].password_hash",
+    )
+    commands.add_parser(
+        "new-token", help="print a new bearer token and its hash for web.auth.tokens[].token_hash"
+    )
     return parser
+
+
+def hash_password_command() -> int:
+    from motiond.web.auth import hash_password  # noqa: PLC0415
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("motiond: the passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        print("motiond: use at least 8 characters", file=sys.stderr)
+        return 1
+    print(hash_password(password))
+    return EX_OK
+
+
+def new_token_command() -> int:
+    from motiond.web.auth import new_token  # noqa: PLC0415
+
+    token, token_hash = new_token()
+    print(f"token (give it to the client; it is not stored): {token}")
+    print(f"token_hash (put it in web.auth.tokens): {token_hash}")
+    return EX_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "hash-password":
+        return hash_password_command()
+    if args.command == "new-token":
+        return new_token_command()
     try:
         config = load_config(args.config)
         check_storage_writable(config)
     except ConfigError as exc:
-        print(f"motiond: config error: {exc}", file=sys.stderr)
+        # Under systemd, "<3>" gives the line the journal priority "err" (see motiond.logs).
+        priority = "<3>" if stderr_is_journal() else ""
+        print(f"{priority}motiond: config error: {exc}", file=sys.stderr)
         return EX_CONFIG
 
     if args.command == "check-config":
@@ -63,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_CONFIG
     except OSError as exc:
         logger.error("cannot start: %s", exc)
+        return 1
+    except Exception:
+        # Logged, so the traceback reaches the journal with priority "err", not as plain text.
+        logger.exception("motiond failed")
         return 1
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import signal
@@ -23,10 +24,11 @@ from typing import Any
 import tornado.httpserver
 import tornado.ioloop
 import tornado.netutil
+import tornado.web
 
 from motiond import __version__
 from motiond.camera import CameraWorker
-from motiond.config import Config, ConfigError, load_config
+from motiond.config import CameraConfig, Config, ConfigError, load_config
 from motiond.hooks import HookRunner
 from motiond.logs import set_level
 from motiond.storage import ClipIndex, ClipStore, Storage
@@ -178,10 +180,16 @@ class Daemon:
         """Re-read the config; keep the old one on error. Unchanged cameras are not touched."""
         self.notifier.reloading(time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)
         try:
+            return self._apply_reload()
+        finally:
+            # systemd keeps the unit "reloading" until READY=1, whatever happened.
+            self.notifier.ready(self.status_line())
+
+    def _apply_reload(self) -> bool:
+        try:
             new = load_config(self.config_path)
         except ConfigError as exc:
             logger.error("reload failed, keeping the running config: %s", exc)
-            self.notifier.ready(self.status_line())
             return False
         old = self.config
         for key, before, after in (
@@ -190,19 +198,12 @@ class Daemon:
         ):
             if before != after:
                 logger.warning("reload: %s changed; it takes effect at the next restart", key)
-        new = Config(
-            cameras=new.cameras,
-            storage=old.storage,
-            web=old.web,
-            hooks=new.hooks,
-            log_level=new.log_level,
-            source_path=new.source_path,
-        )
+        new = dataclasses.replace(new, storage=old.storage, web=old.web)
         set_level(new.log_level)
         self.hooks.update(new.hooks, {c.name: c.hooks for c in new.cameras})
         wanted = {c.name: c for c in new.cameras}
         for name, worker in list(self.cameras.items()):
-            if wanted.get(name) != worker.config:
+            if not _same_pipeline(worker.config, wanted.get(name)):
                 logger.info(
                     "reload: camera %s %s", name, "changed" if name in wanted else "removed"
                 )
@@ -213,7 +214,6 @@ class Daemon:
                 self._start_camera(camera_config)
         self.config = new
         logger.info("reloaded %s", new.source_path)
-        self.notifier.ready(self.status_line())
         return True
 
     # -- parts ------------------------------------------------------------------------------------
@@ -230,12 +230,19 @@ class Daemon:
             self.live_hub.attach(worker)
         worker.start()
 
-    def _start_web(self) -> None:
+    def build_web_app(self) -> tornado.web.Application:
+        """The web application and its live hub (on the current IOLoop); binds nothing."""
         web = self.config.web
         self.live_hub = LiveHub(
             tornado.ioloop.IOLoop.current(), web.max_viewers_per_camera, web.max_viewers_per_client
         )
-        app = make_app(self, load_or_create_cookie_secret(self.storage.root))
+        for worker in self.cameras.values():
+            self.live_hub.attach(worker)
+        return make_app(self, load_or_create_cookie_secret(self.storage.root))
+
+    def _start_web(self) -> None:
+        web = self.config.web
+        app = self.build_web_app()
         ssl_context = None
         if web.tls_cert is not None and web.tls_key is not None:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -322,6 +329,11 @@ class Daemon:
         text = f"{online}/{len(statuses)} cameras online"
         text += f", recording: {', '.join(recording)}" if recording else ", not recording"
         return f"{text}, {self.clips_today()} clips today"
+
+
+def _same_pipeline(running: CameraConfig, wanted: CameraConfig | None) -> bool:
+    """True when ``wanted`` differs from ``running`` at most in hooks (HookRunner applies those)."""
+    return wanted is not None and dataclasses.replace(wanted, hooks=running.hooks) == running
 
 
 def run_daemon(config: Config, config_path: Path | None) -> int:

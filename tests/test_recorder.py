@@ -104,14 +104,18 @@ class Events:
 
 
 def record_one_clip(
-    tmp_path: Path, record: RecordConfig, keep: bool = True, count: int = 20
+    tmp_path: Path,
+    record: RecordConfig,
+    keep: bool = True,
+    count: int = 20,
+    wall0: float = 1_800_000_000.0,
 ) -> tuple[Storage, Events]:
     storage = Storage(tmp_path / "data")
     storage.ensure()
     events = Events()
     recorder = ClipRecorder(camera(record), storage, events, nominal_fps=10)
     recorder.start()
-    frames = frames_at([i / 10 for i in range(count)])
+    frames = frames_at([i / 10 for i in range(count)], wall0)
     recorder.begin_clip(frames[:3], (Box(10, 50, 24, 24),))
     for frame in frames[3:]:
         recorder.add_frame(frame)
@@ -303,7 +307,9 @@ def test_a_second_signal_forces_the_exit(tmp_path: Path) -> None:
     )
     log_path = tmp_path / "log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen(motiond_command("run", "-c", str(config)), cwd=tmp_path, env=clean_env(), stderr=log)
+        process = subprocess.Popen(
+            motiond_command("run", "-c", str(config)), cwd=tmp_path, env=clean_env(), stderr=log
+        )
     try:
         deadline = time.monotonic() + 30
         while "clip started" not in log_path.read_text():

@@ -52,34 +52,28 @@ class Security:
     def enabled(self) -> bool:
         return self.authenticator.enabled
 
-    def apply_proxy_headers(self, handler: tornado.web.RequestHandler) -> None:
-        """Honour X-Forwarded-* only from a trusted reverse proxy."""
+    def apply_proxy_headers(self, handler: tornado.web.RequestHandler) -> str:
+        """Honour X-Forwarded-For/-Proto/-Prefix only from a trusted reverse proxy.
+
+        Returns the base path the proxy serves us under ('' without one).
+        """
         request = handler.request
         try:
             peer = ipaddress.ip_address(request.remote_ip or "")
         except ValueError:
-            return
+            return ""
         if peer not in self.trusted_proxies:
-            return
+            return ""
         forwarded_for = request.headers.get("X-Forwarded-For", "")
         if forwarded_for:
             request.remote_ip = forwarded_for.split(",")[-1].strip()
         proto = request.headers.get("X-Forwarded-Proto", "").lower()
         if proto in ("http", "https"):
             request.protocol = proto
-
-    def base_path(self, handler: tornado.web.RequestHandler) -> str:
-        """The path prefix a trusted proxy serves us under (X-Forwarded-Prefix), or ''."""
-        try:
-            peer = ipaddress.ip_address(handler.request.remote_ip or "")
-        except ValueError:
-            peer = None
-        if peer is None or peer not in self.trusted_proxies:
-            prefix = ""
-        else:
-            prefix = handler.request.headers.get("X-Forwarded-Prefix", "")
-        prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
-        return prefix if all(c.isalnum() or c in "/-_." for c in prefix) else ""
+        prefix = request.headers.get("X-Forwarded-Prefix", "").strip("/")
+        if not prefix or not all(c.isalnum() or c in "/-_." for c in prefix) or ".." in prefix:
+            return ""
+        return "/" + prefix
 
     def current_user(self, handler: tornado.web.RequestHandler) -> str | None:
         if not self.enabled:
@@ -136,6 +130,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def initialize(self, daemon: Daemon, security: Security) -> None:
         self.daemon = daemon
         self.security = security
+        self.base_path = ""
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
@@ -148,7 +143,7 @@ class BaseHandler(tornado.web.RequestHandler):
         return self.security.current_user(self)
 
     def prepare(self) -> None:
-        self.security.apply_proxy_headers(self)
+        self.base_path = self.security.apply_proxy_headers(self)
         if self.request.protocol == "https":
             self.set_header("Strict-Transport-Security", "max-age=31536000")
         if self.requires_auth and self.current_user is None:
@@ -162,7 +157,6 @@ class BaseHandler(tornado.web.RequestHandler):
                 )
 
     def refuse_unauthenticated(self) -> None:
-        self.set_header("WWW-Authenticate", 'Basic realm="motiond", charset="UTF-8"')
         raise tornado.web.HTTPError(401, reason="authentication required")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -175,6 +169,10 @@ class BaseHandler(tornado.web.RequestHandler):
             elif not isinstance(error, tornado.web.HTTPError):
                 reason = http.HTTPStatus(status_code).phrase
         self.set_header("Content-Type", "application/json")
+        # Scripts learn they may use Basic; the pages' own requests (X-Motiond) must not make
+        # the browser pop up its login dialog.
+        if status_code == 401 and "X-Motiond" not in self.request.headers:
+            self.set_header("WWW-Authenticate", 'Basic realm="motiond", charset="UTF-8"')
         self.finish(json.dumps({"error": reason}))
 
     def write_json(self, data: Any, status: int = 200) -> None:
@@ -202,7 +200,7 @@ class PageHandler(BaseHandler):
 
     def refuse_unauthenticated(self) -> None:
         target = self.request.uri or "/"
-        base = self.security.base_path(self)
+        base = self.base_path
         self.redirect(f"{base}/login?next={quote(target, safe='/')}")
 
     def get(self) -> None:
@@ -213,7 +211,7 @@ class PageHandler(BaseHandler):
             html = (STATIC_DIR / page).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise tornado.web.HTTPError(404, reason=f"{page} is not installed") from None
-        html = html.replace("{{BASE}}", self.security.base_path(self))
+        html = html.replace("{{BASE}}", self.base_path)
         html = html.replace("{{MESSAGE}}", tornado.escape.xhtml_escape(message))
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=utf-8")
@@ -257,7 +255,7 @@ class LoginHandler(PageHandler):
             path="/",
         )
         logger.info("web: %s logged in from %s", user, client)
-        self.redirect(self.security.base_path(self) + _safe_next(self.get_argument("next", "/")))
+        self.redirect(self.base_path + _safe_next(self.get_argument("next", "/")))
 
 
 def _safe_next(target: str) -> str:

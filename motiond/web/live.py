@@ -279,6 +279,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         return user
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
+        self.security.apply_proxy_headers(self)  # the client's address for viewer limits
         if self.security.enabled and self.current_user is None:
             self.set_status(401)
             self.finish({"error": "authentication required"})

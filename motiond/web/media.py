@@ -38,7 +38,7 @@ class MediaHandler(tornado.web.StaticFileHandler):
         return self.security.current_user(self)
 
     def prepare(self) -> None:
-        self.security.apply_proxy_headers(self)
+        self.base_path = self.security.apply_proxy_headers(self)
         if self.current_user is None:
             raise tornado.web.HTTPError(401, reason="authentication required")
 

@@ -17,13 +17,19 @@ export function encodePath(id) {
   return id.split('/').map(encodeURIComponent).join('/');
 }
 
-// The current page relative to the base path ("clips?camera=door#id"; "./" for the live page),
-// for login?next=.
+// The current page as a path under the base path ("/clips?camera=door#id", "/" for the live
+// page): what the server takes as login?next= (it prefixes the base path itself).
 export function currentPage() {
   const base = url('./').pathname;
-  let path = location.pathname;
-  path = path.startsWith(base) ? path.slice(base.length) : path.replace(/^\/+/, '');
-  return (path || './') + location.search + location.hash;
+  const path = location.pathname.startsWith(base)
+    ? location.pathname.slice(base.length)
+    : location.pathname.replace(/^\/+/, '');
+  return '/' + path + location.search + location.hash;
+}
+
+// A path under the base path ("/clips") -> its URL.
+export function pageUrl(path) {
+  return url('.' + (path.startsWith('/') ? path : '/' + path));
 }
 
 export function goToLogin() {
@@ -33,10 +39,11 @@ export function goToLogin() {
 // fetch() for the JSON API. A 401 sends the browser to the login page; other errors throw
 // ApiError with the server's message. Returns the parsed JSON (null for 204).
 export async function api(path, { method = 'GET', body } = {}) {
-  const options = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+  // X-Motiond on every call, so the server can tell the pages' requests from a browser's own.
+  const headers = { Accept: 'application/json', 'X-Motiond': '1' };
+  const options = { method, credentials: 'same-origin', headers };
   if (method !== 'GET') {
-    options.headers['X-Motiond'] = '1';
-    options.headers['Content-Type'] = 'application/json';
+    headers['Content-Type'] = 'application/json';
     if (body !== undefined) options.body = JSON.stringify(body);
   }
   let response;
@@ -192,17 +199,14 @@ export async function initHeader() {
 
 // -- the login page ---------------------------------------------------------------------------
 
-// Where to go after logging in: ?next= when it is a relative path, else the live page.
+// Where to go after logging in: ?next= when it is a path under the base path, else the live page.
 function loginTarget() {
-  const next = new URLSearchParams(location.search).get('next') || './';
-  const isRelative = !/^[a-z][a-z0-9+.-]*:/i.test(next) && !next.startsWith('//');
-  return isRelative ? next : './';
+  const next = new URLSearchParams(location.search).get('next') || '/';
+  return next.startsWith('/') && !next.startsWith('//') ? next : '/';
 }
 
 function showLoginError(text) {
-  const error = document.getElementById('login-error');
-  error.textContent = text;
-  error.hidden = !text;
+  document.getElementById('login-error').textContent = text;
 }
 
 function loginErrorText(status, retryAfter) {
@@ -222,11 +226,9 @@ export function initLogin() {
   const target = loginTarget();
   form.elements.next.value = target;
 
-  // Arrived here as the answer to a plain form post: show why.
-  const [navigation] = performance.getEntriesByType('navigation');
-  if (navigation && (navigation.responseStatus === 401 || navigation.responseStatus === 429)) {
-    showLoginError(loginErrorText(navigation.responseStatus));
-  }
+  // The server puts its message in the page when it answers a plain form post with it.
+  const error = document.getElementById('login-error');
+  if (error.textContent.includes('{{')) error.textContent = '';
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -240,9 +242,10 @@ export function initLogin() {
         headers: { 'X-Motiond': '1' },
         body: new URLSearchParams(new FormData(form)),
       });
+      // Success is a 302 to next, followed here; response.url has no fragment, so go to next.
       const landed = new URL(response.url);
       if (response.ok && !landed.pathname.endsWith('/login')) {
-        location.assign(response.redirected ? landed : url(target));
+        location.assign(pageUrl(target));
         return;
       }
       if (response.ok) {

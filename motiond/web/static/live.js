@@ -64,6 +64,7 @@ class LiveCamera {
     this.attempt = 0;
     this.gone = false; // the server says this camera does not exist (4404)
     this.requestedWidth = 0;
+    this.greeted = false; // a hello arrived on the current socket
     this.history = []; // {t, delta, threshold}: status messages of the last CHART_SECONDS
     this.pings = new Map(); // ping id -> performance.now() when sent
     this.pingId = 0;
@@ -109,6 +110,7 @@ class LiveCamera {
     }
     socket.binaryType = 'blob';
     this.socket = socket;
+    this.greeted = false;
     // Events of a socket this page has already let go of (disconnect()) are ignored.
     socket.addEventListener('open', () => socket === this.socket && this.onOpen());
     socket.addEventListener('message', (event) => socket === this.socket && this.onMessage(event));
@@ -169,6 +171,7 @@ class LiveCamera {
     switch (message.type) {
       case 'hello':
         this.attempt = 0;
+        this.greeted = true;
         if (message.width && message.height) {
           this.info.width = message.width;
           this.info.height = message.height;
@@ -204,8 +207,9 @@ class LiveCamera {
       this.setOverlay('this camera is no longer configured');
       return;
     }
-    if (event.code === CLOSE_POLICY) {
-      this.setOverlay('refused by the server; retrying…');
+    if (event.code === CLOSE_POLICY || !this.greeted) {
+      // Refused, or the handshake failed (a 401 shows as 1006): maybe the session expired.
+      this.setOverlay(event.code === CLOSE_POLICY ? 'refused by the server; retrying…' : 'reconnecting…');
       this.checkSession();
     } else if (event.code === CLOSE_TRY_AGAIN_LATER) {
       this.setOverlay('too many viewers; retrying…');
@@ -389,9 +393,15 @@ class LiveCamera {
 
   addDelta(status) {
     const now = performance.now();
-    if (typeof status.delta === 'number') {
-      this.history.push({ t: now, delta: status.delta, threshold: status.threshold });
+    if (Array.isArray(status.deltas) && status.deltas.length) {
+      // Every frame's delta since the last status: spread them over the time since then.
+      const since = this.lastStatusAt && now - this.lastStatusAt < 2000 ? this.lastStatusAt : now - 250;
+      const step = (now - since) / status.deltas.length;
+      status.deltas.forEach((delta, i) => this.history.push({ t: since + step * (i + 1), delta }));
+    } else if (typeof status.delta === 'number') {
+      this.history.push({ t: now, delta: status.delta });
     }
+    this.lastStatusAt = now;
     while (this.history.length && this.history[0].t < now - (CHART_SECONDS + 1) * 1000) {
       this.history.shift();
     }
