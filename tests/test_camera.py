@@ -30,8 +30,8 @@ class ScriptedSource:
     realtime = True
     description = "scripted"
 
-    def __init__(self, frames: list[Frame | None | Exception], release: threading.Event) -> None:
-        self._frames: Iterator[Frame | None | Exception] = iter(frames)
+    def __init__(self, frames: list[Frame | Exception | None], release: threading.Event) -> None:
+        self._frames: Iterator[Frame | Exception | None] = iter(frames)
         self.release = release
 
     def open(self) -> None:
@@ -70,7 +70,7 @@ def scene_frames(
 def make_worker(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    scripts: list[list[Frame | None | Exception]],
+    scripts: list[list[Frame | Exception | None]],
 ) -> tuple[CameraWorker, list[tuple[str, dict[str, Any]]], threading.Event]:
     config = CameraConfig(
         name="cam",
@@ -167,7 +167,7 @@ def test_lost_source_finishes_the_clip_and_reopens_without_triggering(
 
 def test_on_demand_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     frames = scene_frames(moving=range(0), count=5)
-    worker, events, release = make_worker(tmp_path, monkeypatch, [frames])
+    worker, _, release = make_worker(tmp_path, monkeypatch, [frames])
     with pytest.raises(CameraOfflineError):
         worker.take_snapshot()
     worker.start()

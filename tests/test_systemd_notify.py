@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -29,7 +31,6 @@ from motiond.config import load_config
 from motiond.daemon import Daemon
 from motiond.systemd import Notifier
 from tests.conftest import (
-    TestVideo,
     clean_env,
     decode_clip,
     motiond_command,
@@ -38,6 +39,9 @@ from tests.conftest import (
     write_config,
     write_test_video,
 )
+
+if TYPE_CHECKING:
+    from tests.conftest import TestVideo
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +64,7 @@ class NotifySocket:
     """An AF_UNIX datagram socket like systemd's; collects every message on a thread."""
 
     address: str  # as NOTIFY_SOCKET: a path, or "@name" for the abstract namespace
-    port: int  # probed the moment READY=1 arrives
+    port: int  # probed the moment READY=1 arrives, with the sender stopped (SIGSTOP)
     messages: list[Message] = field(default_factory=list)
     _socket: socket.socket = field(init=False)
     _thread: threading.Thread = field(init=False)
@@ -87,8 +91,13 @@ class NotifySocket:
                     pid = struct.unpack("3i", payload[: struct.calcsize("3i")])[0]
             fields = dict(line.split("=", 1) for line in data.decode().splitlines() if line)
             message = Message(time.monotonic(), fields, pid)
-            if fields.get("READY") == "1":
-                message.port_open = port_accepts(self.port)
+            if fields.get("READY") == "1" and pid not in (-1, os.getpid()):
+                # Freeze the sender while probing, so it cannot start listening in between.
+                os.kill(pid, signal.SIGSTOP)
+                try:
+                    message.port_open = port_accepts(self.port)
+                finally:
+                    os.kill(pid, signal.SIGCONT)
             with self._changed:
                 self.messages.append(message)
                 self._changed.notify_all()
@@ -242,7 +251,7 @@ def test_ready_status_watchdog_and_a_clean_stop(
         time.sleep(3.0)
         pings = daemon.notify.pings(since=ready.at)
         assert len(pings) >= 4, daemon.log
-        gaps = [b - a for a, b in zip(pings, pings[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(pings)]
         assert 0.35 <= statistics.median(gaps) <= 0.75, gaps
         assert pings[0] - ready.at < WATCHDOG_USEC / 1e6 and max(gaps) < WATCHDOG_USEC / 1e6, gaps
 

@@ -395,7 +395,8 @@ class TestLive(WebTestCase):
         slow.sendall(
             (
                 "GET /ws/live/cam HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
             ).encode()
         )
         feed = self.daemon.hub.feeds["cam"]

@@ -247,7 +247,7 @@ class LoginHandler(PageHandler):
         lifetime_days = security.authenticator.config.session_lifetime / 86400
         self.set_signed_cookie(
             SESSION_COOKIE,
-            f"{user}|{time.time():.0f}",
+            f"{user}|{int(time.time())}",  # floor: a rounded-up time would be in the future
             expires_days=lifetime_days,
             httponly=True,
             samesite="Strict",

@@ -19,6 +19,7 @@ import {
 const PAGE_SIZE = 30;
 const TABS = ['clips', 'warn', 'snapshot'];
 const NOUNS = { clips: 'clips', warn: 'motion snapshots', snapshot: 'snapshots' };
+const NOUN = { clips: 'clip', warn: 'motion snapshot', snapshot: 'snapshot' };
 
 const state = { tab: 'clips', camera: '', date: '' };
 const list = {
@@ -162,7 +163,8 @@ function updateSummary() {
     .join(' ');
   const shown = list.offset;
   $('summary').textContent = list.total
-    ? `${list.total} ${noun}${where ? ' ' + where : ''}` + (shown < list.total ? ` (showing ${shown})` : '')
+    ? `${list.total} ${list.total === 1 ? NOUN[state.tab] : noun}${where ? ' ' + where : ''}` +
+      (shown < list.total ? ` (showing ${shown})` : '')
     : `No ${noun}${where ? ' ' + where : ''} yet.`;
   $('more').hidden = shown >= list.total;
 }
