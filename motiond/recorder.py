@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import av
 import cv2
+from av.video.frame import PictureType
 import numpy as np
 
 from motiond.config import CameraConfig, RecordConfig
@@ -134,7 +135,11 @@ class PyAVClipWriter:
                 raise FrameDecodeError(str(exc)) from None
             if not decoded:
                 raise FrameDecodeError("JPEG decode gave no picture")
-            return decoded[0]
+            picture = decoded[0]
+            # A decoded JPEG is marked as an I-frame, which libx264 would obey: every frame a
+            # keyframe, seven times the bitrate. Let the encoder choose.
+            picture.pict_type = PictureType.NONE
+            return picture
         return av.VideoFrame.from_ndarray(frame.bgr(), format="bgr24")
 
     def close(self) -> None:

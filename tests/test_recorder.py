@@ -329,3 +329,19 @@ def test_a_second_signal_forces_the_exit(tmp_path: Path) -> None:
             process.wait()
     assert code == 1
     assert "second signal" in log_path.read_text()
+
+
+def test_camera_jpeg_frames_keep_a_normal_gop(tmp_path: Path) -> None:
+    """Decoded JPEGs are marked as I-frames; the encoder must still choose (1 s GOP)."""
+    import av
+    import cv2
+
+    path = tmp_path / "jpeg.mp4"
+    writer = PyAVClipWriter(path, RecordConfig(), width=320, height=240, fps=10, origin=0.0)
+    for frame in frames_at([i / 10 for i in range(30)]):
+        jpeg = cv2.imencode(".jpg", frame.bgr())[1].tobytes()
+        writer.write(Frame.from_jpeg(frame.seq, frame.mono, frame.wall, jpeg))
+    writer.close()
+    with av.open(str(path)) as container:
+        keyframes = [p.is_keyframe for p in container.demux(video=0) if p.size]
+    assert len(keyframes) == 30 and sum(keyframes) == 3

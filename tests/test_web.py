@@ -546,3 +546,27 @@ def test_listening_beyond_loopback_needs_auth(tmp_path: Path) -> None:
     except ConfigError as exc:
         assert str(exc).startswith("m.yaml: web.listen: listening on 0.0.0.0 needs web.auth")
         assert "motiond hash-password" in str(exc)
+
+
+def test_openapi_documents_every_api_route() -> None:
+    import re
+
+    import yaml
+
+    from tests.conftest import REPO
+
+    spec = yaml.safe_load((REPO / "openapi.yaml").read_text())
+    documented = set(spec["paths"])
+    source = (REPO / "motiond" / "web" / "app.py").read_text()
+    routes = set(re.findall(r'\(r"(/(?:api|healthz|metrics)[^"]*)"', source))
+    as_openapi = {
+        r.replace("([^/]+)/(arm|disarm|snapshot)", "{name}/X").replace("(.+)", "{clip_id}")
+        for r in routes
+    }
+    expanded = set()
+    for route in as_openapi:
+        if route.endswith("/X"):
+            expanded |= {route[:-1] + action for action in ("arm", "disarm", "snapshot")}
+        else:
+            expanded.add(route)
+    assert documented == expanded
