@@ -14,6 +14,7 @@ from motiond.config import (
     ConfigError,
     MotionConfig,
     RecordConfig,
+    WebConfig,
     load_config,
     parse_config,
 )
@@ -46,7 +47,8 @@ def test_the_documented_default_config_shows_every_default() -> None:
     assert camera == defaults
     assert dataclasses.replace(camera.capture, source="demo") == camera.capture
     text = (REPO / "motiond.yaml").read_text()
-    for section in (MotionConfig(), RecordConfig(), camera.capture):
+    assert config.web == WebConfig()
+    for section in (MotionConfig(), RecordConfig(), camera.capture, config.web, config.web.auth):
         for field in dataclasses.fields(section):
             if field.name not in ("kind", "device_index", "source"):
                 assert f" {field.name}:" in text, f"motiond.yaml does not show {field.name}"
