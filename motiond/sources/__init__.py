@@ -1,0 +1,62 @@
+"""Frame sources: V4L2 devices, network URLs, video files and the built-in demo.
+
+    source = open_source(capture_config, stop_event)   # builds, does not open
+    source.open()          # raises SourceError; bounded by capture.open_timeout
+    frame = source.read()  # a Frame, or None when the stream ended (or stop_event was set while
+                           # waiting for a frame to be due); raises SourceError on failure;
+                           # bounded by capture.read_timeout
+    source.close()         # idempotent
+
+A source belongs to one thread, the one that reads it: open, read and close are not thread-safe.
+Nothing blocks without a bound: pacing waits on the stop event, network reads have timeouts.
+
+Frame times are taken when a frame arrives (``time.monotonic()``, ``time.time()``), except for
+a file read as fast as it decodes (``realtime`` False): then ``mono`` is the file's own
+timestamp, continued across loops, and ``wall`` is the wall time at open plus that.
+"""
+
+from __future__ import annotations
+
+import threading
+from urllib.parse import urlsplit
+
+from motiond.config import CaptureConfig
+from motiond.sources.base import (
+    DEFAULT_FPS,
+    DEFAULT_SNAPSHOT_FPS,
+    MAX_PART_BYTES,
+    Source,
+    SourceError,
+    redact_url,
+)
+from motiond.sources.demo import DemoSource
+from motiond.sources.files import FileSource
+from motiond.sources.mjpeg import MjpegHttpSource, MultipartReader
+from motiond.sources.opencv import OpenCVSource
+
+
+def open_source(capture: CaptureConfig, stop: threading.Event) -> Source:
+    """The source for ``capture.kind``, not yet opened."""
+    if capture.kind == "demo":
+        return DemoSource(capture, stop)
+    if capture.kind == "file":
+        return FileSource(capture, stop)
+    if capture.kind == "url" and urlsplit(capture.source).scheme.lower() in ("http", "https"):
+        return MjpegHttpSource(capture, stop)
+    return OpenCVSource(capture, stop)
+
+
+__all__ = [
+    "DEFAULT_FPS",
+    "DEFAULT_SNAPSHOT_FPS",
+    "MAX_PART_BYTES",
+    "DemoSource",
+    "FileSource",
+    "MjpegHttpSource",
+    "MultipartReader",
+    "OpenCVSource",
+    "Source",
+    "SourceError",
+    "open_source",
+    "redact_url",
+]
