@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 import av
 import cv2
-from av.video.frame import PictureType
 import numpy as np
+from av.video.frame import PictureType
 
 from motiond.config import CameraConfig, RecordConfig
 from motiond.frames import Frame, FrameDecodeError
