@@ -226,6 +226,8 @@ class CameraWorker:
         self.detector.reset()
         first = True
         hang_at = _test_hang_deadline()
+        stall_timeout = self.config.capture.stall_timeout
+        last_usable = time.monotonic()
         try:
             while not self.stop_event.is_set():
                 self.heartbeat = time.monotonic()
@@ -238,7 +240,13 @@ class CameraWorker:
                     first = False
                     self.trigger.hold_off(frame.mono + self.config.motion.warmup)
                     self._set_online(True, source.description)
+                garbled_before = self.frames_garbled
                 self._process(frame)
+                now = time.monotonic()
+                if self.frames_garbled == garbled_before:
+                    last_usable = now
+                elif now - last_usable > stall_timeout:
+                    raise SourceError(f"no usable frame for {stall_timeout:g} s")
         except SourceError as exc:
             logger.warning("camera %s: lost %s: %s", name, source.description, exc)
             return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -205,3 +206,36 @@ def test_backoff_grows_caps_and_jitters() -> None:
     delays = [backoff_delay(n, rng) for n in range(1, 12)]
     assert 0.5 <= delays[0] <= 1.0 and 1.0 <= delays[1] <= 2.0
     assert all(d <= 60.0 for d in delays) and delays[-1] >= 30.0
+
+
+def test_only_garbled_frames_for_stall_timeout_means_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = scene_frames(moving=range(0), count=3)
+    garbled = [
+        Frame(seq=3 + i, mono=0.3 + i / FPS, wall=0.0, width=320, height=240, jpeg=b"\xff\xd8junk")
+        for i in range(40)
+    ]
+    slow: list[Frame | None | Exception] = list(garbled)  # 10 fps: 4 s of nothing usable
+
+    class SlowScripted(ScriptedSource):
+        def read(self) -> Frame | None:
+            time.sleep(0.1)
+            return super().read()
+
+    worker, events, release = make_worker(tmp_path, monkeypatch, [])
+    worker.config = dataclasses.replace(
+        worker.config, capture=dataclasses.replace(worker.config.capture, stall_timeout=1.0)
+    )
+    sources = iter([[*good, *slow]])
+    monkeypatch.setattr(
+        camera_module, "open_source", lambda c, s: SlowScripted(next(sources, []), release)
+    )
+    worker.start()
+    deadline = time.monotonic() + 10
+    while "camera_offline" not in [e for e, _ in events]:
+        assert time.monotonic() < deadline, events
+        time.sleep(0.05)
+    release.set()
+    worker.stop(5)
+    assert worker.frames_garbled >= 9
