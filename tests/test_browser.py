@@ -106,7 +106,17 @@ class RunningDaemon:
             {
                 "storage": {"dir": str(workdir / "data")},
                 "web": web,
-                "cameras": [{"name": "demo", "source": "demo", "capture": {"fps": 15}}],
+                "cameras": [
+                    {
+                        "name": "demo",
+                        "source": "demo",
+                        "capture": {"fps": 15},
+                        # The demo's walkers are sometimes nearly the floor's gray; with the
+                        # defaults such a walker's clip can be discarded as noise, and the next
+                        # walker comes 20-30 s later. Noise stays far below these.
+                        "motion": {"pixel_threshold": 8, "threshold": 0.001},
+                    }
+                ],
             },
         )
         self.process: subprocess.Popen[bytes] | None = None
@@ -131,7 +141,9 @@ class RunningDaemon:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"{self.name} daemon not ready in {START_TIMEOUT} s:\n{self.log_tail()}")
+        raise AssertionError(
+            f"{self.name} daemon not ready in {START_TIMEOUT} s:\n{self.log_tail()}"
+        )
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -154,7 +166,15 @@ class RunningDaemon:
 
 
 @pytest.fixture
-def daemons(tmp_path: Path) -> Iterator[dict[str, RunningDaemon]]:
+def node() -> str:
+    """Node, with playwright-core installed (checked before any daemon starts)."""
+    node, npm = require_browser_tools()
+    install_playwright(npm)
+    return node
+
+
+@pytest.fixture
+def daemons(node: str, tmp_path: Path) -> Iterator[dict[str, RunningDaemon]]:
     users = [{"name": USER, "password_hash": hash_password(PASSWORD)}]
     running = {
         "plain": RunningDaemon(tmp_path / "plain", "plain"),
@@ -224,9 +244,7 @@ def drive_browser(node: str, daemons: dict[str, RunningDaemon]) -> tuple[int, li
     return code, transcript
 
 
-def test_pages_in_chromium(daemons: dict[str, RunningDaemon]) -> None:
-    node, npm = require_browser_tools()
-    install_playwright(npm)
+def test_pages_in_chromium(node: str, daemons: dict[str, RunningDaemon]) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("*.png"):
         old.unlink()

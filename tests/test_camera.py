@@ -216,7 +216,7 @@ def test_only_garbled_frames_for_stall_timeout_means_offline(
         Frame(seq=3 + i, mono=0.3 + i / FPS, wall=0.0, width=320, height=240, jpeg=b"\xff\xd8junk")
         for i in range(40)
     ]
-    slow: list[Frame | None | Exception] = list(garbled)  # 10 fps: 4 s of nothing usable
+    slow: list[Frame | Exception | None] = list(garbled)  # 10 fps: 4 s of nothing usable
 
     class SlowScripted(ScriptedSource):
         def read(self) -> Frame | None:

@@ -379,14 +379,18 @@ def test_reload_keeps_an_unchanged_camera_recording_without_a_gap(
         )
         worker, other = daemon.cameras["cam"], daemon.cameras["b"]
         frames_before = worker.frames
-        # cam unchanged, b changed, new global hooks and log level (live), web and storage
-        # changed (logged as needing a restart, not applied).
+        # cam's pipeline unchanged (only its hooks, applied live), b changed; new global hooks
+        # and log level (live); web and storage changed (logged as needing a restart).
+        true_hook = {"on_clip_end": {"command": ["/bin/true"]}}
         changed = daemon_config(
             tmp_path / "elsewhere",
             free_port(),
-            [camera("cam", moving_video), {**camera("b", moving_video), "motion": {"blur": 3}}],
+            [
+                {**camera("cam", moving_video), "hooks": true_hook},
+                {**camera("b", moving_video), "motion": {"blur": 3}},
+            ],
             log_level="debug",
-            hooks={"on_clip_end": {"command": ["/bin/true"]}},
+            hooks=true_hook,
         )
         write_config(config_path, changed)
         reloaded_at = time.time()
@@ -398,6 +402,7 @@ def test_reload_keeps_an_unchanged_camera_recording_without_a_gap(
         assert daemon.config.web.port == port and daemon.web_port == port
         assert daemon.config.storage.dir == tmp_path / "data"
         assert daemon.config.hooks.on_clip_end is not None
+        assert daemon.config.camera("cam").hooks.on_clip_end is not None
         assert logging.getLogger().level == logging.DEBUG
         assert port_accepts(port)
         stopped_at = time.time()

@@ -116,7 +116,7 @@ async function checkLivePage(browser) {
     { timeout: 5000 },
   );
   const threshold = await page.textContent(`${liveCard} .threshold-now`);
-  assert.match(threshold, /^0\.30 %$/, 'the chart legend shows the threshold');
+  assert.match(threshold, /^0\.10 %$/, 'the chart legend shows the threshold (motion.threshold)');
   log(`delta chart updating (threshold ${threshold})`);
 
   await page.waitForFunction(
@@ -305,7 +305,7 @@ async function checkReconnect(browser) {
   await sawReconnecting;
   const before = await framesDrawn(page);
   await waitForFrames(page, before + 3, 20000);
-  await page.waitForSelector('.camera .overlay[hidden]');
+  await page.waitForSelector('.camera .overlay', { state: 'hidden' });
   allowed.clear();
   log('after the daemon restarted, the page showed "reconnecting…" and then frames again');
   await context.close();
