@@ -33,7 +33,7 @@ from motiond.trigger import Action, Decision, RecordingTrigger
 
 logger = logging.getLogger(__name__)
 
-PRE_ROLL_MAX_BYTES = 256 * 1024 * 1024
+PRE_ROLL_MAX_BYTES = 96 * 1024 * 1024
 BACKOFF_FIRST = 1.0
 BACKOFF_CAP = 60.0
 WALL_CLOCK_JUMP = 2.0  # seconds of disagreement between wall and monotonic clocks worth a log line
@@ -282,7 +282,7 @@ class CameraWorker:
             return
         if result is None:
             if not self.trigger.recording:
-                self.preroll.push(frame)
+                self._push_preroll(frame)
             return
         self.last_delta = result.delta
         decision = self.trigger.update(result.delta, result.lighting, frame.mono)
@@ -324,7 +324,21 @@ class CameraWorker:
                 if decision.new_peak:
                     self._peak = (frame, result.boxes)
             else:
-                self.preroll.push(frame)
+                self._push_preroll(frame)
+
+    def _push_preroll(self, frame: Frame) -> None:
+        trimmed = self.preroll.trimmed_by_size
+        self.preroll.push(frame)
+        if trimmed == 0 and self.preroll.trimmed_by_size:
+            logger.warning(
+                "camera %s: pre-roll of %g s of raw %dx%d frames exceeds %d MiB; it is "
+                "shortened to fit (cameras that deliver JPEG keep it whole)",
+                self.config.name,
+                self.config.record.pre_roll,
+                frame.width,
+                frame.height,
+                PRE_ROLL_MAX_BYTES // 2**20,
+            )
 
     def _end_clip(self, decision: Decision) -> None:
         assert decision.ended is not None and self.recorder is not None

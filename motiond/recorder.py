@@ -225,15 +225,20 @@ class _ActiveClip:
     snapshots: list[Path] = field(default_factory=list)
 
 
+QUEUE_MAX_BYTES = 96 * 1024 * 1024
+
+
 class _Mailbox:
-    """Frames bounded to ``capacity`` (the excess is dropped or waited for); control always fits.
+    """Frames bounded to ``capacity`` and ``max_bytes`` (the excess is dropped or waited for);
+    control messages always fit.
 
     Its condition protects ``_items`` and ``_frames``; the capture thread puts, the recorder
     thread takes.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_bytes: int = QUEUE_MAX_BYTES) -> None:
         self.capacity = capacity
+        self.max_bytes = max_bytes
         self._items: deque[object] = deque()
         self._frames = 0
         self.frame_bytes = 0
@@ -247,7 +252,9 @@ class _Mailbox:
 
     def put_frame(self, frame: Frame, wait: bool) -> bool:
         with self._condition:
-            while self._frames >= self.capacity:
+            while self._frames >= self.capacity or (
+                self._frames and self.frame_bytes + frame.nbytes > self.max_bytes
+            ):
                 if not wait or self.closed:
                     return False
                 self._condition.wait(0.5)

@@ -345,3 +345,13 @@ def test_camera_jpeg_frames_keep_a_normal_gop(tmp_path: Path) -> None:
     with av.open(str(path)) as container:
         keyframes = [p.is_keyframe for p in container.demux(video=0) if p.size]
     assert len(keyframes) == 30 and sum(keyframes) == 3
+
+
+def test_the_encoder_queue_is_bounded_in_bytes_too() -> None:
+    from motiond.recorder import _Mailbox
+
+    mailbox = _Mailbox(capacity=100, max_bytes=3 * 320 * 240 * 3)
+    frames = frames_at([i / 10 for i in range(10)])
+    accepted = [mailbox.put_frame(f, wait=False) for f in frames]
+    assert accepted == [True] * 3 + [False] * 7
+    assert mailbox.frame_bytes == 3 * 320 * 240 * 3
