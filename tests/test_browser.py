@@ -5,7 +5,8 @@ Two real daemons run on the demo camera, one without auth and one with a user; t
 them, and may ask (a ``@@restart <name>`` line on its stdout) for a daemon to be restarted, to
 check that the live page reconnects by itself. Screenshots go to ``artifacts/browser/``.
 
-Needs Chromium at /usr/bin/chromium and Node.js 20 with npm; ``npm ci`` runs on first use.
+Needs Chromium at /usr/bin/chromium and Node.js 20 or newer with npm; ``npm ci`` runs when
+tests/browser/node_modules is missing.
 Chromium gets flags that keep it off the network: the pages only talk to the loopback daemons.
 """
 
@@ -34,7 +35,7 @@ BROWSER_DIR = REPO / "tests" / "browser"
 ARTIFACTS = REPO / "artifacts" / "browser"
 USER = "tester"
 PASSWORD = "correct horse battery"
-NODE_TIMEOUT = 150.0  # the script takes about 45 s; this only bounds a hang
+NODE_TIMEOUT = 150.0  # the script takes about 25 s; this only bounds a hang
 START_TIMEOUT = 20.0
 
 
@@ -45,12 +46,24 @@ def require_browser_tools() -> tuple[str, str]:
     if not CHROMIUM.is_file():
         missing.append("Chromium at /usr/bin/chromium (apt-get install chromium)")
     if node is None or npm is None:
-        missing.append("Node.js 20 and npm (apt-get install nodejs npm)")
+        missing.append("Node.js 20 or newer with npm (apt-get install nodejs npm)")
+    elif node_major(node) < 20:
+        missing.append(f"Node.js 20 or newer (playwright-core needs it; {node} is older)")
     if missing:
         pytest.fail("the browser test needs " + " and ".join(missing), pytrace=False)
     assert node is not None
     assert npm is not None
     return node, npm
+
+
+def node_major(node: str) -> int:
+    version = subprocess.run(
+        [node, "--version"], capture_output=True, text=True, timeout=30, check=False
+    ).stdout
+    try:
+        return int(version.strip().lstrip("v").split(".")[0])
+    except ValueError:
+        return 0
 
 
 def install_playwright(npm: str) -> None:
@@ -247,9 +260,10 @@ def drive_browser(node: str, daemons: dict[str, RunningDaemon]) -> tuple[int, li
 def test_pages_in_chromium(node: str, daemons: dict[str, RunningDaemon]) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("*.png"):
-        old.unlink()
+        old.unlink(missing_ok=True)
 
     code, transcript = drive_browser(node, daemons)
+    print("\n".join(transcript))  # shown with -rP, and on failure below
 
     logs = "\n".join(f"--- {name} daemon log ---\n{d.log_tail()}" for name, d in daemons.items())
     assert code == 0, "browser checks failed:\n" + "\n".join(transcript) + "\n" + logs

@@ -225,7 +225,9 @@ async function checkClipsPage(browser) {
   assert.equal(range.status, 206);
   assert.equal(range.length, 1000);
   assert.match(range.contentRange, /^bytes 100-1099\/\d+$/);
-  log(`seeked to ${seek.at.toFixed(2)} s of ${seek.duration.toFixed(2)} s; Range: ${range.contentRange}`);
+  log(
+    `seeked to ${seek.at.toFixed(2)} s of ${seek.duration.toFixed(2)} s; Range: ${range.contentRange}`,
+  );
   await page.waitForTimeout(300);
   await screenshot(page, 'clips-player-phone');
 
@@ -241,7 +243,8 @@ async function checkClipsPage(browser) {
   await page.waitForSelector('#player-keep[aria-pressed="true"]', { timeout: 5000 });
   await page.waitForSelector('.clip-card.kept.selected');
   const kept = await page.evaluate(
-    (id) => fetch('api/clips/' + id.split('/').map(encodeURIComponent).join('/')).then((r) => r.json()),
+    (id) =>
+      fetch('api/clips/' + id.split('/').map(encodeURIComponent).join('/')).then((r) => r.json()),
     clipId,
   );
   assert.equal(kept.keep, true, 'PATCH keep reached the server');
@@ -258,7 +261,9 @@ async function checkDesktop(browser, clipId) {
   watch(page, 'desktop');
   await page.goto(config.plain + '/');
   await waitForFrames(page, 3);
-  await page.waitForFunction(() => Number(document.querySelector('.camera .latency').dataset.ms) > 0);
+  await page.waitForFunction(
+    () => Number(document.querySelector('.camera .latency').dataset.ms) > 0,
+  );
   await page.waitForSelector('#recent-clips a.thumb img');
   await screenshot(page, 'live-desktop');
 
@@ -271,6 +276,22 @@ async function checkDesktop(browser, clipId) {
   await screenshot(page, 'clips-desktop');
   log('a clips#<id> link opens that clip');
 
+  // The day filter (since/until of the local day) and the camera filter.
+  const day = await page.$eval('.day', (section) => section.dataset.day);
+  await page.fill('#filter-date', day);
+  await page.waitForSelector(`.day[data-day="${day}"] .clip-card`);
+  assert.equal(new URL(page.url()).searchParams.get('date'), day);
+  const before = new Date(new Date(day + 'T12:00').getTime() - 86400000).toISOString().slice(0, 10);
+  await page.fill('#filter-date', before);
+  await page.waitForFunction(() =>
+    document.getElementById('summary').textContent.startsWith('No clips'),
+  );
+  assert.equal(await page.$$eval('.clip-card', (cards) => cards.length), 0);
+  await page.selectOption('#filter-camera', 'demo');
+  await page.click('#filter-clear');
+  await page.waitForSelector('.clip-card');
+  log(`the day filter shows ${day}'s clips and none the day before`);
+
   await page.click('#tab-warn');
   await page.waitForSelector('.snapshot-card img');
   await page.waitForFunction(() =>
@@ -279,6 +300,19 @@ async function checkDesktop(browser, clipId) {
   assert.match(await page.textContent('#summary'), /motion snapshot/);
   await screenshot(page, 'snapshots-desktop');
   log('motion snapshots listed');
+
+  // One per page: "Load more" fetches the next (limit/offset).
+  await page.goto(config.plain + '/clips?tab=warn&limit=1');
+  await page.waitForSelector('.snapshot-card img');
+  assert.equal(await page.$$eval('.snapshot-card', (cards) => cards.length), 1);
+  await page.click('#more');
+  await page.waitForFunction(() => document.querySelectorAll('.snapshot-card').length === 2);
+  log('"Load more" pages through the list');
+
+  await page.click('#tab-snapshot');
+  await page.waitForSelector('.snapshot-card img');
+  assert.match(await page.textContent('.snapshot-card'), /taken on demand/);
+  log('the on-demand snapshot is listed under Snapshots');
   await context.close();
 }
 
@@ -308,6 +342,22 @@ async function checkReconnect(browser) {
   await page.waitForSelector('.camera .overlay', { state: 'hidden' });
   allowed.clear();
   log('after the daemon restarted, the page showed "reconnecting…" and then frames again');
+
+  // A hidden tab closes its socket and opens it again when shown.
+  const setHidden = (hidden) =>
+    page.evaluate((value) => {
+      Object.defineProperty(document, 'hidden', { value, configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, hidden);
+  await setHidden(true);
+  await page.waitForSelector('.camera[data-socket="closed"]');
+  await page.waitForTimeout(300);
+  const paused = await framesDrawn(page);
+  await page.waitForTimeout(700);
+  assert.equal(await framesDrawn(page), paused, 'no frames while the tab is hidden');
+  await setHidden(false);
+  await waitForFrames(page, paused + 3);
+  log('a hidden tab gets no frames, and they come back when it is shown');
   await context.close();
 }
 
@@ -344,6 +394,16 @@ async function checkAuth(browser) {
   assert.equal(await page.textContent('#session-user'), config.user);
   log('logged in: the live picture shows, and the header names the user');
 
+  // The session ends (expired, or the daemon's secret changed): the next API call goes to login.
+  await context.clearCookies();
+  allowed.add(/status of 401/);
+  await page.click(`${liveCard} button.snapshot`);
+  await page.waitForURL(/\/login\?next=%2F$/, { timeout: 5000 });
+  allowed.clear();
+  await login(page, config.password);
+  await page.waitForURL(config.auth + '/', { timeout: 10000 });
+  log('a 401 from the API sends the page to the login, and back after it');
+
   // Deleting a clip (this daemon's first clip is done ~12 s after its start).
   await page.goto(config.auth + '/clips');
   await page.waitForSelector('.clip-card', { timeout: 20000 });
@@ -353,13 +413,19 @@ async function checkAuth(browser) {
   const clipId = decodeURIComponent(new URL(page.url()).hash.slice(1));
   page.once('dialog', (dialog) => dialog.accept());
   await page.click('#player-delete');
-  await page.waitForSelector('#player[hidden]');
-  await page.waitForFunction((n) => document.querySelectorAll('.clip-card').length === n - 1, before);
+  await page.waitForSelector('#player', { state: 'hidden' });
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('.clip-card').length === n - 1,
+    before,
+  );
+  allowed.add(/status of 404/); // the check below asks for the deleted clip
   const status = await page.evaluate(
-    (id) => fetch('api/clips/' + id.split('/').map(encodeURIComponent).join('/')).then((r) => r.status),
+    (id) =>
+      fetch('api/clips/' + id.split('/').map(encodeURIComponent).join('/')).then((r) => r.status),
     clipId,
   );
   assert.equal(status, 404, 'the deleted clip is gone from the API');
+  allowed.clear();
   log(`deleted ${clipId} after confirming`);
 
   await page.click('#logout');
@@ -377,6 +443,23 @@ async function checkAuth(browser) {
   watch(loginPage, 'login (desktop)');
   await loginPage.goto(config.auth + '/');
   await loginPage.waitForSelector('#login-form');
+  // Wrong passwords until the daemon refuses to check more (429); the page says so.
+  allowed.add(/status of 40[1]|status of 429/);
+  for (let attempt = 0; attempt < 8; attempt += 1) {
+    await loginPage.fill('input[name=username]', config.user);
+    await loginPage.fill('input[name=password]', 'wrong ' + attempt);
+    await loginPage.click('button[type=submit]');
+    await loginPage.waitForFunction(
+      () =>
+        !document.querySelector('button[type=submit]').disabled &&
+        document.getElementById('login-error').textContent !== '',
+    );
+    if (/Too many/.test(await loginPage.textContent('#login-error'))) break;
+    await loginPage.evaluate(() => (document.getElementById('login-error').textContent = ''));
+  }
+  assert.match(await loginPage.textContent('#login-error'), /Too many failed attempts/);
+  allowed.clear();
+  log('after repeated wrong passwords the login page says to wait (429)');
   await screenshot(loginPage, 'login-desktop');
   await desktop.close();
 }

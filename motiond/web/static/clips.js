@@ -3,6 +3,7 @@
 
 import {
   api,
+  clipThumbUrl,
   el,
   encodePath,
   formatBytes,
@@ -21,7 +22,7 @@ const TABS = ['clips', 'warn', 'snapshot'];
 const NOUNS = { clips: 'clips', warn: 'motion snapshots', snapshot: 'snapshots' };
 const NOUN = { clips: 'clip', warn: 'motion snapshot', snapshot: 'snapshot' };
 
-const state = { tab: 'clips', camera: '', date: '' };
+const state = { tab: 'clips', camera: '', date: '', pageSize: PAGE_SIZE };
 const list = {
   offset: 0,
   total: 0,
@@ -41,6 +42,8 @@ function readState() {
   state.tab = TABS.includes(params.get('tab')) ? params.get('tab') : 'clips';
   state.camera = params.get('camera') || '';
   state.date = /^\d{4}-\d{2}-\d{2}$/.test(params.get('date') || '') ? params.get('date') : '';
+  const limit = Number(params.get('limit'));
+  state.pageSize = Number.isInteger(limit) && limit >= 1 && limit <= 500 ? limit : PAGE_SIZE;
 }
 
 function writeState() {
@@ -48,6 +51,7 @@ function writeState() {
   if (state.tab !== 'clips') params.set('tab', state.tab);
   if (state.camera) params.set('camera', state.camera);
   if (state.date) params.set('date', state.date);
+  if (state.pageSize !== PAGE_SIZE) params.set('limit', String(state.pageSize));
   const query = params.toString();
   history.replaceState(null, '', 'clips' + (query ? '?' + query : '') + location.hash);
 }
@@ -77,7 +81,10 @@ function dayRange(day) {
 // -- the list ---------------------------------------------------------------------------------
 
 function queryPath() {
-  const params = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(list.offset) });
+  const params = new URLSearchParams({
+    limit: String(state.pageSize),
+    offset: String(list.offset),
+  });
   if (state.camera) params.set('camera', state.camera);
   if (state.tab === 'clips') {
     if (state.date) {
@@ -110,8 +117,9 @@ function groupFor(when, camera) {
 }
 
 function clipCard(clip) {
-  const poster = clip.poster_url
-    ? el('img', { src: clip.poster_url, alt: '', loading: 'lazy', width: 320, height: 240 })
+  const thumb = clipThumbUrl(clip);
+  const poster = thumb
+    ? el('img', { src: thumb, alt: '', loading: 'lazy', width: 320, height: 240 })
     : el('span', { class: 'no-poster' }, 'no picture');
   const changed = `${clip.changed_frames ?? '?'} changed frames`;
   return el(
@@ -119,20 +127,42 @@ function clipCard(clip) {
     { class: 'card clip-card' + (clip.keep ? ' kept' : ''), 'data-clip': clip.id },
     el(
       'a',
-      { class: 'card-link', href: clipHref(clip.id), 'aria-label': `Play the clip from ${formatTime(clip.start_ts)}` },
-      el('span', { class: 'poster' }, poster, el('span', { class: 'duration' }, formatDuration(clip.duration))),
+      {
+        class: 'card-link',
+        href: clipHref(clip.id),
+        'aria-label': `Play the clip from ${formatTime(clip.start_ts)}`,
+      },
+      el(
+        'span',
+        { class: 'poster' },
+        poster,
+        el('span', { class: 'duration' }, formatDuration(clip.duration)),
+      ),
       el(
         'span',
         { class: 'card-text' },
-        el('span', { class: 'card-title' }, formatTime(clip.start_ts), el('span', { class: 'keep-mark' }, 'kept')),
+        el(
+          'span',
+          { class: 'card-title' },
+          formatTime(clip.start_ts),
+          el('span', { class: 'keep-mark' }, 'kept'),
+        ),
         el('span', { class: 'card-meta' }, changed),
       ),
     ),
   );
 }
 
+// Warn snapshots are a clip's first change (-start.jpg) and its biggest (-peak.jpg).
+function snapshotLabel(snapshot) {
+  if (snapshot.url.endsWith('-start.jpg')) return 'first change';
+  if (snapshot.url.endsWith('-peak.jpg')) return 'most change';
+  return '';
+}
+
 function snapshotCard(snapshot) {
   const time = formatTime(snapshot.time);
+  const label = snapshotLabel(snapshot);
   return el(
     'article',
     { class: 'card snapshot-card' },
@@ -142,30 +172,44 @@ function snapshotCard(snapshot) {
       el(
         'span',
         { class: 'poster' },
-        el('img', { src: snapshot.url, alt: `Snapshot at ${time}`, loading: 'lazy', width: 320, height: 240 }),
+        el('img', {
+          src: snapshot.url,
+          alt: `Snapshot at ${time}`,
+          loading: 'lazy',
+          width: 320,
+          height: 240,
+        }),
       ),
     ),
     el(
       'span',
       { class: 'card-text' },
       el('span', { class: 'card-title' }, time),
+      label && el('span', { class: 'card-meta' }, label),
       snapshot.clip_id
         ? el('a', { class: 'card-meta', href: clipHref(snapshot.clip_id) }, 'play the clip')
-        : el('span', { class: 'card-meta' }, snapshot.kind === 'warn' ? 'motion' : 'on demand'),
+        : el(
+            'span',
+            { class: 'card-meta' },
+            snapshot.kind === 'warn' ? 'motion' : 'taken on demand',
+          ),
     ),
   );
 }
 
 function updateSummary() {
   const noun = NOUNS[state.tab];
-  const where = [state.camera && `from ${state.camera}`, state.tab === 'clips' && state.date && `on ${formatDay(dayRange(state.date).since)}`]
+  const where = [
+    state.camera && `from ${state.camera}`,
+    state.tab === 'clips' && state.date && `on ${formatDay(dayRange(state.date).since)}`,
+  ]
     .filter(Boolean)
     .join(' ');
   const shown = list.offset;
   $('summary').textContent = list.total
     ? `${list.total} ${list.total === 1 ? NOUN[state.tab] : noun}${where ? ' ' + where : ''}` +
       (shown < list.total ? ` (showing ${shown})` : '')
-    : `No ${noun}${where ? ' ' + where : ''} yet.`;
+    : `No ${noun}${where ? ' ' + where : ''}.`;
   $('more').hidden = shown >= list.total;
 }
 
@@ -186,12 +230,14 @@ async function loadPage() {
         groupFor(item.time, item.camera).append(snapshotCard(item));
       }
     }
+    markSelected();
     list.offset += items.length;
     list.total = page.total;
     updateSummary();
     notify('');
   } catch (error) {
-    if (error.status !== 401) notify(`Cannot load the ${NOUNS[state.tab]}: ${error.message}`, 'error');
+    if (error.status !== 401)
+      notify(`Cannot load the ${NOUNS[state.tab]}: ${error.message}`, 'error');
   } finally {
     list.loading = false;
     $('more').disabled = false;
@@ -223,7 +269,8 @@ function clipDetails(clip) {
     formatDuration(clip.duration),
     `${clip.frames} frames, ${clip.changed_frames} changed`,
     `peak ${formatPercent(clip.peak_delta)} of the picture`,
-    clip.width && `${clip.width}×${clip.height} ${clip.codec || ''} ${clip.fps ? clip.fps.toFixed(1) + ' fps' : ''}`.trim(),
+    clip.width &&
+      `${clip.width}×${clip.height} ${clip.codec || ''} ${clip.fps ? clip.fps.toFixed(1) + ' fps' : ''}`.trim(),
     formatBytes(clip.size),
   ];
   if (clip.dropped_frames) parts.push(`${clip.dropped_frames} frames dropped`);
@@ -248,19 +295,32 @@ function showClip(clip) {
   const keep = $('player-keep');
   keep.setAttribute('aria-pressed', String(Boolean(clip.keep)));
   keep.textContent = clip.keep ? 'Kept' : 'Keep';
-  keep.title = clip.keep ? 'Kept clips are never removed by retention. Click to unkeep.' : 'Never remove this clip by retention';
+  keep.title = clip.keep
+    ? 'Kept clips are never removed by retention. Click to unkeep.'
+    : 'Never remove this clip by retention';
   const shots = (clip.snapshot_urls || []).map((shot) =>
-    el('a', { class: 'thumb', href: shot, target: '_blank', rel: 'noopener' }, el('img', { src: shot, alt: 'What moved', loading: 'lazy', width: 160, height: 120 })),
+    el(
+      'a',
+      { class: 'thumb', href: shot, target: '_blank', rel: 'noopener' },
+      el('img', { src: shot, alt: 'What moved', loading: 'lazy', width: 160, height: 120 }),
+    ),
   );
   $('player-snapshots').replaceChildren(...shots);
-  for (const card of document.querySelectorAll('.clip-card.selected')) card.classList.remove('selected');
-  const card = document.querySelector(`.clip-card[data-clip="${CSS.escape(clip.id)}"]`);
-  if (card) card.classList.add('selected');
+  markSelected();
   const player = $('player');
   if (player.hidden) {
     player.hidden = false;
     player.scrollIntoView({ block: 'start', behavior: 'smooth' });
   }
+}
+
+// Outlines the playing clip's card (the list may arrive after the player opened).
+function markSelected() {
+  for (const card of document.querySelectorAll('.clip-card.selected'))
+    card.classList.remove('selected');
+  if (!playing) return;
+  const card = document.querySelector(`.clip-card[data-clip="${CSS.escape(playing.id)}"]`);
+  if (card) card.classList.add('selected');
 }
 
 async function openClipFromHash() {
@@ -274,7 +334,8 @@ async function openClipFromHash() {
     try {
       clip = await api('api/clips/' + encodePath(id));
     } catch (error) {
-      if (error.status !== 401) notify(error.status === 404 ? 'That clip no longer exists.' : error.message, 'error');
+      if (error.status !== 401)
+        notify(error.status === 404 ? 'That clip no longer exists.' : error.message, 'error');
       return;
     }
   }
@@ -289,8 +350,9 @@ function closePlayer(clearHash = true) {
   delete video.dataset.clip;
   video.load();
   $('player').hidden = true;
-  for (const card of document.querySelectorAll('.clip-card.selected')) card.classList.remove('selected');
-  if (clearHash && location.hash) history.replaceState(null, '', location.pathname + location.search);
+  markSelected();
+  if (clearHash && location.hash)
+    history.replaceState(null, '', location.pathname + location.search);
 }
 
 function replaceClip(clip) {
@@ -305,7 +367,12 @@ async function toggleKeep() {
   const button = $('player-keep');
   button.disabled = true;
   try {
-    replaceClip(await api('api/clips/' + encodePath(playing.id), { method: 'PATCH', body: { keep: !playing.keep } }));
+    replaceClip(
+      await api('api/clips/' + encodePath(playing.id), {
+        method: 'PATCH',
+        body: { keep: !playing.keep },
+      }),
+    );
   } catch (error) {
     if (error.status !== 401) notify('Could not change keep: ' + error.message, 'error');
   } finally {
@@ -370,6 +437,7 @@ function init() {
   readState();
   for (const tab of document.querySelectorAll('[role=tab]')) {
     tab.addEventListener('click', () => {
+      if (tab.dataset.tab !== state.tab) closePlayer();
       state.tab = tab.dataset.tab;
       writeState();
       reload();

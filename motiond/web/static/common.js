@@ -70,6 +70,12 @@ export async function api(path, { method = 'GET', body } = {}) {
   return data;
 }
 
+// The picture that best shows what moved in a clip: its peak snapshot, else its poster.
+export function clipThumbUrl(clip) {
+  const peak = (clip.snapshot_urls || []).find((u) => u.endsWith('-peak.jpg'));
+  return peak || clip.poster_url || null;
+}
+
 // el('a', {href: 'x', class: 'y'}, 'text', child) -> an element. Attributes with value
 // null/undefined/false are left out; `true` sets an empty attribute.
 export function el(tag, attributes = {}, ...children) {

@@ -4,6 +4,7 @@
 
 import {
   api,
+  clipThumbUrl,
   el,
   encodePath,
   formatDuration,
@@ -48,7 +49,9 @@ class LiveCamera {
     this.info = info;
     this.name = info.name;
     this.onClipFinished = onClipFinished;
-    this.card = document.getElementById('camera-template').content.firstElementChild.cloneNode(true);
+    this.card = document
+      .getElementById('camera-template')
+      .content.firstElementChild.cloneNode(true);
     this.card.dataset.camera = this.name;
     this.part = (selector) => this.card.querySelector(selector);
     this.part('.camera-name').textContent = this.name;
@@ -65,7 +68,7 @@ class LiveCamera {
     this.gone = false; // the server says this camera does not exist (4404)
     this.requestedWidth = 0;
     this.greeted = false; // a hello arrived on the current socket
-    this.history = []; // {t, delta, threshold}: status messages of the last CHART_SECONDS
+    this.history = []; // {t, delta}: every frame's delta of the last CHART_SECONDS
     this.pings = new Map(); // ping id -> performance.now() when sent
     this.pingId = 0;
     this.rtts = [];
@@ -78,10 +81,13 @@ class LiveCamera {
     this.chartUpdates = 0;
     this.recording = Boolean(info.recording);
     this.armed = info.armed !== false;
+    this.threshold = info.threshold;
 
     this.part('.arm-toggle').addEventListener('click', () => this.toggleArmed());
     this.part('.snapshot').addEventListener('click', () => this.takeSnapshot());
     this.applyStatus(info);
+    this.part('.delta-now').textContent = formatPercent(info.last_delta);
+    this.part('.threshold-now').textContent = formatPercent(info.threshold);
     new ResizeObserver(() => this.onResize()).observe(this.part('.picture'));
   }
 
@@ -209,7 +215,9 @@ class LiveCamera {
     }
     if (event.code === CLOSE_POLICY || !this.greeted) {
       // Refused, or the handshake failed (a 401 shows as 1006): maybe the session expired.
-      this.setOverlay(event.code === CLOSE_POLICY ? 'refused by the server; retrying…' : 'reconnecting…');
+      this.setOverlay(
+        event.code === CLOSE_POLICY ? 'refused by the server; retrying…' : 'reconnecting…',
+      );
       this.checkSession();
     } else if (event.code === CLOSE_TRY_AGAIN_LATER) {
       this.setOverlay('too many viewers; retrying…');
@@ -278,9 +286,7 @@ class LiveCamera {
   onDrawn(frame, drawnAt) {
     this.framesDrawn += 1;
     this.canvas.dataset.frames = String(this.framesDrawn);
-    if (this.framesDrawn === 1 || this.part('.overlay').dataset.kind === 'waiting') {
-      this.updateOverlay();
-    }
+    if (!this.part('.overlay').hidden) this.updateOverlay();
     this.drawTimes.push(drawnAt);
     while (this.drawTimes.length && this.drawTimes[0] < drawnAt - 2000) this.drawTimes.shift();
     const rtt = median(this.rtts);
@@ -382,7 +388,9 @@ class LiveCamera {
       result.replaceChildren(link);
     } catch (error) {
       result.textContent =
-        error.status === 503 ? 'No snapshot: the camera is offline.' : 'Snapshot failed: ' + error.message;
+        error.status === 503
+          ? 'No snapshot: the camera is offline.'
+          : 'Snapshot failed: ' + error.message;
     } finally {
       result.hidden = false;
       button.disabled = false;
@@ -395,7 +403,8 @@ class LiveCamera {
     const now = performance.now();
     if (Array.isArray(status.deltas) && status.deltas.length) {
       // Every frame's delta since the last status: spread them over the time since then.
-      const since = this.lastStatusAt && now - this.lastStatusAt < 2000 ? this.lastStatusAt : now - 250;
+      const since =
+        this.lastStatusAt && now - this.lastStatusAt < 2000 ? this.lastStatusAt : now - 250;
       const step = (now - since) / status.deltas.length;
       status.deltas.forEach((delta, i) => this.history.push({ t: since + step * (i + 1), delta }));
     } else if (typeof status.delta === 'number') {
@@ -451,7 +460,9 @@ class LiveCamera {
       ctx.restore();
 
       ctx.beginPath();
-      points.forEach((p, i) => (i ? ctx.lineTo(x(p.t), y(p.delta)) : ctx.moveTo(x(p.t), y(p.delta))));
+      points.forEach((p, i) =>
+        i ? ctx.lineTo(x(p.t), y(p.delta)) : ctx.moveTo(x(p.t), y(p.delta)),
+      );
       ctx.strokeStyle = cssColor('--chart-line');
       ctx.lineWidth = 1.5;
       ctx.stroke();
@@ -485,8 +496,9 @@ class LiveCamera {
 // -- newest clips and snapshots ------------------------------------------------------------
 
 function clipThumb(clip) {
-  const poster = clip.poster_url
-    ? el('img', { src: clip.poster_url, alt: '', loading: 'lazy', width: 160, height: 120 })
+  const thumb = clipThumbUrl(clip);
+  const poster = thumb
+    ? el('img', { src: thumb, alt: '', loading: 'lazy', width: 160, height: 120 })
     : el('span', { class: 'no-poster' }, 'no picture');
   return el(
     'a',
@@ -519,7 +531,8 @@ async function loadRecent() {
     clipsBox.replaceChildren(...clips.clips.map(clipThumb));
     if (!clips.clips.length) clipsBox.append(el('p', { class: 'muted' }, 'No clips yet.'));
     warnBox.replaceChildren(...warn.snapshots.map(warnThumb));
-    if (!warn.snapshots.length) warnBox.append(el('p', { class: 'muted' }, 'Nothing has moved yet.'));
+    if (!warn.snapshots.length)
+      warnBox.append(el('p', { class: 'muted' }, 'Nothing has moved yet.'));
   } catch (error) {
     if (error.status !== 401) clipsBox.replaceChildren(el('p', { class: 'muted' }, error.message));
   }
