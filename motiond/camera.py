@@ -20,6 +20,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import av
 
 from motiond.config import CameraConfig
 from motiond.frames import Frame, FrameDecodeError
@@ -92,6 +95,12 @@ class CameraWorker:
         self._clip_union: Box | None = None
         self._peak: tuple[Frame, tuple[Box, ...]] | None = None
         self._wall_offset: float | None = None
+        # Decodes camera JPEGs to YUV while recording (capture thread only); None when the
+        # recorder needs BGR anyway (overlay, OpenCV encoder).
+        record = config.record
+        self._jpeg_decoder: Any = None
+        if record.encoder == "pyav" and not (record.overlay.name or record.overlay.timestamp):
+            self._jpeg_decoder = av.CodecContext.create("mjpeg", "r")
         self._last_lighting_log = float("-inf")
 
     # -- lifecycle (called from the daemon's thread) -------------------------------------------
@@ -292,6 +301,9 @@ class CameraWorker:
 
     def _detect(self, frame: Frame) -> MotionResult | None:
         try:
+            if self.trigger.recording and self._jpeg_decoder is not None:
+                # This frame goes to the encoder: decode it once, detect on its Y plane.
+                frame.decode_yuv(self._jpeg_decoder)
             gray = frame.gray_for_detection(self.config.motion.detect_width)
         except FrameDecodeError:
             self.frames_garbled += 1

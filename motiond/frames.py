@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
+import av
 import cv2
 import numpy as np
+from av.video.frame import PictureType
 
 # cv2.imdecode flags for libjpeg's DCT scaling, keyed by the scale denominator.
 _REDUCED_GRAY_FLAGS = {
@@ -44,6 +47,9 @@ class Frame:
     image: np.ndarray | None = None
     jpeg: bytes | None = None
     _bgr_cache: np.ndarray | None = field(default=None, repr=False)
+    # A libavcodec picture (av.VideoFrame, YUV) of the JPEG, made once while recording: the
+    # encoder takes it as it is and detection reads its Y plane.
+    yuv: Any = field(default=None, repr=False)
 
     @classmethod
     def from_image(cls, seq: int, mono: float, wall: float, image: np.ndarray) -> Frame:
@@ -71,12 +77,33 @@ class Frame:
             self._bgr_cache = decoded
         return self._bgr_cache
 
+    def decode_yuv(self, decoder: Any) -> None:
+        """Decode the JPEG once with ``decoder`` (an av mjpeg CodecContext) into ``yuv``."""
+        if self.yuv is not None or self.jpeg is None:
+            return
+        try:
+            pictures = decoder.decode(av.Packet(self.jpeg))
+        except av.FFmpegError as exc:
+            raise FrameDecodeError(str(exc)) from None
+        if not pictures:
+            raise FrameDecodeError("JPEG decode gave no picture")
+        picture = pictures[0]
+        # A decoded JPEG is marked as an I-frame, which libx264 would obey: every frame a
+        # keyframe, seven times the bitrate. Let the encoder choose.
+        picture.pict_type = PictureType.NONE
+        self.yuv = picture
+
     def gray_for_detection(self, target_width: int) -> np.ndarray:
         """A grayscale picture at least ``target_width`` wide where possible, cheaply made.
 
-        A JPEG is decoded straight to gray at the largest DCT reduction (1/2, 1/4, 1/8) that
-        keeps it at least ``target_width`` wide; a BGR image is converted. The caller resizes.
+        The Y plane of a decoded ``yuv`` picture costs nothing; otherwise a JPEG is decoded
+        straight to gray at the largest DCT reduction (1/2, 1/4, 1/8) that keeps it at least
+        ``target_width`` wide, and a BGR image is converted. The caller resizes.
         """
+        if self.yuv is not None:
+            plane = self.yuv.planes[0]
+            rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+            return rows[:, : plane.width]
         if self.image is None and self._bgr_cache is None:
             assert self.jpeg is not None
             scale = 1
@@ -96,6 +123,8 @@ class Frame:
             total += self.image.nbytes
         if self._bgr_cache is not None:
             total += self._bgr_cache.nbytes
+        if self.yuv is not None:
+            total += sum(plane.buffer_size for plane in self.yuv.planes)
         return total
 
     def drop_decoded(self) -> None:

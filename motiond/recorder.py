@@ -24,7 +24,6 @@ from typing import Any, Protocol
 import av
 import cv2
 import numpy as np
-from av.video.frame import PictureType
 
 from motiond.config import CameraConfig, RecordConfig
 from motiond.frames import Frame, FrameDecodeError
@@ -126,20 +125,12 @@ class PyAVClipWriter:
 
     def _video_frame(self, frame: Frame) -> Any:
         if frame.jpeg is not None and frame.image is None:
-            # Straight from JPEG to YUV through libavcodec: no BGR round trip.
+            # Straight from JPEG to YUV through libavcodec: no BGR round trip. Frames that
+            # arrived while recording were decoded by the capture thread already.
             if self._jpeg_decoder is None:
                 self._jpeg_decoder = av.CodecContext.create("mjpeg", "r")
-            try:
-                decoded = self._jpeg_decoder.decode(av.Packet(frame.jpeg))
-            except av.FFmpegError as exc:
-                raise FrameDecodeError(str(exc)) from None
-            if not decoded:
-                raise FrameDecodeError("JPEG decode gave no picture")
-            picture = decoded[0]
-            # A decoded JPEG is marked as an I-frame, which libx264 would obey: every frame a
-            # keyframe, seven times the bitrate. Let the encoder choose.
-            picture.pict_type = PictureType.NONE
-            return picture
+            frame.decode_yuv(self._jpeg_decoder)
+            return frame.yuv
         return av.VideoFrame.from_ndarray(frame.bgr(), format="bgr24")
 
     def close(self) -> None:

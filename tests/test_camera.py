@@ -239,3 +239,26 @@ def test_only_garbled_frames_for_stall_timeout_means_offline(
     release.set()
     worker.stop(5)
     assert worker.frames_garbled >= 9
+
+
+def test_camera_jpeg_frames_are_decoded_once_while_recording(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import av
+    import cv2
+
+    frames = [
+        Frame.from_jpeg(f.seq, f.mono, f.wall, cv2.imencode(".jpg", f.bgr())[1].tobytes())
+        for f in scene_frames(moving=range(30, 45), count=80)
+    ]
+    worker, events, release = make_worker(tmp_path, monkeypatch, [list(frames)])
+    run_to_end(worker, release, "clip_end", events)
+    (record,) = sidecars(tmp_path)
+    codec, decoded, _ = decode_clip(tmp_path / str(record["file"]))
+    assert codec == "h264" and len(decoded) == record["frames"]
+    # Frames seen while recording were decoded to YUV by the capture thread (one decode: the
+    # encoder took that picture); pre-roll and idle frames never were.
+    assert frames[31].yuv is not None and frames[10].yuv is None
+    with av.open(str(tmp_path / str(record["file"]))) as container:
+        keyframes = sum(p.is_keyframe for p in container.demux(video=0) if p.size)
+    assert keyframes == -(-int(record["frames"]) // 15)

@@ -111,6 +111,19 @@ class DemoSource:
         self._walkers = None
 
 
+# Clothes colours (BGR) whose brightness stands out from the brown floor (gray ~100) and the
+# light wall (gray ~200): detection works on gray, so a red as bright as the floor would be
+# invisible, and a new user's first clip a discarded one.
+CLOTHES = (
+    (25, 25, 25),  # black
+    (90, 20, 10),  # navy
+    (30, 20, 140),  # dark red
+    (0, 140, 255),  # orange
+    (230, 230, 40),  # light cyan
+    (245, 245, 245),  # white
+)
+
+
 class _Walker:
     """One crossing: a body and a head moving horizontally at constant speed."""
 
@@ -119,7 +132,7 @@ class _Walker:
         self.left_to_right = bool(rng.integers(0, 2))
         self.body_width = max(4, width // 15)
         self.feet_y = int(height * rng.uniform(0.72, 0.95))
-        self.color = tuple(int(c) for c in rng.integers(20, 110, 3))
+        self.color = CLOTHES[int(rng.integers(0, len(CLOTHES)))]
 
 
 class _WalkerSchedule:
