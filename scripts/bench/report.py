@@ -85,7 +85,7 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         *[f"- {line}" for line in results.get("settings", [])],
         "",
-        "### motiond detection cost per frame (1 thread, median of "
+        "### motiond detection cost per frame (CPU ms, 1 thread, median of "
         f"{results['detect_frames']} frames)",
         "",
         detection_table(results["detection"]),
