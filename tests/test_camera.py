@@ -58,7 +58,7 @@ def scene_frames(
     scene = background()
     frames = []
     for i in range(start, start + count):
-        image = with_square(scene, 10 + 6 * i, 80) if i in moving else scene
+        image = with_square(scene, 10 + 6 * (i % 45), 80) if i in moving else scene
         wall = (
             1_800_000_000.0
             + i / FPS
@@ -262,3 +262,26 @@ def test_camera_jpeg_frames_are_decoded_once_while_recording(
     with av.open(str(tmp_path / str(record["file"]))) as container:
         keyframes = sum(p.is_keyframe for p in container.demux(video=0) if p.size)
     assert keyframes == -(-int(record["frames"]) // 15)
+
+
+def test_pre_roll_never_reaches_back_into_the_previous_clip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Motion 30..39 (frame 40, where the square vanishes, changes too) ends the first clip at
+    # frame 60 after 20 calm frames; motion from 61 starts the second with a 1 s pre-roll,
+    # which must not hold any frame of the first: it starts right where the first ended.
+    frames = scene_frames(moving=range(30, 40), count=100)
+    moving_again = scene_frames(moving=range(61, 75), count=100)
+    script = frames[:61] + moving_again[61:]
+    worker, events, release = make_worker(tmp_path, monkeypatch, [list(script)])
+    worker.start()
+    deadline = time.monotonic() + 20
+    while [e for e, _ in events].count("clip_end") < 2:
+        assert time.monotonic() < deadline, events
+        time.sleep(0.02)
+    release.set()
+    worker.stop(10)
+    first, second = sidecars(tmp_path)
+    first_end = float(first["start_ts"]) + float(first["duration"])
+    assert float(second["start_ts"]) == pytest.approx(first_end, abs=1e-3)
+    assert float(second["start_ts"]) == pytest.approx(1_800_000_000.0 + 6.1, abs=1e-3)

@@ -570,3 +570,79 @@ def test_openapi_documents_every_api_route() -> None:
         else:
             expanded.add(route)
     assert documented == expanded
+
+
+def test_https_with_tls_cert_and_key(tmp_path: Path) -> None:
+    import re
+    import signal
+    import ssl
+    import subprocess
+    import urllib.parse
+    import urllib.request
+
+    from tests.conftest import clean_env, motiond_command
+
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(tmp_path / "key.pem"),
+            "-out",
+            str(tmp_path / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"storage: {{dir: {tmp_path / 'data'}}}\n"
+        "web:\n  port: 0\n  tls_cert: cert.pem\n  tls_key: key.pem\n"
+        f"  auth: {{users: [{{name: alice, password_hash: '{hash_password(PASSWORD)}'}}]}}\n"
+        + camera_yaml()
+    )
+    log_path = tmp_path / "log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            motiond_command("run", "-c", str(config)), stderr=log, env=clean_env()
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while not (
+            match := re.search(r"listening on https://127.0.0.1:(\d+)/", log_path.read_text())
+        ):
+            assert time.monotonic() < deadline and process.poll() is None, log_path.read_text()
+            time.sleep(0.1)
+        base = f"https://127.0.0.1:{match.group(1)}"
+        context = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+        context.check_hostname = False
+        with urllib.request.urlopen(f"{base}/api/session", context=context) as response:
+            assert json.loads(response.read()) == {"auth": True, "user": None}
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args: Any) -> None:
+                return None
+
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=context), NoRedirect
+        )
+        body = urllib.parse.urlencode({"username": "alice", "password": PASSWORD, "next": "/"})
+        try:
+            opener.open(f"{base}/login", data=body.encode())
+            raise AssertionError("no redirect after login")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 302
+            cookie = exc.headers["Set-Cookie"]
+        assert "Secure" in cookie and "HttpOnly" in cookie
+        assert "login over plain HTTP" not in log_path.read_text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
