@@ -211,30 +211,35 @@ install_motiond() {
     log "installing motiond from the source tree into /opt/motiond/venv"
     copy_source "$ROOT$src"
     give_host_ca "$ROOT"
-    # README: the system user (sysusers.d), the venv, the unit, the config.
+    # README: the system user (sysusers.d), the venv, the unit, the config. The venv already
+    # holds the dependencies (cached tree), so `pip install` builds and adds motiond itself.
     install -D -m 644 "$ROOT$src/systemd/motiond.sysusers" "$ROOT/etc/sysusers.d/motiond.conf"
     in_root "$ROOT" systemd-sysusers /etc/sysusers.d/motiond.conf
     in_root "$ROOT" /opt/motiond/venv/bin/pip install --quiet "$src" ||
         fail "pip install $src inside the tree failed"
-    install -m 644 "$ROOT$src/systemd/motiond.service" "$ROOT/etc/systemd/system/motiond.service"
+    install -m 644 "$ROOT$src/systemd/motiond.service" "$ROOT$src/systemd/motiond@.service" \
+        "$ROOT/etc/systemd/system/"
     install -d -m 755 "$ROOT/etc/motiond"
     write_config good
 }
 
-write_config() { # good | bad
-    local file=$ROOT/etc/motiond/motiond.yaml
-    if [[ $1 == good ]]; then
-        cat >"$file" <<'YAML'
+write_config() { # good | bad | disk2 (storage on "another disk") | porch (motiond@porch)
+    local name=motiond extra=""
+    case $1 in
+    bad) extra="    colour: purple" ;;
+    disk2) extra="storage: {dir: /srv/disk2/motiond}" ;;
+    porch) name=porch extra="web: {port: 8101}" ;;
+    esac
+    local file=$ROOT/etc/motiond/$name.yaml
+    cat >"$file" <<YAML
 # The demo source: a synthetic camera, motion about every 20-30 s.
 cameras:
   - name: demo
     source: demo
     capture: {width: 640, height: 480, fps: 15}
+$extra
 YAML
-    else
-        printf 'cameras:\n  - name: demo\n    source: demo\n    colour: purple\n' >"$file"
-    fi
-    in_root "$ROOT" chown root:motiond /etc/motiond/motiond.yaml
+    chown "0:$(awk -F: '$1 == "motiond" {print $3}' "$ROOT/etc/group")" "$file"
     chmod 640 "$file"
 }
 
@@ -354,6 +359,19 @@ check_reload() {
     log "ok: systemctl reload kept MainPID $pid running"
 }
 
+check_template_instance() {
+    write_config porch
+    inside systemctl start motiond@porch || fail "systemctl start motiond@porch failed"
+    inside /opt/motiond/venv/bin/python -c \
+        'import socket; socket.create_connection(("127.0.0.1", 8101), timeout=2).close()' ||
+        fail "motiond@porch does not listen on its own port 8101"
+    inside journalctl -u motiond@porch -o cat --no-pager | grep -q 'storage /var/lib/motiond/porch ' ||
+        fail "motiond@porch does not keep its clips in /var/lib/motiond/porch"
+    [[ $(prop ActiveState) == active ]] || fail "motiond.service stopped when motiond@porch started"
+    inside systemctl stop motiond@porch
+    log "ok: motiond@porch ran beside motiond with its own port and /var/lib/motiond/porch"
+}
+
 journal_has() { inside journalctl -u motiond -o cat --no-pager | grep -qF -- "$1"; }
 
 restarted_after_kill() { [[ $(prop NRestarts) == 1 && $(prop SubState) == running ]]; }
@@ -434,10 +452,36 @@ check_bad_config() {
     log "ok: a bad config fails with exit 78 and no restart loop"
 }
 
+check_storage_on_another_disk() {
+    local dropin=$ROOT/etc/systemd/system/motiond.service.d
+    write_config disk2
+    install -d -m 750 -o "$(stat -c %u "$ROOT$state_dir")" -g "$(stat -c %g "$ROOT$state_dir")" \
+        "$ROOT/srv/disk2/motiond"
+    inside systemctl reset-failed motiond
+    # ProtectSystem=strict: without the drop-in the directory is read-only to the daemon.
+    if inside systemctl start motiond 2>/dev/null; then
+        fail "motiond started with storage outside its StateDirectory and no ReadWritePaths="
+    fi
+    [[ $(prop ExecMainStatus) == 78 ]] || fail "want exit 78 (storage.dir not writable)"
+    mkdir -p "$dropin"
+    printf '[Unit]\nRequiresMountsFor=/srv/disk2\n[Service]\nReadWritePaths=/srv/disk2/motiond\n' \
+        >"$dropin/storage.conf"
+    inside systemctl daemon-reload
+    inside systemctl reset-failed motiond
+    inside systemctl start motiond || fail "motiond did not start with the storage drop-in"
+    [[ -d $ROOT/srv/disk2/motiond/clips ]] || fail "nothing written to /srv/disk2/motiond"
+    inside systemctl stop motiond
+    rm -r "$dropin"
+    inside systemctl daemon-reload
+    write_config good
+    log "ok: storage on another disk works with the README's drop-in (and only with it)"
+}
+
 check_journal() {
     local all
     all=$(inside journalctl -u motiond -o cat --no-pager)
     grep -q 'web: listening on http://127.0.0.1:8100/' <<<"$all" || fail "no 'web: listening' line"
+    grep -q 'clip kept' <<<"$all" || fail "no 'clip kept' line"
     grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T]' <<<"$all" && fail "journal lines carry a timestamp"
     grep -q '^<[0-9]>' <<<"$all" && fail "a priority prefix reached the journal unparsed"
     inside journalctl -u motiond -p warning -o cat --no-pager | grep -q 'hanging (test only)' ||
@@ -461,10 +505,12 @@ main() {
     check_unprivileged
     check_clips
     check_reload
+    check_template_instance
     check_restart_after_sigkill
     check_clean_stop
     check_watchdog
     check_bad_config
+    check_storage_on_another_disk
     check_journal
     log "all systemd checks passed"
 }

@@ -135,6 +135,9 @@ def test_the_contract_with_the_daemon(unit: Path) -> None:
     assert one("SupplementaryGroups") == "video"
     assert one("RestrictAddressFamilies") == "AF_UNIX AF_INET AF_INET6"
     assert "Service.IPAddressDeny" not in found  # IP cameras and LAN viewers must work
+    # char-video4linux resolves at start: the V4L2 core must be loaded by then.
+    assert "modprobe@videodev.service" in found["Unit.Wants"]
+    assert "modprobe@videodev.service" in found["Unit.After"]
 
 
 def test_template_differs_only_where_it_must() -> None:
