@@ -384,13 +384,7 @@ class ClipRecorder:
             return
         clip = _ActiveClip(paths=paths)
         self._active = clip
-        try:
-            write_snapshot(paths.start_snapshot, message.trigger_frame, message.trigger_boxes)
-            clip.snapshots.append(paths.start_snapshot)
-        except Exception:
-            logger.exception(
-                "camera %s: cannot write snapshot %s", self.camera.name, paths.start_snapshot
-            )
+        self._snapshot(clip, paths.start_snapshot, message.trigger_frame, message.trigger_boxes)
         logger.info(
             "camera %s: clip started %s (%d pre-roll frames)",
             self.camera.name,
@@ -485,13 +479,7 @@ class ClipRecorder:
             self._discard(clip, message)
             return
         if message.peak_frame is not None:
-            try:
-                write_snapshot(paths.peak_snapshot, message.peak_frame, message.peak_boxes)
-                clip.snapshots.append(paths.peak_snapshot)
-            except Exception:
-                logger.exception(
-                    "camera %s: cannot write snapshot %s", self.camera.name, paths.peak_snapshot
-                )
+            self._snapshot(clip, paths.peak_snapshot, message.peak_frame, message.peak_boxes)
         final = rename_no_overwrite(paths.partial, paths.final)
         record = self._sidecar_record(clip, message, final)
         write_sidecar(final.with_suffix(".json"), record)
@@ -509,6 +497,17 @@ class ClipRecorder:
             else "",
         )
         self.on_event("clip_end", record)
+
+    def _snapshot(
+        self, clip: _ActiveClip, path: Path, frame: Frame, boxes: tuple[Box, ...]
+    ) -> None:
+        """Write a warn snapshot of the clip; a failure is logged, the clip goes on."""
+        try:
+            write_snapshot(path, frame, boxes)
+        except Exception:
+            logger.exception("camera %s: cannot write snapshot %s", self.camera.name, path)
+            return
+        clip.snapshots.append(path)
 
     def _discard(self, clip: _ActiveClip, message: _EndClip) -> None:
         for path in (clip.paths.partial, *clip.snapshots):

@@ -67,29 +67,24 @@ def run_motiond_until(
     return code, log_path.read_text()
 
 
+# Set by a service manager; the daemons the tests start must not see them.
+SYSTEMD_VARIABLES = (
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "JOURNAL_STREAM",
+    "STATE_DIRECTORY",
+)
+
+
 def clean_env() -> dict[str, str]:
     """The environment without systemd's variables (tests may run under a service manager)."""
-    env = dict(os.environ)
-    for name in (
-        "NOTIFY_SOCKET",
-        "WATCHDOG_USEC",
-        "WATCHDOG_PID",
-        "JOURNAL_STREAM",
-        "STATE_DIRECTORY",
-    ):
-        env.pop(name, None)
-    return env
+    return {k: v for k, v in os.environ.items() if k not in SYSTEMD_VARIABLES}
 
 
 @pytest.fixture(autouse=True)
 def _no_systemd_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "NOTIFY_SOCKET",
-        "WATCHDOG_USEC",
-        "WATCHDOG_PID",
-        "JOURNAL_STREAM",
-        "STATE_DIRECTORY",
-    ):
+    for name in SYSTEMD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
 
 
