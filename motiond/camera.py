@@ -26,7 +26,7 @@ import av
 
 from motiond.config import CameraConfig
 from motiond.frames import Frame, FrameDecodeError
-from motiond.motion import Box, MotionDetector, MotionResult, union_of
+from motiond.motion import Box, MotionDetector, MotionResult, detection_scale, union_of
 from motiond.preroll import PreRollBuffer
 from motiond.recorder import ClipRecorder, EventSink
 from motiond.snapshots import write_snapshot
@@ -304,7 +304,9 @@ class CameraWorker:
             if self.trigger.recording and self._jpeg_decoder is not None:
                 # This frame goes to the encoder: decode it once, detect on its Y plane.
                 frame.decode_yuv(self._jpeg_decoder)
-            gray = frame.gray_for_detection(self.config.motion.detect_width)
+            gray = frame.gray_for_detection(
+                detection_scale(frame.width, self.config.motion.detect_width)
+            )
         except FrameDecodeError:
             self.frames_garbled += 1
             return None

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import cv2
 import tornado.httpserver
 import tornado.ioloop
 import tornado.netutil
@@ -83,6 +84,9 @@ class Daemon:
             self.shutdown()
 
     def startup(self) -> None:
+        # Each camera has its own threads; OpenCV's pool on top only spins on these small
+        # pictures (measured: a quarter more CPU per frame with it).
+        cv2.setNumThreads(1)
         self.storage.ensure()
         count = self.index.rebuild()
         logger.info(

@@ -93,12 +93,12 @@ class Frame:
         picture.pict_type = PictureType.NONE
         self.yuv = picture
 
-    def gray_for_detection(self, target_width: int) -> np.ndarray:
-        """A grayscale picture at least ``target_width`` wide where possible, cheaply made.
+    def gray_for_detection(self, scale: int) -> np.ndarray:
+        """A grayscale picture, 1/``scale`` of the frame's size where that is cheap.
 
-        The Y plane of a decoded ``yuv`` picture costs nothing; otherwise a JPEG is decoded
-        straight to gray at the largest DCT reduction (1/2, 1/4, 1/8) that keeps it at least
-        ``target_width`` wide, and a BGR image is converted. The caller resizes.
+        The Y plane of a decoded ``yuv`` picture costs nothing; a JPEG is decoded straight to
+        gray at 1/``scale`` (libjpeg's DCT scaling: 1/2, 1/4 or 1/8, far cheaper than a full
+        decode); a BGR image is converted at full size. The caller resizes what is left.
         """
         if self.yuv is not None:
             plane = self.yuv.planes[0]
@@ -106,10 +106,8 @@ class Frame:
             return rows[:, : plane.width]
         if self.image is None and self._bgr_cache is None:
             assert self.jpeg is not None
-            scale = 1
-            while scale < 8 and self.width // (scale * 2) >= target_width:
-                scale *= 2
-            gray = cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), _REDUCED_GRAY_FLAGS[scale])
+            flag = _REDUCED_GRAY_FLAGS[min(scale, 8)]
+            gray = cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), flag)
             if gray is None:
                 raise FrameDecodeError("JPEG decode failed")
             return gray

@@ -1,6 +1,8 @@
 """Frame differencing: how much of the picture changed since the previous frame (pure).
 
-Each frame is turned to gray, downscaled to about ``detect_width`` pixels wide, lightly blurred
+Each frame is turned to gray, downscaled by a power of two to about ``detect_width`` pixels wide
+(so a camera JPEG decodes straight to that size, and a decoded picture shrinks by a whole
+factor, the cheap cases), lightly blurred
 and compared with the previous one. A uniform brightness shift between the two (auto-exposure,
 a cloud, dusk) is subtracted first, so a lighting ramp does not count as change. A pixel counts
 as changed when its gray level moved by more than ``pixel_threshold``; the *delta* is the
@@ -9,6 +11,7 @@ fraction of unmasked pixels that changed. Nothing here reads a clock or touches 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -37,6 +40,16 @@ class Box:
 
     def as_list(self) -> list[int]:
         return [self.x, self.y, self.width, self.height]
+
+
+def detection_scale(frame_width: int, detect_width: int) -> int:
+    """The power of two that brings ``frame_width`` nearest to ``detect_width`` (at least 1).
+
+    768 -> 384 (2), 1280 -> 320 (4), 1920 -> 240 (8) for a detect_width of 320.
+    """
+    if frame_width <= detect_width:
+        return 1
+    return int(2 ** round(math.log2(frame_width / detect_width)))
 
 
 def union_of(boxes: tuple[Box, ...] | list[Box]) -> Box | None:
@@ -69,13 +82,12 @@ class MotionDetector:
         """Forget the previous frame (after a reconnect the next frame is compared with nothing)."""
         self._previous = None
 
-    def prepare(self, gray: np.ndarray) -> np.ndarray:
-        """Downscale a gray frame to the detection width and blur it."""
-        height, width = gray.shape[:2]
-        target_width = self.config.detect_width
-        if width > target_width:
-            target_height = max(1, round(height * target_width / width))
-            gray = cv2.resize(gray, (target_width, target_height), interpolation=cv2.INTER_AREA)
+    def prepare(self, gray: np.ndarray, frame_width: int, frame_height: int) -> np.ndarray:
+        """Downscale a gray frame to the detection size and blur it."""
+        scale = detection_scale(frame_width, self.config.detect_width)
+        target = (max(1, frame_width // scale), max(1, frame_height // scale))
+        if (gray.shape[1], gray.shape[0]) != target:
+            gray = cv2.resize(gray, target, interpolation=cv2.INTER_AREA)
         if self.config.blur:
             gray = cv2.GaussianBlur(gray, (self.config.blur, self.config.blur), 0)
         return gray
@@ -86,7 +98,7 @@ class MotionDetector:
         ``frame_width``/``frame_height`` are the source frame's size, in which masks are given
         and boxes are returned. Returns None for the first frame after a reset.
         """
-        small = self.prepare(gray)
+        small = self.prepare(gray, frame_width, frame_height)
         previous, self._previous = self._previous, small
         if previous is None or previous.shape != small.shape:
             return None

@@ -122,3 +122,13 @@ def test_blur_settings_work(blur: int) -> None:
     detector.detect(gray(with_square(scene, 10, 10)), WIDTH, HEIGHT)
     result = detector.detect(gray(with_square(scene, 40, 10)), WIDTH, HEIGHT)
     assert result is not None and result.delta > 0.003
+
+
+@pytest.mark.parametrize(
+    ("frame_width", "scale"),
+    [(320, 1), (200, 1), (640, 2), (768, 2), (1280, 4), (1920, 8), (3840, 16)],
+)
+def test_detection_scale_is_a_power_of_two_near_detect_width(frame_width: int, scale: int) -> None:
+    from motiond.motion import detection_scale
+
+    assert detection_scale(frame_width, 320) == scale

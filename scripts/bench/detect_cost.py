@@ -39,7 +39,8 @@ def detection_cost(
     sys.path.insert(0, str(REPO_ROOT))
     try:
         from motiond.config import MotionConfig  # noqa: PLC0415
-        from motiond.motion import MotionDetector  # noqa: PLC0415
+        from motiond.frames import Frame  # noqa: PLC0415
+        from motiond.motion import MotionDetector, detection_scale  # noqa: PLC0415
     except ImportError as exc:
         return {"available": False, "reason": f"motiond.motion not importable: {exc}"}
     from scripts.mjpeg_server import jpeg_frames_from_video  # noqa: PLC0415
@@ -60,8 +61,10 @@ def detection_cost(
             with _timed(cpu["full"], wall["full"]):
                 colour = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
             height, width = colour.shape[:2]
+            frame = Frame.from_jpeg(0, 0.0, 0.0, jpeg)
             with _timed(cpu["decode"], wall["decode"]):
-                gray = cv2.imdecode(buffer, cv2.IMREAD_REDUCED_GRAYSCALE_4)
+                # What the daemon does while idle: a reduced gray decode (libjpeg DCT scaling).
+                gray = frame.gray_for_detection(detection_scale(width, config.detect_width))
             with _timed(cpu["detect"], wall["detect"]):
                 detector.detect(gray, width, height)
     except Exception as exc:  # noqa: BLE001 - the detector's API may still be changing
