@@ -53,7 +53,7 @@ def results_table(runs: list[dict[str, Any]]) -> str:
 
 def detection_table(detection: list[dict[str, Any]]) -> str:
     lines = [
-        "| stream | JPEG decode, 1/4 scale gray (ms) | detect (ms) | full colour decode (ms) |",
+        "| stream | reduced gray JPEG decode (ms) | detect (ms) | full colour decode (ms) |",
         "|---|---|---|---|",
     ]
     for row in detection:
