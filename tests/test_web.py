@@ -329,6 +329,27 @@ class TestLive(WebTestCase):
         connection.close()
 
     @tornado.testing.gen_test(timeout=30)
+    async def test_nothing_is_encoded_while_nobody_watches(self) -> None:
+        feed = self.daemon.hub.feeds["cam"]
+        camera = self.daemon.cameras["cam"]
+        frames_before = camera.frames
+        await tornado.gen.sleep(1.0)
+        assert camera.frames > frames_before + 5  # the camera runs ...
+        assert feed.encodes == 0 and feed.latest is None  # ... and nothing is handed over
+        connection = await tornado.websocket.websocket_connect(self.ws_url("/ws/live/cam"))
+        await self.receive_jpeg(connection)
+        assert feed.encodes > 0  # the demo's raw frames are encoded for a viewer
+        connection.close()
+        deadline = time.monotonic() + 5
+        while feed.viewers:
+            assert time.monotonic() < deadline
+            await tornado.gen.sleep(0.05)
+        await tornado.gen.sleep(0.2)
+        encodes = feed.encodes
+        await tornado.gen.sleep(1.0)
+        assert feed.encodes == encodes
+
+    @tornado.testing.gen_test(timeout=30)
     async def test_width_and_fps_requests(self) -> None:
         connection = await tornado.websocket.websocket_connect(
             self.ws_url("/ws/live/cam?width=150&fps=2")
