@@ -28,7 +28,7 @@ from motiond.config import CameraConfig
 from motiond.frames import Frame, FrameDecodeError
 from motiond.motion import Box, MotionDetector, MotionResult, detection_scale, union_of
 from motiond.preroll import PreRollBuffer
-from motiond.recorder import ClipRecorder, EventSink
+from motiond.recorder import ClipRecorder, EventSink, RoomCheck
 from motiond.snapshots import write_snapshot
 from motiond.sources import Source, SourceError, open_source
 from motiond.storage import Storage
@@ -70,10 +70,17 @@ class CameraOfflineError(Exception):
 class CameraWorker:
     """Captures, detects and drives the recorder for one camera, on its own thread."""
 
-    def __init__(self, config: CameraConfig, storage: Storage, on_event: EventSink) -> None:
+    def __init__(
+        self,
+        config: CameraConfig,
+        storage: Storage,
+        on_event: EventSink,
+        make_room: RoomCheck | None = None,
+    ) -> None:
         self.config = config
         self.storage = storage
         self.on_event = on_event
+        self.make_room = make_room  # retention, asked by the recorder before each clip
         self.stop_event = threading.Event()
         self.armed = True
         self.frame_listeners: list[FrameListener] = []
@@ -230,6 +237,7 @@ class CameraWorker:
                 self.on_event,
                 nominal_fps=self.config.capture.fps or 15.0,
                 wait_when_full=not source.realtime,
+                make_room=self.make_room,
             )
             self.recorder.start()
         self.detector.reset()
@@ -237,6 +245,7 @@ class CameraWorker:
         hang_at = _test_hang_deadline()
         stall_timeout = self.config.capture.stall_timeout
         last_usable = time.monotonic()
+        skipped_seen = 0  # the source's own count of skipped parts, as far as added in
         try:
             while not self.stop_event.is_set():
                 self.heartbeat = time.monotonic()
@@ -256,6 +265,11 @@ class CameraWorker:
                     last_usable = now
                 elif now - last_usable > stall_timeout:
                     raise SourceError(f"no usable frame for {stall_timeout:g} s")
+                # Parts the source skipped before this frame (not JPEG) count as garbled too;
+                # added after the check above, since this frame itself was usable.
+                skipped = getattr(source, "garbled_parts", 0)
+                self.frames_garbled += max(0, skipped - skipped_seen)
+                skipped_seen = skipped
         except SourceError as exc:
             logger.warning("camera %s: lost %s: %s", name, source.description, exc)
             return False

@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
-from motiond.units import format_duration, parse_duration, parse_size
+from motiond.units import format_duration, format_size, parse_duration, parse_size
 
 SYSTEM_CONFIG_PATH = Path("/etc/motiond/motiond.yaml")
 DEMO_CONFIG_NAME = "demo.yaml"
@@ -114,6 +114,7 @@ class RecordConfig:
     max_clip: float = 600.0
     queue_frames: int = 90
     overlay: OverlayConfig = field(default_factory=OverlayConfig)
+    max_bytes: int = 0  # this camera's share of storage; 0: no limit of its own
 
 
 @dataclass(frozen=True)
@@ -148,8 +149,29 @@ class CameraConfig:
 
 
 @dataclass(frozen=True)
+class FreeSpace:
+    """Space to keep free: a size in bytes or a percentage of the filesystem."""
+
+    size: int = 0
+    percent: float = 0.0
+
+    def bytes_of(self, total: int) -> int:
+        """The bytes to keep free on a filesystem of ``total`` bytes."""
+        return round(total * self.percent / 100) if self.percent else self.size
+
+    def __str__(self) -> str:
+        return f"{self.percent:g}%" if self.percent else format_size(self.size)
+
+
+@dataclass(frozen=True)
 class StorageConfig:
+    """Where clips go and how long they stay (0: no limit); retention deletes oldest first."""
+
     dir: Path
+    max_age: float = 30 * 86400.0
+    max_bytes: int = 0
+    min_free: FreeSpace = field(default_factory=lambda: FreeSpace(size=1_000_000_000))
+    retention_interval: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -264,6 +286,9 @@ class _Section:
         if not low <= value <= high:
             raise _KeyError(self.key(name), f"must be {low}..{high}, got {value}")
         return value
+
+    def size(self, name: str, default: int) -> int:
+        return self.convert(name, default, parse_size)
 
     def optional_integer(self, name: str, low: int, high: int) -> int | None:
         if self.get(name) is None:
@@ -451,6 +476,7 @@ def _read_record(section: _Section) -> RecordConfig:
         max_clip=section.duration("max_clip", defaults.max_clip, 5.0, 24 * 3600.0),
         queue_frames=section.integer("queue_frames", defaults.queue_frames, 4, 10000),
         overlay=overlay,
+        max_bytes=section.size("max_bytes", defaults.max_bytes),
     )
     section.done()
     if record.codec == "h264" and record.crf > 51:
@@ -601,16 +627,48 @@ def default_storage_dir() -> Path:
     return Path("motiond-data")
 
 
+def _parse_free_space(value: object) -> FreeSpace:
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            percent = float(value.strip()[:-1])
+        except ValueError:
+            raise ValueError(
+                f"expected a size such as 1GB or a percentage such as 5%, got {value!r}"
+            ) from None
+        if not 0 <= percent <= 50:
+            raise ValueError(f"a percentage must be 0%..50%, got {value!r}")
+        return FreeSpace(percent=percent)
+    return FreeSpace(size=parse_size(value))
+
+
+def _read_storage(section: _Section, base: Path) -> StorageConfig:
+    defaults = StorageConfig(dir=Path())
+    storage_dir = section.string("dir", None)
+    directory = Path(storage_dir) if storage_dir else default_storage_dir()
+    if storage_dir and not directory.is_absolute():
+        directory = base / directory
+    storage = StorageConfig(
+        dir=directory,
+        max_age=section.duration("max_age", defaults.max_age, 0.0, 100 * 365 * 86400.0),
+        max_bytes=section.size("max_bytes", defaults.max_bytes),
+        min_free=section.convert("min_free", defaults.min_free, _parse_free_space),
+        retention_interval=section.duration(
+            "retention_interval", defaults.retention_interval, 10.0, 86400.0
+        ),
+    )
+    section.done()
+    if storage.max_age and storage.max_age < 3600:
+        raise _KeyError(
+            section.key("max_age"), f"must be 0 (off) or at least 1h, got {storage.max_age:g}s"
+        )
+    return storage
+
+
 def _read_config(raw: object, base: Path, source_path: str) -> Config:
     top = _Section(raw, "")
     log_level = top.choice("log_level", "info", LOG_LEVELS)
 
-    storage_section = top.section("storage")
-    storage_dir = storage_section.string("dir", None)
-    storage = StorageConfig(dir=Path(storage_dir) if storage_dir else default_storage_dir())
-    if storage_dir and not storage.dir.is_absolute():
-        storage = StorageConfig(dir=base / storage.dir)
-    storage_section.done()
+    storage = _read_storage(top.section("storage"), base)
 
     web = _read_web(top.section("web"), base)
 
@@ -697,6 +755,10 @@ def effective_config(config: Config) -> dict[str, Any]:
     """The config as plain YAML-able data, durations with units (for ``check-config``)."""
 
     def convert(value: object, name: str = "") -> object:
+        if isinstance(value, FreeSpace):
+            return str(value)
+        if isinstance(value, int) and name in _SIZE_FIELDS:
+            return format_size(value)
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             return {
                 f.name: convert(getattr(value, f.name), f.name)
@@ -735,8 +797,11 @@ _DURATION_FIELDS = frozenset(
         "max_clip",
         "timeout",
         "session_lifetime",
+        "max_age",
+        "retention_interval",
     }
 )
+_SIZE_FIELDS = frozenset({"max_bytes"})
 
 
 def dump_effective_config(config: Config) -> str:
@@ -749,6 +814,7 @@ __all__ = [
     "CaptureConfig",
     "Config",
     "ConfigError",
+    "FreeSpace",
     "HookConfig",
     "HooksConfig",
     "MotionConfig",

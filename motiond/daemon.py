@@ -32,6 +32,8 @@ from motiond.camera import CameraWorker
 from motiond.config import CameraConfig, Config, ConfigError, load_config
 from motiond.hooks import HookRunner
 from motiond.logs import set_level
+from motiond.recovery import recover
+from motiond.retention import Retention
 from motiond.storage import ClipIndex, ClipStore, Storage
 from motiond.systemd import Notifier
 from motiond.web.app import MAX_BODY_BYTES, load_or_create_cookie_secret, make_app
@@ -58,6 +60,7 @@ class Daemon:
         self.storage = Storage(config.storage.dir)
         self.index = ClipIndex(self.storage)
         self.clips = ClipStore(self.storage, self.index)
+        self.retention = Retention(config, self.clips, self._on_storage_event)
         # Web-side file work (snapshots, sidecar edits, scans) runs here, off the IOLoop.
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="web-io")
         self.live_hub: LiveHub | None = None
@@ -88,6 +91,9 @@ class Daemon:
         # pictures (measured: a quarter more CPU per frame with it).
         cv2.setNumThreads(1)
         self.storage.ensure()
+        recovery = recover(self.storage)
+        if recovery:
+            logger.info("crash recovery: %s", recovery.summary())
         count = self.index.rebuild()
         logger.info(
             "motiond %s starting: %d camera(s), storage %s (%d clips)",
@@ -97,6 +103,8 @@ class Daemon:
             count,
         )
         self.hooks.start()
+        self.retention.run("startup", snapshots=True)
+        self.retention.start()
         self._start_web()
         for camera_config in self.config.cameras:
             self._start_camera(camera_config)
@@ -157,6 +165,7 @@ class Daemon:
         if self._http_server is not None:
             self._http_server.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.retention.stop(timeout=max(0.1, deadline - time.monotonic()))
         self.hooks.stop(timeout=max(0.5, deadline - time.monotonic()))
 
     # -- signals ----------------------------------------------------------------------------------
@@ -217,6 +226,7 @@ class Daemon:
             if name not in self.cameras:
                 self._start_camera(camera_config)
         self.config = new
+        self.retention.config = new
         logger.info("reloaded %s", new.source_path)
         return True
 
@@ -228,6 +238,7 @@ class Daemon:
             camera_config,
             self.storage,
             lambda event, payload: self._on_camera_event(name, event, payload),
+            make_room=self.retention.run,
         )
         self.cameras[name] = worker
         if self.live_hub is not None:
@@ -303,6 +314,12 @@ class Daemon:
             self.hooks.emit(event, camera, payload)
         for listener in self.event_listeners:
             listener(camera, event, payload)
+
+    def _on_storage_event(self, event: str, payload: dict[str, Any]) -> None:
+        """Retention's events (storage full): hooks and listeners, with no camera."""
+        self.hooks.emit(event, None, payload)
+        for listener in self.event_listeners:
+            listener("", event, payload)
 
     # -- state ------------------------------------------------------------------------------------
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -28,6 +30,7 @@ import numpy as np
 from motiond.config import CameraConfig, RecordConfig
 from motiond.frames import Frame, FrameDecodeError
 from motiond.motion import Box
+from motiond.recovery import ClipProbeError, playable_end, probe_clip
 from motiond.snapshots import write_snapshot
 from motiond.storage import ClipPaths, Storage, local_iso, rename_no_overwrite, write_sidecar
 from motiond.trigger import ClipStats
@@ -38,6 +41,15 @@ TIME_BASE = Fraction(1, 90000)
 FRAGMENTED_MP4 = "frag_keyframe+empty_moov+default_base_moof"
 
 EventSink = Callable[[str, dict[str, Any]], None]
+# Asked before each clip: make room per retention (the argument says why); False: storage full.
+RoomCheck = Callable[[str], bool]
+# Errors that mean "the disk cannot take more", not "this clip is broken".
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG})
+
+
+def is_disk_error(exc: BaseException) -> bool:
+    """True for ENOSPC and friends, from Python's OSError or PyAV's FFmpegError alike."""
+    return getattr(exc, "errno", None) in DISK_ERRNOS
 
 
 class ClipWriter(Protocol):
@@ -213,6 +225,9 @@ class _ActiveClip:
     width: int = 0
     height: int = 0
     failed: str | None = None
+    disk_full: bool = False
+    frames_lost: int = 0  # frames after a write failure, dropped
+    salvaged_span: float | None = None  # first to last frame kept, once cut to its fragments
     snapshots: list[Path] = field(default_factory=list)
 
 
@@ -285,11 +300,16 @@ class ClipRecorder:
         storage: Storage,
         on_event: EventSink,
         nominal_fps: float,
+        *,
         wait_when_full: bool = False,
+        make_room: RoomCheck | None = None,
     ) -> None:
         self.camera = camera
         self.storage = storage
         self.on_event = on_event
+        self.make_room = make_room
+        self.storage_full = False  # recorder thread only: clips refused until room returns
+        self.clips_refused = 0
         self.nominal_fps = nominal_fps
         self.wait_when_full = wait_when_full
         self._mailbox = _Mailbox(camera.record.queue_frames)
@@ -376,6 +396,8 @@ class ClipRecorder:
             logger.error("camera %s: new clip while one is open; closing it", self.camera.name)
             self._close_writer(self._active)
         first = message.frames[0]
+        if not self._room_for_a_clip():
+            return
         try:
             paths = self.storage.reserve_clip(self.camera.name, first.wall)
         except OSError as exc:
@@ -404,9 +426,26 @@ class ClipRecorder:
         for frame in message.frames:
             self._write(frame)
 
+    def _room_for_a_clip(self) -> bool:
+        """Run retention before a clip; while the storage is full, refuse (logged once)."""
+        if self.make_room is None:
+            return True
+        room = self.make_room(f"camera {self.camera.name} starting a clip")
+        if not room:
+            self.clips_refused += 1
+            if not self.storage_full:
+                logger.error("camera %s: storage full: not recording this clip", self.camera.name)
+        elif self.storage_full:
+            logger.warning("camera %s: recording again: storage has room", self.camera.name)
+        self.storage_full = not room
+        return room
+
     def _write(self, frame: Frame) -> None:
         clip = self._active
-        if clip is None or clip.failed:
+        if clip is None:
+            return
+        if clip.failed:
+            clip.frames_lost += 1
             return
         try:
             if clip.writer is None:
@@ -416,15 +455,33 @@ class ClipRecorder:
             clip.frames_garbled += 1
             return
         except Exception as exc:
-            clip.failed = str(exc)
-            logger.exception("camera %s: writing %s failed", self.camera.name, clip.paths.partial)
-            self._close_writer(clip)
-            self.on_event("storage_error", {"error": str(exc), "path": str(clip.paths.partial)})
+            # A full disk is expected and explained in one line; anything else gets its trace.
+            disk_full = is_disk_error(exc)
+            logger.error(
+                "camera %s: %s writing %s (%s): keeping the clip up to its last complete "
+                "fragment, dropping the rest of it",
+                self.camera.name,
+                "disk full" if disk_full else "failed",
+                clip.paths.clip_id,
+                exc,
+                exc_info=not disk_full,
+            )
+            self._write_failed(clip, exc, disk_full)
             return
         if clip.first is None:
             clip.first = frame
         clip.last = frame
         clip.frames_written += 1
+
+    def _write_failed(self, clip: _ActiveClip, exc: Exception, disk_full: bool) -> None:
+        """Keep what was written, drop the rest of the clip; on a full disk, make room."""
+        clip.failed = str(exc)
+        clip.disk_full = disk_full
+        clip.frames_lost += 1  # the frame that failed
+        self._close_writer(clip)
+        self.on_event("storage_error", {"error": str(exc), "path": str(clip.paths.partial)})
+        if clip.disk_full and self.make_room is not None:
+            self.make_room(f"camera {self.camera.name}: disk full")
 
     def _open_writer(self, clip: _ActiveClip, frame: Frame) -> ClipWriter:
         record = self.camera.record
@@ -463,6 +520,11 @@ class ClipRecorder:
         try:
             writer.close()
         except Exception as exc:
+            if clip.disk_full or is_disk_error(exc):
+                # Expected after ENOSPC: the last fragment is cut; _salvage trims it.
+                clip.disk_full = True
+                clip.failed = clip.failed or str(exc)
+                return
             clip.failed = clip.failed or str(exc)
             logger.exception("camera %s: closing %s failed", self.camera.name, clip.paths.partial)
 
@@ -473,16 +535,18 @@ class ClipRecorder:
         self._close_writer(clip)
         paths = clip.paths
         keep = message.keep and clip.frames_written > 0
+        if keep and clip.failed:
+            keep = self._salvage(clip)
         if keep and paths.partial.stat().st_size == 0:
             keep = False
         if not keep:
             self._discard(clip, message)
             return
-        if message.peak_frame is not None:
+        if message.peak_frame is not None and not clip.disk_full:
             self._snapshot(clip, paths.peak_snapshot, message.peak_frame, message.peak_boxes)
         final = rename_no_overwrite(paths.partial, paths.final)
         record = self._sidecar_record(clip, message, final)
-        write_sidecar(final.with_suffix(".json"), record)
+        self._write_sidecar(final, record)
         self.clips_kept += 1
         logger.info(
             "camera %s: clip kept %s: %.1f s, %d frames, %d changed, peak delta %.4f%s",
@@ -497,6 +561,46 @@ class ClipRecorder:
             else "",
         )
         self.on_event("clip_end", record)
+        if clip.disk_full and self.make_room is not None:
+            self.make_room(f"camera {self.camera.name}: clip cut short by a full disk")
+
+    def _salvage(self, clip: _ActiveClip) -> bool:
+        """Cut a failed clip to its last complete fragment; False when nothing plays."""
+        partial = clip.paths.partial
+        try:
+            end = playable_end(partial)
+            if end == 0:
+                return False
+            if end < partial.stat().st_size:
+                os.truncate(partial, end)
+            probe = probe_clip(partial)
+        except (OSError, ClipProbeError) as exc:
+            logger.warning("camera %s: nothing playable in %s: %s", self.camera.name, partial, exc)
+            return False
+        clip.frames_lost += clip.frames_written - probe.frames
+        clip.frames_written = probe.frames
+        clip.salvaged_span = probe.span
+        return probe.frames > 0
+
+    def _write_sidecar(self, final: Path, record: dict[str, Any]) -> None:
+        """Write the sidecar; on a full disk make room and retry once. If it still fails the
+        clip stays (the index lists it from the event; a restart rebuilds its sidecar)."""
+        for attempt in (1, 2):
+            try:
+                write_sidecar(final.with_suffix(".json"), record)
+                return
+            except OSError as exc:
+                if attempt == 1 and is_disk_error(exc) and self.make_room is not None:
+                    self.make_room(f"camera {self.camera.name}: disk full")
+                    continue
+                logger.error(
+                    "camera %s: cannot write the sidecar of %s (%s); the clip is kept and "
+                    "its sidecar is rebuilt at the next start",
+                    self.camera.name,
+                    record["id"],
+                    exc,
+                )
+                self.on_event("storage_error", {"error": str(exc), "path": str(final)})
 
     def _snapshot(
         self, clip: _ActiveClip, path: Path, frame: Frame, boxes: tuple[Box, ...]
@@ -504,8 +608,14 @@ class ClipRecorder:
         """Write a warn snapshot of the clip; a failure is logged, the clip goes on."""
         try:
             write_snapshot(path, frame, boxes)
-        except Exception:
-            logger.exception("camera %s: cannot write snapshot %s", self.camera.name, path)
+        except Exception as exc:
+            logger.error(
+                "camera %s: cannot write snapshot %s: %s",
+                self.camera.name,
+                path,
+                exc,
+                exc_info=not is_disk_error(exc),  # a full disk needs no traceback
+            )
             return
         clip.snapshots.append(path)
 
@@ -534,6 +644,8 @@ class ClipRecorder:
         assert clip.first is not None and clip.last is not None
         frames = clip.frames_written
         span = clip.last.mono - clip.first.mono
+        if clip.salvaged_span is not None:
+            span = clip.salvaged_span
         interval = span / (frames - 1) if frames > 1 else 1.0 / self.nominal_fps
         duration = span + interval
         start_ts = clip.first.wall
@@ -558,7 +670,7 @@ class ClipRecorder:
             "boxes_union": message.union.as_list() if message.union else None,
             "snapshots": [self.storage.relative(p) for p in clip.snapshots],
             "poster": self.storage.relative(clip.snapshots[0]) if clip.snapshots else None,
-            "dropped_frames": message.dropped,
+            "dropped_frames": message.dropped + clip.frames_lost,
             "keep": False,
             "recovered": False,
         }

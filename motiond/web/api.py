@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import shutil
 from typing import Any
 
@@ -45,7 +46,13 @@ class HealthHandler(BaseHandler):
                 "last_frame_age": _round(status.last_frame_age),
             }
         ok = bool(cameras) and all(c["online"] for c in cameras.values())
-        self.write_json({"ok": ok, "version": __version__, "cameras": cameras}, 200 if ok else 503)
+        body: dict[str, Any] = {"ok": ok, "version": __version__, "cameras": cameras}
+        retention = self.daemon.retention
+        body["storage_full"] = retention.full
+        if retention.full:
+            body["ok"] = ok = False
+            body["reason"] = retention.full_reason
+        self.write_json(body, 200 if ok else 503)
 
 
 def camera_json(daemon: Any, worker: CameraWorker) -> dict[str, Any]:
@@ -214,6 +221,15 @@ class MetricsHandler(BaseHandler):
         metric("clips", "gauge", "clips in the index", [("", float(len(daemon.index)))])
         metric("stored_bytes", "gauge", "bytes of clips in the index", [("", float(stored))])
         metric("disk_free_bytes", "gauge", "free bytes for storage", [("", float(usage.free))])
+        full = float(daemon.retention.full)
+        metric(
+            "storage_full",
+            "gauge",
+            "1 while only kept clips are left and space ran out",
+            [("", full)],
+        )
+        deleted = float(daemon.retention.deleted_total)
+        metric("retention_deleted_total", "counter", "clips deleted by retention", [("", deleted)])
         failures = float(daemon.hooks.failures)
         metric("hook_failures_total", "counter", "event hooks that failed", [("", failures)])
         self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -250,16 +266,18 @@ def _time_argument(handler: BaseHandler, name: str) -> float | None:
     raw = handler.get_query_argument(name, None)
     if not raw:
         return None
+    reason = f"{name} must be ISO 8601 or epoch seconds"
     try:
-        return float(raw)
+        seconds = float(raw)
     except ValueError:
-        pass
-    try:
-        moment = dt.datetime.fromisoformat(raw)
-    except ValueError:
-        raise tornado.web.HTTPError(
-            400, reason=f"{name} must be ISO 8601 or epoch seconds"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()
-    return moment.timestamp()
+        try:
+            moment = dt.datetime.fromisoformat(raw)
+            if moment.tzinfo is None:
+                moment = moment.astimezone()
+            seconds = moment.timestamp()
+        # Dates near year 1 or 9999 overflow when moved into local time.
+        except (ValueError, OverflowError, OSError):
+            raise tornado.web.HTTPError(400, reason=reason) from None
+    if not math.isfinite(seconds):
+        raise tornado.web.HTTPError(400, reason=reason)
+    return seconds

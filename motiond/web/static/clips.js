@@ -267,8 +267,10 @@ function reload() {
 function clipDetails(clip) {
   const parts = [
     formatDuration(clip.duration),
-    `${clip.frames} frames, ${clip.changed_frames} changed`,
-    `peak ${formatPercent(clip.peak_delta)} of the picture`,
+    clip.changed_frames == null
+      ? `${clip.frames} frames`
+      : `${clip.frames} frames, ${clip.changed_frames} changed`,
+    clip.peak_delta != null && `peak ${formatPercent(clip.peak_delta)} of the picture`,
     clip.width &&
       `${clip.width}×${clip.height} ${clip.codec || ''} ${clip.fps ? clip.fps.toFixed(1) + ' fps' : ''}`.trim(),
     formatBytes(clip.size),
