@@ -165,7 +165,13 @@ def test_a_disk_that_fills_mid_clip(tmp_path: Path, small_disk: Path) -> None:
     assert "storage full" not in log, log  # there were always unkept clips to delete
     # The web side answered throughout (the camera stayed online: 200).
     assert health and set(health) == {200}, health
-    assert check_files(small_disk / "data")
+    # What is left is consistent, and every clip kept is either still there (and decodes) or
+    # was deleted by retention. On this 2 MB disk, min_free plus room for one more clip leaves
+    # less than one clip, so retention may rightly have deleted even the newest by now.
+    remaining = {str(r["id"]) for r in check_files(small_disk / "data")}
+    kept = set(re.findall(r"clip kept (cam/\S+\.mp4)", log))
+    deleted = set(re.findall(r"retention: deleted (cam/\S+\.mp4)", log))
+    assert kept and kept <= remaining | deleted, (kept, remaining, deleted)
 
 
 def test_the_recorder_keeps_what_fit_before_the_disk_filled(small_disk: Path) -> None:
