@@ -14,17 +14,9 @@ import { createInterface } from 'node:readline';
 
 import { chromium } from 'playwright-core';
 
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.mjs';
+
 const config = JSON.parse(process.argv[2]);
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 const PHONE = {
   viewport: { width: 390, height: 844 },
   deviceScaleFactor: 1, // so the page asks the server for a smaller picture (?width=)
@@ -467,7 +459,7 @@ async function checkAuth(browser) {
 // -- main -------------------------------------------------------------------------------------
 
 const browser = await chromium.launch({
-  executablePath: config.chromium || '/usr/bin/chromium',
+  executablePath: config.chromium || CHROMIUM_PATH,
   args: CHROMIUM_ARGS,
 });
 let failed = false;
