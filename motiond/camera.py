@@ -145,7 +145,8 @@ class CameraWorker:
             name=self.config.name,
             online=self.online,
             armed=self.armed,
-            recording=self.trigger.recording,
+            # A clip refused for lack of storage is not being recorded.
+            recording=self.trigger.recording and not (recorder and recorder.storage_full),
             fps=self.measured_fps(),
             frames=self.frames,
             last_delta=self.last_delta,

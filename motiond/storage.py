@@ -312,6 +312,8 @@ class ClipStore:
                 if folder_kind == "warn":
                     stem = path.name.rsplit("-", 1)[0]
                     clip_id = f"{path.parent.parent.name}/{day}/{stem}.mp4"
+                    if self.index.get(clip_id) is None:
+                        clip_id = None  # its clip is gone (deleted, or lost in a crash)
                 found.append(
                     {
                         "url": f"media/{self.storage.relative(path)}",

@@ -667,3 +667,14 @@ def test_https_with_tls_cert_and_key(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)
+
+
+class TestOrphanSnapshots(WebTestCase):
+    def test_a_warn_snapshot_whose_clip_is_gone_links_nowhere(self) -> None:
+        clip = json.loads(self.api("GET", "/api/clips").body)["clips"][0]
+        self.daemon.index.remove(clip["id"])  # as after a crash that left nothing playable
+        (self.tmp / "data" / clip["file"]).unlink()
+        warn = json.loads(self.api("GET", "/api/snapshots?kind=warn").body)["snapshots"]
+        mine = [s for s in warn if clip["file"].rsplit("/", 1)[1][:7] in s["url"]]
+        assert mine and all(s["clip_id"] is None for s in mine)
+        assert all(s["clip_id"] for s in warn if s not in mine)
