@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from motiond.config import CameraConfig, CaptureConfig, OverlayConfig, RecordConfig
+from motiond.encoders import PyAVClipWriter
 from motiond.frames import Frame
 from motiond.motion import Box
-from motiond.recorder import ClipRecorder, PyAVClipWriter
+from motiond.recorder import ClipRecorder
 from motiond.storage import ClipIndex, Storage, rename_no_overwrite
 from motiond.trigger import ClipStats
 from tests.conftest import (

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import pytest
 
 from motiond.config import RecordConfig
-from motiond.recorder import PyAVClipWriter
+from motiond.encoders import PyAVClipWriter
 from motiond.recovery import playable_end, recover
 from motiond.storage import ClipIndex, Storage
 from tests.conftest import clean_env, decode_clip, motiond_command, write_config, write_test_video
