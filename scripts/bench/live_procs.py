@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from scripts.bench.procstat import CLOCK_TICKS
+from scripts.bench.procstat import CLOCK_TICKS, stop_process
 from scripts.bench.programs import Program
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -58,18 +57,6 @@ def proc_threads(pid: int) -> int:
         if line.startswith("Threads:"):
             return int(line.split()[1])
     raise ValueError(f"no Threads line in /proc/{pid}/status")
-
-
-def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> int | None:
-    """SIGTERM the process by its pid, SIGKILL it if it is still there after ``timeout``."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
 
 
 class MjpegCamera:

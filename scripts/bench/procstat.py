@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -97,3 +100,15 @@ def cpu_between(start: CpuSample, end: CpuSample) -> CpuUse:
         cores=(end.process - start.process) / wall,
         machine_cores=(end.machine - start.machine) / wall,
     )
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> int | None:
+    """SIGTERM the process by its pid, SIGKILL it if it is still there after ``timeout``."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode

@@ -9,7 +9,6 @@ default), i.e. Motion as a Debian user runs it.
 from __future__ import annotations
 
 import contextlib
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import yaml
+
+from scripts.bench.procstat import stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,13 +74,7 @@ class Program:
             return None
         process = self.process
         try:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_process(process, timeout)
         finally:
             if self._log is not None:
                 self._log.close()
