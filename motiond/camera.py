@@ -19,19 +19,29 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import av
 
+from motiond.colour import colourfulness
 from motiond.config import CameraConfig
 from motiond.frames import Frame, FrameDecodeError
-from motiond.motion import Box, MotionDetector, MotionResult, detection_scale, union_of
+from motiond.motion import (
+    Box,
+    MotionDetector,
+    MotionResult,
+    Outlines,
+    detection_scale,
+    union_of,
+)
 from motiond.preroll import PreRollBuffer
 from motiond.recorder import ClipRecorder, EventSink, RoomCheck
 from motiond.snapshots import write_snapshot
 from motiond.sources import Source, SourceError, open_source
 from motiond.storage import Storage
+from motiond.tamper import SceneMonitor, SceneReport, TamperState
 from motiond.trigger import Action, Decision, RecordingTrigger
 
 logger = logging.getLogger(__name__)
@@ -61,6 +71,10 @@ class CameraStatus:
     frames_garbled: int
     last_frame_age: float | None
     source: str
+    ignored_share: float = 0.0  # of the picture, learned as always moving (nuisance)
+    day_night: str | None = None  # "day", "night", or None before the first colour sample
+    tampered: str | None = None  # covered, blinded, defocused, turned; None: not tampered
+    tampered_since: float | None = None  # wall-clock seconds
 
 
 class CameraOfflineError(Exception):
@@ -95,6 +109,8 @@ class CameraWorker:
         self._thread: threading.Thread | None = None
         self._source: Source | None = None
         self.detector = MotionDetector(config.motion)
+        # Day/night and tampering (capture thread; ``scene.report`` is read by other threads).
+        self.scene = SceneMonitor(config.motion.tamper_after)
         self.trigger = RecordingTrigger(config.motion, config.record.max_clip)
         self.preroll = PreRollBuffer(config.record.pre_roll, PRE_ROLL_MAX_BYTES)
         self.recorder: ClipRecorder | None = None
@@ -157,7 +173,27 @@ class CameraWorker:
             frames_garbled=self.frames_garbled,
             last_frame_age=None if self.last_frame_mono is None else now - self.last_frame_mono,
             source=self.config.capture.source,
+            **self._scene_status(),
         )
+
+    def _scene_status(self) -> dict[str, Any]:
+        """The status fields about nuisance areas, day/night and tampering (any thread)."""
+        report = self.scene.report
+        nuisance = self.detector.nuisance
+        tamper = report.tamper
+        since = tamper.tampered_since
+        offset = self._wall_offset
+        return {
+            "ignored_share": round(nuisance.ignored_share, 4) if nuisance else 0.0,
+            "day_night": report.mode,
+            "tampered": tamper.tampered,
+            "tampered_since": None if since is None or offset is None else since + offset,
+        }
+
+    def ignored_areas(self) -> Outlines:
+        """Outlines of the areas learned as always moving, in frame pixels (any thread; the
+        same object until they change)."""
+        return self.detector.ignored_areas()
 
     def buffered_bytes(self) -> int:
         """Memory held in this camera's frame buffers: the pre-roll ring and encoder queue."""
@@ -258,6 +294,7 @@ class CameraWorker:
                 if first:
                     first = False
                     self.trigger.hold_off(frame.mono + self.config.motion.warmup)
+                    self.scene.reset(frame.mono + self.config.motion.warmup)
                     self._set_online(True, source.description)
                 garbled_before = self.frames_garbled
                 self._process(frame)
@@ -309,7 +346,16 @@ class CameraWorker:
                 self._push_preroll(frame)
             return
         self.last_delta = result.delta
-        decision = self.trigger.update(result.delta, result.lighting, frame.mono)
+        report = self._watch_scene(frame, result)
+        tamper = report.tamper
+        if tamper.raised:
+            self.trigger.keep_clip()  # the clip of the moment, started when it became suspect
+        decision = self.trigger.update(
+            result.delta,
+            result.lighting or report.settling,  # a day/night switch is not motion
+            frame.mono,
+            suspect=tamper.suspect and tamper.tampered is None,
+        )
         if result.lighting:
             self._log_lighting(frame, result)
         self._act(decision, frame, result)
@@ -325,7 +371,69 @@ class CameraWorker:
         except FrameDecodeError:
             self.frames_garbled += 1
             return None
-        return self.detector.detect(gray, frame.width, frame.height)
+        return self.detector.detect(gray, frame.width, frame.height, now=frame.mono)
+
+    def _watch_scene(self, frame: Frame, result: MotionResult) -> SceneReport:
+        """Day/night and tampering, from the detection picture and, now and then, the colour."""
+        picture = self.detector.picture
+        if picture is None:
+            return self.scene.report
+        jumped = not self.trigger.recording and (
+            result.lighting or result.raw_delta > self.trigger.threshold
+        )
+        colour = None
+        if self.scene.wants_colour(frame.mono, jumped):
+            try:
+                colour = colourfulness(frame)
+            except FrameDecodeError:
+                colour = None
+        report = self.scene.update(picture, frame.mono, colour)
+        if report.switched:
+            self._switch_mode(report)
+        self._note_tamper(frame, report.tamper)
+        return report
+
+    def _switch_mode(self, report: SceneReport) -> None:
+        night = report.mode == "night"
+        motion = self.config.motion.at_night() if night else self.config.motion
+        self.detector.configure(motion)
+        self.trigger.configure(motion)
+        logger.info(
+            "camera %s: switched to %s",
+            self.config.name,
+            "night mode (infrared: the picture lost its colour)"
+            if night
+            else "day mode (the picture has colour again)",
+        )
+
+    def _note_tamper(self, frame: Frame, tamper: TamperState) -> None:
+        name = self.config.name
+        if tamper.cleared:
+            logger.info("camera %s: no longer tampered with (was %s)", name, tamper.cleared)
+            if tamper.relearned:
+                logger.info("camera %s: its new view is now the usual one", name)
+        if not tamper.raised or tamper.tampered is None or tamper.tampered_since is None:
+            return
+        since_wall = frame.wall - (frame.mono - tamper.tampered_since)
+        detail = TAMPER_DETAILS[tamper.tampered]
+        logger.warning(
+            "camera %s: tampered with: %s (%s) for %.1f s",
+            name,
+            tamper.tampered,
+            detail,
+            frame.mono - tamper.tampered_since,
+        )
+        self.on_event(
+            "camera_tampered",
+            {
+                "kind": tamper.tampered,
+                "detail": detail,
+                "since": _local_iso(since_wall),
+                "since_ts": round(since_wall, 3),
+                "detected": _local_iso(frame.wall),
+                "detected_ts": round(frame.wall, 3),
+            },
+        )
 
     def _act(self, decision: Decision, frame: Frame, result: MotionResult) -> None:
         recorder = self.recorder
@@ -404,6 +512,18 @@ class CameraWorker:
                 self.config.name,
                 result.delta * 100,
             )
+
+
+TAMPER_DETAILS = {
+    "covered": "the picture is nearly uniform or far darker than usual",
+    "blinded": "the picture is far brighter than usual",
+    "defocused": "the picture is far less sharp than usual",
+    "turned": "the camera no longer sees the scene it usually sees",
+}
+
+
+def _local_iso(wall: float) -> str:
+    return datetime.fromtimestamp(wall).astimezone().isoformat(timespec="milliseconds")
 
 
 def _test_hang_deadline() -> float | None:

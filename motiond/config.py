@@ -32,6 +32,7 @@ HOOK_EVENTS = (
     "on_camera_offline",
     "on_camera_online",
     "on_storage_error",
+    "on_camera_tampered",
 )
 
 
@@ -80,6 +81,18 @@ class CaptureConfig:
 
 
 @dataclass(frozen=True)
+class NightOverrides:
+    """``motion`` values used instead while the camera is in night (infrared) mode; None:
+    the day's value."""
+
+    pixel_threshold: int | None = None
+    threshold: float | None = None
+    min_area: float | None = None
+    lightswitch: float | None = None
+    min_changed_frames: int | None = None
+
+
+@dataclass(frozen=True)
 class MotionConfig:
     """How a frame's change is measured and when a clip starts and stops."""
 
@@ -92,6 +105,20 @@ class MotionConfig:
     blur: int = 5
     warmup: float = 1.0
     masks: tuple[tuple[tuple[int, int], ...], ...] = ()
+    min_area: float = 0.0005
+    nuisance: bool = True
+    nuisance_learning: float = 120.0
+    tamper_after: float = 5.0  # 0: no tamper detection
+    night: NightOverrides = field(default_factory=NightOverrides)
+
+    def at_night(self) -> MotionConfig:
+        """This config with the night overrides applied."""
+        overrides = {
+            f.name: getattr(self.night, f.name)
+            for f in dataclasses.fields(self.night)
+            if getattr(self.night, f.name) is not None
+        }
+        return dataclasses.replace(self, **overrides) if overrides else self
 
 
 @dataclass(frozen=True)
@@ -133,6 +160,7 @@ class HooksConfig:
     on_camera_offline: HookConfig | None = None
     on_camera_online: HookConfig | None = None
     on_storage_error: HookConfig | None = None
+    on_camera_tampered: HookConfig | None = None
 
     def for_event(self, event: str) -> HookConfig | None:
         hook: HookConfig | None = getattr(self, event)
@@ -443,16 +471,44 @@ def _read_motion(section: _Section) -> MotionConfig:
         blur=section.integer("blur", defaults.blur, 0, 31),
         warmup=section.duration("warmup", defaults.warmup, 0.0, 60.0),
         masks=tuple(masks),
+        min_area=section.number("min_area", defaults.min_area, 0.0, 1.0),
+        nuisance=section.boolean("nuisance", defaults.nuisance),
+        nuisance_learning=section.duration(
+            "nuisance_learning", defaults.nuisance_learning, 10.0, 3600.0
+        ),
+        tamper_after=section.duration("tamper_after", defaults.tamper_after, 0.0, 600.0),
+        night=_read_night(section.section("night")),
     )
     section.done()
     if motion.blur and motion.blur % 2 == 0:
         raise _KeyError(section.key("blur"), f"must be 0 (off) or an odd number, got {motion.blur}")
-    if motion.lightswitch and motion.lightswitch <= motion.threshold:
+    if motion.tamper_after and motion.tamper_after < 1.0:
         raise _KeyError(
-            section.key("lightswitch"),
-            f"must be above threshold ({motion.threshold:g}) or 0 to turn it off",
+            section.key("tamper_after"),
+            f"must be 0 (off) or at least 1s, got {motion.tamper_after:g}s",
         )
+    for config, prefix in ((motion, ""), (motion.at_night(), "night.")):
+        if config.lightswitch and config.lightswitch <= config.threshold:
+            raise _KeyError(
+                section.key(prefix + "lightswitch"),
+                f"must be above threshold ({config.threshold:g}) or 0 to turn it off",
+            )
     return motion
+
+
+def _read_night(section: _Section) -> NightOverrides:
+    def optional_number(name: str) -> float | None:
+        return None if section.get(name) is None else section.number(name, 0.0, 0.0, 1.0)
+
+    night = NightOverrides(
+        pixel_threshold=section.optional_integer("pixel_threshold", 1, 255),
+        threshold=optional_number("threshold"),
+        min_area=optional_number("min_area"),
+        lightswitch=optional_number("lightswitch"),
+        min_changed_frames=section.optional_integer("min_changed_frames", 1, 100000),
+    )
+    section.done()
+    return night
 
 
 def _read_record(section: _Section) -> RecordConfig:
@@ -799,6 +855,8 @@ _DURATION_FIELDS = frozenset(
         "session_lifetime",
         "max_age",
         "retention_interval",
+        "nuisance_learning",
+        "tamper_after",
     }
 )
 _SIZE_FIELDS = frozenset({"max_bytes"})
@@ -818,6 +876,7 @@ __all__ = [
     "HookConfig",
     "HooksConfig",
     "MotionConfig",
+    "NightOverrides",
     "OverlayConfig",
     "RecordConfig",
     "StorageConfig",

@@ -17,29 +17,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from motiond.boxes import Box, union_of
 from motiond.config import MotionConfig
+from motiond.nuisance import NuisanceModel
+from motiond.regions import Regions
 
-MAX_BOXES = 16
+__all__ = ["Box", "MotionDetector", "MotionResult", "Outlines", "detection_scale", "union_of"]
 
-
-@dataclass(frozen=True, slots=True)
-class Box:
-    """A changed region in the source frame's pixel coordinates."""
-
-    x: int
-    y: int
-    width: int
-    height: int
-
-    def union(self, other: Box) -> Box:
-        x0 = min(self.x, other.x)
-        y0 = min(self.y, other.y)
-        x1 = max(self.x + self.width, other.x + other.width)
-        y1 = max(self.y + self.height, other.y + other.height)
-        return Box(x0, y0, x1 - x0, y1 - y0)
-
-    def as_list(self) -> list[int]:
-        return [self.x, self.y, self.width, self.height]
+Outlines = tuple[tuple[tuple[int, int], ...], ...]  # polygons of (x, y) points
 
 
 def detection_scale(frame_width: int, detect_width: int) -> int:
@@ -52,83 +37,171 @@ def detection_scale(frame_width: int, detect_width: int) -> int:
     return int(2 ** round(math.log2(frame_width / detect_width)))
 
 
-def union_of(boxes: tuple[Box, ...] | list[Box]) -> Box | None:
-    result: Box | None = None
-    for box in boxes:
-        result = box if result is None else result.union(box)
-    return result
-
-
 @dataclass(frozen=True, slots=True)
 class MotionResult:
-    """What one frame showed compared with the previous one."""
+    """What one frame showed compared with the previous one.
+
+    ``delta`` is the fraction of the picture in changed regions that count (what the trigger
+    compares with ``threshold``); ``raw_delta`` the fraction that changed at all (lighting is
+    judged on it). ``boxes`` are the regions that count, ``ignored_boxes`` those that changed
+    but do not (specks smaller than ``min_area``, movement in learned nuisance areas).
+    """
 
     delta: float
     lighting: bool
     boxes: tuple[Box, ...]
+    raw_delta: float = 0.0
+    ignored_boxes: tuple[Box, ...] = ()
 
 
 class MotionDetector:
-    """Compares each frame with the previous one. Not thread-safe: one per camera thread."""
+    """Compares each frame with the previous one. Not thread-safe: one per camera thread.
+
+    ``picture`` is the last frame at detection size before blurring (the scene monitor reads
+    it on the same thread); ``nuisance`` the learned areas that never stop moving (None: off).
+    """
 
     def __init__(self, config: MotionConfig) -> None:
         self.config = config
+        self.picture: np.ndarray | None = None
+        self.nuisance = NuisanceModel(config.nuisance_learning) if config.nuisance else None
         self._previous: np.ndarray | None = None
         self._mask: np.ndarray | None = None
         self._mask_key: tuple[int, int, int, int] | None = None
         self._counted_pixels = 0
+        self._source_scale = (1.0, 1.0)
+        self._scaled_areas: tuple[Outlines, tuple[float, float], Outlines] = ((), (1.0, 1.0), ())
+
+    def ignored_areas(self) -> Outlines:
+        """Outlines of the areas learned as always moving, in source pixels: the same object
+        until they change. One thread besides the capture thread may call it (the web's
+        IOLoop): it reads only values that are replaced, never changed."""
+        nuisance = self.nuisance
+        if nuisance is None:
+            return ()
+        areas, scale = nuisance.areas, self._source_scale
+        cached = self._scaled_areas
+        if cached[0] is areas and cached[1] == scale:
+            return cached[2]
+        sx, sy = scale
+        scaled = tuple(
+            tuple((round(x * sx), round(y * sy)) for x, y in outline) for outline in areas
+        )
+        self._scaled_areas = (areas, scale, scaled)  # one reference swap
+        return scaled
+
+    def configure(self, config: MotionConfig) -> None:
+        """Use other thresholds from the next frame on (night mode); what was learned stays."""
+        if config.masks != self.config.masks:
+            self._mask_key = None
+        self.config = config
 
     def reset(self) -> None:
         """Forget the previous frame (after a reconnect the next frame is compared with nothing)."""
         self._previous = None
+        if self.nuisance is not None:
+            self.nuisance.reset_clock()
 
     def prepare(self, gray: np.ndarray, frame_width: int, frame_height: int) -> np.ndarray:
         """Downscale a gray frame to the detection size and blur it."""
+        return self._blur(self._resize(gray, frame_width, frame_height))
+
+    def _resize(self, gray: np.ndarray, frame_width: int, frame_height: int) -> np.ndarray:
         scale = detection_scale(frame_width, self.config.detect_width)
         target = (max(1, frame_width // scale), max(1, frame_height // scale))
         if (gray.shape[1], gray.shape[0]) != target:
             gray = cv2.resize(gray, target, interpolation=cv2.INTER_AREA)
+        return gray
+
+    def _blur(self, gray: np.ndarray) -> np.ndarray:
         if self.config.blur:
             gray = cv2.GaussianBlur(gray, (self.config.blur, self.config.blur), 0)
         return gray
 
-    def detect(self, gray: np.ndarray, frame_width: int, frame_height: int) -> MotionResult | None:
-        """Compare ``gray`` (any size, prepared here) with the previous frame.
+    def detect(
+        self, gray: np.ndarray, frame_width: int, frame_height: int, *, now: float
+    ) -> MotionResult | None:
+        """Compare ``gray`` (any size, prepared here) with the previous frame, seen at ``now``.
 
         ``frame_width``/``frame_height`` are the source frame's size, in which masks are given
-        and boxes are returned. Returns None for the first frame after a reset.
+        and boxes are returned. ``now`` (seconds, the frame's capture time) paces what the
+        nuisance model learns. Returns None for the first frame after a reset.
         """
-        small = self.prepare(gray, frame_width, frame_height)
+        config = self.config
+        self.picture = self._resize(gray, frame_width, frame_height)
+        self._source_scale = (
+            frame_width / self.picture.shape[1],
+            frame_height / self.picture.shape[0],
+        )
+        small = self._blur(self.picture)
         previous, self._previous = self._previous, small
         if previous is None or previous.shape != small.shape:
             return None
         mask = self._mask_for(small.shape[1], small.shape[0], frame_width, frame_height)
 
         diff = cv2.absdiff(_match_brightness(small, previous, mask), previous)
-        _, changed = cv2.threshold(diff, self.config.pixel_threshold, 255, cv2.THRESH_BINARY)
+        _, changed = cv2.threshold(diff, config.pixel_threshold, 1, cv2.THRESH_BINARY)
         if mask is not None:
             changed = cv2.bitwise_and(changed, mask)
-        delta = cv2.countNonZero(changed) / self._counted_pixels if self._counted_pixels else 0.0
+        counted = self._counted_pixels
+        changed_count = cv2.countNonZero(changed)
+        raw_delta = changed_count / counted if counted else 0.0
+        if config.lightswitch and raw_delta > config.lightswitch:
+            # The whole picture at once: lighting, never motion, and nothing to learn from.
+            return MotionResult(delta=raw_delta, lighting=True, boxes=(), raw_delta=raw_delta)
+        if not changed_count:
+            if self.nuisance is not None:
+                self.nuisance.calm(changed.shape, now, mask)
+            return MotionResult(delta=0.0, lighting=False, boxes=(), raw_delta=0.0)
+        regions = Regions(changed)
+        min_pixels = max(1, math.ceil(config.min_area * counted))
+        counts = regions.sizes
+        if self.nuisance is not None:
+            counts = self._nuisance_counts(regions, min_pixels, changed.shape, now, mask)
+        delta = float(counts[counts >= min_pixels].sum()) / counted if counted else 0.0
+        boxes, ignored = regions.boxes(counts, min_pixels, self._source_scale)
+        return MotionResult(
+            delta=delta, lighting=False, boxes=boxes, raw_delta=raw_delta, ignored_boxes=ignored
+        )
 
-        lighting = bool(self.config.lightswitch) and delta > self.config.lightswitch
-        boxes: tuple[Box, ...] = ()
-        if delta > self.config.threshold and not lighting:
-            boxes = self._boxes(
-                changed, frame_width / small.shape[1], frame_height / small.shape[0]
-            )
-        return MotionResult(delta=delta, lighting=lighting, boxes=boxes)
+    def _nuisance_counts(
+        self,
+        regions: Regions,
+        min_pixels: int,
+        shape: tuple[int, ...],
+        now: float,
+        mask: np.ndarray | None,
+    ) -> np.ndarray:
+        """Per region, its changed pixels that count given the learned nuisance areas; then
+        the model learns from the regions that moved (specks smaller than min_area excluded).
+
+        A region mostly in an ignored area is that area's own movement: only its pixels in
+        cells moving far more than usual count. Otherwise its pixels outside the areas count
+        too (someone walking past a tree).
+        """
+        assert self.nuisance is not None
+        counts = regions.sizes
+        judged = self.nuisance.judge(regions.ys, regions.xs, shape)
+        if judged is not None:
+            in_area, unusual = judged
+            area = regions.per_region(in_area)
+            outside = regions.sizes - area + regions.per_region(in_area & unusual)
+            counts = np.where(2 * area >= regions.sizes, regions.per_region(unusual), outside)
+        moving = regions.pixels_of(regions.sizes >= min_pixels)
+        self.nuisance.update(regions.ys[moving], regions.xs[moving], shape, now, mask)
+        return counts
 
     def _mask_for(
         self, width: int, height: int, frame_width: int, frame_height: int
     ) -> np.ndarray | None:
-        """The 0/255 image of pixels that count (None: all count), cached per size."""
+        """The 0/1 image of pixels that count (None: all count), cached per size."""
         key = (width, height, frame_width, frame_height)
         if key != self._mask_key:
             self._mask_key = key
             self._mask = None
             self._counted_pixels = width * height
             if self.config.masks:
-                mask = np.full((height, width), 255, np.uint8)
+                mask = np.full((height, width), 1, np.uint8)
                 scale = np.array([width / frame_width, height / frame_height])
                 for polygon in self.config.masks:
                     points = np.round(np.array(polygon, np.float64) * scale).astype(np.int32)
@@ -136,26 +209,6 @@ class MotionDetector:
                 self._mask = mask
                 self._counted_pixels = cv2.countNonZero(mask)
         return self._mask
-
-    @staticmethod
-    def _boxes(changed: np.ndarray, scale_x: float, scale_y: float) -> tuple[Box, ...]:
-        # Dilate so the parts of one moving thing merge into one region.
-        merged = cv2.dilate(changed, np.ones((5, 5), np.uint8), iterations=2)
-        count, _, stats, _ = cv2.connectedComponentsWithStats(merged, connectivity=8)
-        regions = sorted(
-            (stats[i] for i in range(1, count) if stats[i][cv2.CC_STAT_AREA] >= 8),
-            key=lambda s: int(s[cv2.CC_STAT_AREA]),
-            reverse=True,
-        )[:MAX_BOXES]
-        return tuple(
-            Box(
-                round(int(s[cv2.CC_STAT_LEFT]) * scale_x),
-                round(int(s[cv2.CC_STAT_TOP]) * scale_y),
-                max(1, round(int(s[cv2.CC_STAT_WIDTH]) * scale_x)),
-                max(1, round(int(s[cv2.CC_STAT_HEIGHT]) * scale_y)),
-            )
-            for s in regions
-        )
 
 
 def _match_brightness(

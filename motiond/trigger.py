@@ -6,6 +6,8 @@
   below ``threshold``: the clip stops. It is kept if it has at least ``min_changed_frames``
   changed frames, otherwise it is noise and is discarded.
 - A clip that reaches ``max_clip`` is split: it ends and the next one starts on the same frame.
+- While the camera is suspected of being tampered with, a clip starts (whatever the deltas)
+  and does not stop; a clip during which tampering was confirmed is kept whatever its count.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class ClipStats:
     peak_delta: float = 0.0
     peak_at: float = 0.0
     last_changed_at: float = 0.0
+    keep_anyway: bool = False  # kept whatever its changed frames (the camera was tampered with)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,25 +89,40 @@ class RecordingTrigger:
     def recording(self) -> bool:
         return self.clip is not None
 
+    def configure(self, motion: MotionConfig) -> None:
+        """Use ``motion``'s threshold and min_changed_frames from now on (night mode)."""
+        self.threshold = motion.threshold
+        self.min_changed_frames = motion.min_changed_frames
+
+    def keep_clip(self) -> None:
+        """Keep the clip in progress whatever its changed frames (the camera was tampered)."""
+        if self.clip is not None:
+            self.clip.keep_anyway = True
+
     def hold_off(self, until: float) -> None:
         """Start no clip before ``until`` (after a (re)open the first frames are not trusted)."""
         self._hold_until = until
         self.history.clear()
 
-    def update(self, delta: float, lighting: bool, now: float) -> Decision:
-        """Feed one frame's delta (``lighting``: a lighting change, not motion) seen at ``now``."""
+    def update(self, delta: float, lighting: bool, now: float, suspect: bool = False) -> Decision:
+        """Feed one frame's delta (``lighting``: a lighting change, not motion) seen at ``now``;
+        ``suspect``: the camera may be being tampered with (start, and do not stop)."""
         self.history.push(delta)
         changed = delta > self.threshold and not lighting
         clip = self.clip
         if clip is None:
-            if changed and now >= self._hold_until:
+            if (changed or suspect) and now >= self._hold_until:
                 self.clip = ClipStats(
-                    started_at=now, peak_delta=delta, peak_at=now, last_changed_at=now
+                    started_at=now,
+                    changed_frames=1 if changed else 0,
+                    peak_delta=delta if changed else 0.0,
+                    peak_at=now,
+                    last_changed_at=now,
                 )
-                return Decision(Action.START, changed=True, new_peak=True)
+                return Decision(Action.START, changed=changed, new_peak=True)
             return Decision(Action.NONE, changed=changed)
 
-        stable = self.history.is_stable(self.threshold)
+        stable = self.history.is_stable(self.threshold) and not suspect
         if not stable and now - clip.started_at >= self.max_clip:
             # This frame is the first of the next clip.
             ended = self._end(Action.SPLIT, changed)
@@ -137,5 +155,5 @@ class RecordingTrigger:
         clip = self.clip
         assert clip is not None
         self.clip = None
-        keep = clip.changed_frames >= self.min_changed_frames
+        keep = clip.changed_frames >= self.min_changed_frames or clip.keep_anyway
         return Decision(action, changed=changed, keep=keep, ended=clip)

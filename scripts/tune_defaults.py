@@ -48,7 +48,7 @@ def deltas(frames: list[np.ndarray], pixel_threshold: int) -> np.ndarray:
     values = []
     for frame in frames:
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        result = detector.detect(gray, frame.shape[1], frame.shape[0])
+        result = detector.detect(gray, frame.shape[1], frame.shape[0], now=len(values) / 10)
         if result is not None:
             values.append(result.delta)
     return np.array(values)

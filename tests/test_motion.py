@@ -9,11 +9,19 @@ from motiond.config import MotionConfig
 from motiond.motion import Box, MotionDetector, union_of
 from tests.synthetic import HEIGHT, WIDTH, background, gray, with_noise, with_square
 
+_clock = [0.0]
+
+
+def tick() -> float:
+    """The next frame's time: 10 frames a second."""
+    _clock[0] += 0.1
+    return _clock[0]
+
 
 def run(detector: MotionDetector, frames: list[np.ndarray]) -> list[float]:
     deltas = []
     for frame in frames:
-        result = detector.detect(gray(frame), frame.shape[1], frame.shape[0])
+        result = detector.detect(gray(frame), frame.shape[1], frame.shape[0], now=tick())
         if result is not None:
             deltas.append(result.delta)
     return deltas
@@ -22,10 +30,10 @@ def run(detector: MotionDetector, frames: list[np.ndarray]) -> list[float]:
 def test_first_frame_has_no_delta_and_reset_forgets() -> None:
     detector = MotionDetector(MotionConfig())
     scene = background()
-    assert detector.detect(gray(scene), WIDTH, HEIGHT) is None
-    assert detector.detect(gray(scene), WIDTH, HEIGHT) is not None
+    assert detector.detect(gray(scene), WIDTH, HEIGHT, now=tick()) is None
+    assert detector.detect(gray(scene), WIDTH, HEIGHT, now=tick()) is not None
     detector.reset()
-    assert detector.detect(gray(scene), WIDTH, HEIGHT) is None
+    assert detector.detect(gray(scene), WIDTH, HEIGHT, now=tick()) is None
 
 
 def test_sensor_noise_alone_stays_below_threshold() -> None:
@@ -40,8 +48,8 @@ def test_moving_square_exceeds_threshold_with_a_box_around_it() -> None:
     config = MotionConfig()
     detector = MotionDetector(config)
     scene = background()
-    detector.detect(gray(with_square(scene, 100, 100)), WIDTH, HEIGHT)
-    result = detector.detect(gray(with_square(scene, 112, 100)), WIDTH, HEIGHT)
+    detector.detect(gray(with_square(scene, 100, 100)), WIDTH, HEIGHT, now=tick())
+    result = detector.detect(gray(with_square(scene, 112, 100)), WIDTH, HEIGHT, now=tick())
     assert result is not None
     assert result.delta > config.threshold
     assert not result.lighting
@@ -66,18 +74,18 @@ def test_uniform_lighting_ramp_is_not_change() -> None:
 def test_sudden_whole_picture_change_is_lighting() -> None:
     detector = MotionDetector(MotionConfig())
     rng = np.random.default_rng(2)
-    detector.detect(gray(background(seed=1)), WIDTH, HEIGHT)
+    detector.detect(gray(background(seed=1)), WIDTH, HEIGHT, now=tick())
     garbled = rng.integers(0, 255, (HEIGHT, WIDTH, 3), dtype=np.uint8)
-    result = detector.detect(gray(garbled), WIDTH, HEIGHT)
+    result = detector.detect(gray(garbled), WIDTH, HEIGHT, now=tick())
     assert result is not None and result.lighting
     assert result.boxes == ()
 
 
 def test_lightswitch_zero_turns_it_off() -> None:
     detector = MotionDetector(MotionConfig(lightswitch=0.0))
-    detector.detect(gray(background(seed=1)), WIDTH, HEIGHT)
+    detector.detect(gray(background(seed=1)), WIDTH, HEIGHT, now=tick())
     noise = np.random.default_rng(2).integers(0, 255, (HEIGHT, WIDTH, 3), dtype=np.uint8)
-    result = detector.detect(gray(noise), WIDTH, HEIGHT)
+    result = detector.detect(gray(noise), WIDTH, HEIGHT, now=tick())
     assert result is not None and not result.lighting and result.delta > 0.5
 
 
@@ -103,8 +111,8 @@ def test_masks_are_in_source_pixels_whatever_the_detection_size() -> None:
 def test_boxes_scale_to_source_pixels() -> None:
     big = np.kron(background(), np.ones((2, 2, 1), np.uint8))  # 640x480
     detector = MotionDetector(MotionConfig())
-    detector.detect(gray(with_square(big, 200, 200, size=48)), 640, 480)
-    result = detector.detect(gray(with_square(big, 224, 200, size=48)), 640, 480)
+    detector.detect(gray(with_square(big, 200, 200, size=48)), 640, 480, now=tick())
+    result = detector.detect(gray(with_square(big, 224, 200, size=48)), 640, 480, now=tick())
     assert result is not None
     union = union_of(result.boxes)
     assert union is not None and 180 <= union.x <= 205 and union.x + union.width >= 265
@@ -119,8 +127,8 @@ def test_box_union() -> None:
 def test_blur_settings_work(blur: int) -> None:
     detector = MotionDetector(MotionConfig(blur=blur))
     scene = background()
-    detector.detect(gray(with_square(scene, 10, 10)), WIDTH, HEIGHT)
-    result = detector.detect(gray(with_square(scene, 40, 10)), WIDTH, HEIGHT)
+    detector.detect(gray(with_square(scene, 10, 10)), WIDTH, HEIGHT, now=tick())
+    result = detector.detect(gray(with_square(scene, 40, 10)), WIDTH, HEIGHT, now=tick())
     assert result is not None and result.delta > 0.003
 
 
