@@ -33,7 +33,8 @@ class SessionHandler(BaseHandler):
 
 
 class HealthHandler(BaseHandler):
-    """200 when every camera delivers frames, 503 otherwise. No auth: for monitors."""
+    """200 when every camera delivers frames and none is tampered with, 503 otherwise.
+    No auth: for monitors."""
 
     requires_auth = False
 
@@ -44,9 +45,14 @@ class HealthHandler(BaseHandler):
             cameras[status.name] = {
                 "online": status.online,
                 "last_frame_age": _round(status.last_frame_age),
+                "tampered": status.tampered,
             }
         ok = bool(cameras) and all(c["online"] for c in cameras.values())
         body: dict[str, Any] = {"ok": ok, "version": __version__, "cameras": cameras}
+        tampered = [f"{name} ({c['tampered']})" for name, c in cameras.items() if c["tampered"]]
+        if tampered:
+            body["ok"] = ok = False
+            body["reason"] = "tampered with: " + ", ".join(tampered)
         retention = self.daemon.retention
         body["storage_full"] = retention.full
         if retention.full:
@@ -227,6 +233,24 @@ class MetricsHandler(BaseHandler):
             "gauge",
             "1 while only kept clips are left and space ran out",
             [("", full)],
+        )
+        metric(
+            "camera_tampered",
+            "gauge",
+            "1 while the camera seems tampered with (covered, blinded, defocused, turned)",
+            [(_label(s.name), float(s.tampered is not None)) for s in statuses],
+        )
+        metric(
+            "ignored_share",
+            "gauge",
+            "share of the picture learned as always moving and ignored",
+            [(_label(s.name), s.ignored_share) for s in statuses],
+        )
+        metric(
+            "night",
+            "gauge",
+            "1 while the camera is in night (infrared) mode",
+            [(_label(s.name), float(s.day_night == "night")) for s in statuses],
         )
         deleted = float(daemon.retention.deleted_total)
         metric("retention_deleted_total", "counter", "clips deleted by retention", [("", deleted)])

@@ -104,6 +104,9 @@ class CameraFeed:
         self.deltas: deque[float] = deque(maxlen=64)
         self.last_status = float("-inf")
         self.encodes = 0
+        # The latest frame's changed regions, for the page's overlay: (counted, not counted).
+        self.boxes: tuple[list[list[int]], list[list[int]]] = ([], [])
+        self.areas_sent: object = None  # the ignored areas last sent (identity)
 
     # -- capture thread -------------------------------------------------------------------------
 
@@ -125,6 +128,10 @@ class CameraFeed:
         frame, result = latest
         if result is not None:
             self.deltas.append(result.delta)
+            self.boxes = (
+                [box.as_list() for box in result.boxes],
+                [box.as_list() for box in result.ignored_boxes],
+            )
         now = time.monotonic()
         if now - self.last_status >= STATUS_INTERVAL:
             self.send_status(now)
@@ -170,10 +177,35 @@ class CameraFeed:
                 "delta": status.last_delta,
                 "deltas": [round(d, 5) for d in deltas],
                 "threshold": status.threshold,
+                "boxes": self.boxes[0],
+                "ignored_boxes": self.boxes[1],
+                "ignored_share": status.ignored_share,
+                "day_night": status.day_night,
+                "tampered": status.tampered,
             }
         )
         for viewer in self.viewers:
             viewer.offer_text(text)
+        areas = self.worker.ignored_areas()
+        if areas is not self.areas_sent:
+            self.areas_sent = areas
+            message = self.areas_message()
+            for viewer in self.viewers:
+                viewer.offer_text(message)
+
+    def areas_message(self) -> str:
+        """Where changes never count, in camera pixels: the learned areas that never stop
+        moving, and the configured masks (for the overlay and the mask editor)."""
+        latest = self.worker.latest_frame
+        return json.dumps(
+            {
+                "type": "areas",
+                "width": latest.width if latest else None,
+                "height": latest.height if latest else None,
+                "ignored": [[list(p) for p in area] for area in self.worker.ignored_areas()],
+                "masks": [[list(p) for p in mask] for mask in self.worker.config.motion.masks],
+            }
+        )
 
     @staticmethod
     def _size_key(frame: Frame, width: int | None) -> int | None:
@@ -312,6 +344,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
                 }
             )
         )
+        viewer.offer_text(self.hub.feeds[camera].areas_message())
 
     def on_message(self, message: str | bytes) -> None:
         if self.viewer is None:

@@ -15,6 +15,7 @@ import {
   notify,
   url,
 } from './common.js';
+import { DetectionLayer } from './detection.js';
 
 const CHART_SECONDS = 30;
 const PING_INTERVAL_MS = 2000;
@@ -61,6 +62,8 @@ class LiveCamera {
       this.canvas.height = info.height;
     }
     this.chart = this.part('canvas.delta-chart');
+    this.detection = new DetectionLayer(this.part);
+    this.detection.setSize(info.width, info.height);
     this.socket = null;
     this.retryTimer = null;
     this.pingTimer = null;
@@ -181,6 +184,7 @@ class LiveCamera {
         if (message.width && message.height) {
           this.info.width = message.width;
           this.info.height = message.height;
+          this.detection.setSize(message.width, message.height);
         }
         if (!this.framesDrawn) this.setOverlay('waiting for the picture…');
         break;
@@ -190,6 +194,10 @@ class LiveCamera {
       case 'status':
         this.applyStatus(message);
         this.addDelta(message);
+        this.detection.onStatus(message);
+        break;
+      case 'areas':
+        this.detection.onAreas(message);
         break;
       case 'pong': {
         const sent = this.pings.get(message.id);
@@ -346,6 +354,7 @@ class LiveCamera {
     toggle.title = this.armed
       ? 'Stop recording clips from this camera (the live view goes on)'
       : 'Record clips again when something moves';
+    this.applySceneStatus(status);
 
     const shown = this.shownFps();
     const cameraFps = typeof status.fps === 'number' ? status.fps.toFixed(1) : '–';
@@ -353,6 +362,23 @@ class LiveCamera {
       `camera ${cameraFps} fps` + (shown === null ? '' : ` · shown ${shown.toFixed(1)} fps`);
     this.updateOverlay();
     if (wasRecording && !this.recording) this.onClipFinished();
+  }
+
+  // Day or night, tampering, and the share of the picture learned as always moving.
+  applySceneStatus(status) {
+    const mode = this.part('.mode-badge');
+    mode.hidden = !status.day_night;
+    mode.textContent = status.day_night === 'night' ? 'night (infrared)' : 'day';
+    mode.dataset.mode = status.day_night || '';
+    const tamper = this.part('.tamper-badge');
+    tamper.hidden = !status.tampered;
+    tamper.textContent = status.tampered ? `tampered: ${status.tampered}` : '';
+    this.card.dataset.tampered = status.tampered || '';
+    if (typeof status.ignored_share === 'number') {
+      const ignored = this.part('.ignored');
+      ignored.textContent = `ignoring ${formatPercent(status.ignored_share)}`;
+      ignored.dataset.share = String(status.ignored_share);
+    }
   }
 
   async toggleArmed() {
