@@ -387,7 +387,7 @@ class CameraWorker:
                 colour = colourfulness(frame)
             except FrameDecodeError:
                 colour = None
-        report = self.scene.update(picture, frame.mono, colour)
+        report = self.scene.update(picture, frame.mono, colour, self.detector.mask)
         if report.switched:
             self._switch_mode(report)
         self._note_tamper(frame, report.tamper)

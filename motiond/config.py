@@ -105,7 +105,7 @@ class MotionConfig:
     blur: int = 5
     warmup: float = 1.0
     masks: tuple[tuple[tuple[int, int], ...], ...] = ()
-    min_area: float = 0.0005
+    min_area: float = 0.001
     nuisance: bool = True
     nuisance_learning: float = 120.0
     tamper_after: float = 5.0  # 0: no tamper detection

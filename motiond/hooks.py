@@ -1,8 +1,9 @@
 """Event hooks: run a command and/or POST JSON to a URL when something happens to a camera.
 
-Events are ``clip_start``, ``clip_end``, ``camera_offline``, ``camera_online`` and
-``storage_error`` (the config keys in ``HOOK_EVENTS`` without their ``on_`` prefix). For each
-event the global hook and the camera's own hook both run, if configured.
+Events are ``clip_start``, ``clip_end``, ``camera_offline``, ``camera_online``,
+``storage_error`` and ``camera_tampered`` (the config keys in ``HOOK_EVENTS`` without their
+``on_`` prefix). For each event the global hook and the camera's own hook both run, if
+configured.
 
 Threads: ``emit()`` is the only entry the pipeline uses, from any thread; it only enqueues and
 never blocks (a full queue drops the event and counts it). A small pool of worker threads owned

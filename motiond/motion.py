@@ -44,7 +44,8 @@ class MotionResult:
     ``delta`` is the fraction of the picture in changed regions that count (what the trigger
     compares with ``threshold``); ``raw_delta`` the fraction that changed at all (lighting is
     judged on it). ``boxes`` are the regions that count, ``ignored_boxes`` those that changed
-    but do not (specks smaller than ``min_area``, movement in learned nuisance areas).
+    but do not (specks smaller than ``min_area``, movement in learned nuisance areas);
+    ``largest`` is the largest region's share of the picture (what ``min_area`` is set against).
     """
 
     delta: float
@@ -52,6 +53,7 @@ class MotionResult:
     boxes: tuple[Box, ...]
     raw_delta: float = 0.0
     ignored_boxes: tuple[Box, ...] = ()
+    largest: float = 0.0  # the largest changed region's changed pixels, as a fraction
 
 
 class MotionDetector:
@@ -71,6 +73,11 @@ class MotionDetector:
         self._counted_pixels = 0
         self._source_scale = (1.0, 1.0)
         self._scaled_areas: tuple[Outlines, tuple[float, float], Outlines] = ((), (1.0, 1.0), ())
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """The 0/1 picture (detection size) of the pixels that count, None when all do."""
+        return self._mask
 
     def ignored_areas(self) -> Outlines:
         """Outlines of the areas learned as always moving, in source pixels: the same object
@@ -161,7 +168,12 @@ class MotionDetector:
         delta = float(counts[counts >= min_pixels].sum()) / counted if counted else 0.0
         boxes, ignored = regions.boxes(counts, min_pixels, self._source_scale)
         return MotionResult(
-            delta=delta, lighting=False, boxes=boxes, raw_delta=raw_delta, ignored_boxes=ignored
+            delta=delta,
+            lighting=False,
+            boxes=boxes,
+            raw_delta=raw_delta,
+            ignored_boxes=ignored,
+            largest=float(regions.sizes.max()) / counted if counted else 0.0,
         )
 
     def _nuisance_counts(
@@ -173,7 +185,7 @@ class MotionDetector:
         mask: np.ndarray | None,
     ) -> np.ndarray:
         """Per region, its changed pixels that count given the learned nuisance areas; then
-        the model learns from the regions that moved (specks smaller than min_area excluded).
+        the model learns from what moved (specks, in groups smaller than min_area, excluded).
 
         A region mostly in an ignored area is that area's own movement: only its pixels in
         cells moving far more than usual count. Otherwise its pixels outside the areas count
@@ -187,7 +199,7 @@ class MotionDetector:
             area = regions.per_region(in_area)
             outside = regions.sizes - area + regions.per_region(in_area & unusual)
             counts = np.where(2 * area >= regions.sizes, regions.per_region(unusual), outside)
-        moving = regions.pixels_of(regions.sizes >= min_pixels)
+        moving = regions.in_large_neighbourhoods(min_pixels)
         self.nuisance.update(regions.ys[moving], regions.xs[moving], shape, now, mask)
         return counts
 

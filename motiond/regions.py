@@ -14,8 +14,12 @@ import numpy as np
 from motiond.boxes import MAX_BOXES, Box
 
 # Changed pixels this close (detection pixels) belong to one region: the parts of one moving
-# thing (a person's edges, arms, legs) merge, while sparse specks stay apart.
-MERGE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+# thing (a person's edges, arms, legs) merge, while specks (rain, snow) mostly stay apart. A
+# larger kernel chains snow flakes into large regions (measured: scripts/tune_defaults.py).
+MERGE_KERNEL = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+# What moves in a neighbourhood, for learning areas that never stop moving: a tree's leaves
+# flutter in many small regions that together are one moving thing.
+NEIGHBOURHOOD_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
 
 class Regions:
@@ -23,6 +27,7 @@ class Regions:
     the region of each (1..count-1), ``sizes`` the changed pixels per region (index 0: none)."""
 
     def __init__(self, changed: np.ndarray) -> None:
+        self._changed = changed
         merged = cv2.dilate(changed, MERGE_KERNEL)
         self.count, labels = cv2.connectedComponents(merged, connectivity=8)
         points = cv2.findNonZero(changed)  # far faster than np.nonzero
@@ -31,6 +36,15 @@ class Regions:
         self.ys: np.ndarray = points[:, 1]
         self.label: np.ndarray = labels[self.ys, self.xs]
         self.sizes: np.ndarray = np.bincount(self.label, minlength=self.count)
+
+    def in_large_neighbourhoods(self, min_pixels: int) -> np.ndarray:
+        """One bool per changed pixel: whether it belongs, merging more generously than the
+        regions do, to a group of at least ``min_pixels`` changed pixels."""
+        merged = cv2.dilate(self._changed, NEIGHBOURHOOD_KERNEL)
+        count, labels = cv2.connectedComponents(merged, connectivity=8)
+        label = labels[self.ys, self.xs]
+        large: np.ndarray = np.bincount(label, minlength=count)[label] >= min_pixels
+        return large
 
     def per_region(self, flags: np.ndarray) -> np.ndarray:
         """How many of each region's changed pixels have ``flags`` (bool, one per pixel)."""

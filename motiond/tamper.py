@@ -46,6 +46,7 @@ LEARN_TIME = 60.0  # time constant of what is usual
 WARMUP = 4.0  # seconds of pictures learned before anything is judged
 SUSPECT_AFTER = 1.0  # a condition this old is suspect: the clip of the moment starts
 CLEAR_AFTER = 2.0  # seconds without any condition that end a tampered state
+RUN_GAP = 1.0  # a run of conditions goes on through gaps shorter than this
 RELEARN_TURNED_AFTER = 600.0  # a view turned this long becomes the usual one
 COLLAPSED = 0.25  # contrast below this share of the usual: nearly uniform
 MIN_CONTRAST = 6.0  # a picture flatter than this shows no scene
@@ -56,7 +57,7 @@ MIN_JUMP = 30.0  # and by at least this many gray levels
 DEFOCUSED = 0.5  # sharpness below this share of the usual
 EDGE_SHARE = 0.01  # sharpness is measured on the steepest 1 % of the picture's gradients
 TURNED_BLOCKS = 0.6  # share of textured blocks that no longer match
-BLOCK_MATCH = 0.3  # correlation below which a block no longer matches
+BLOCK_MATCH = 0.5  # correlation below which a block no longer matches
 MIN_BLOCK_CONTRAST = 3.0  # a block flatter than this (usual) is not judged
 GRID = (6, 4)  # blocks across and down
 BLOCK = 8  # thumbnail pixels per block side
@@ -64,39 +65,56 @@ BLOCK = 8  # thumbnail pixels per block side
 
 @dataclass(frozen=True, slots=True)
 class PictureMeasures:
-    """What one picture looks like as a whole."""
+    """What one picture looks like as a whole (masked pixels left out)."""
 
     mean: float
     contrast: float  # standard deviation of the gray levels
     sharpness: float  # steepness of the strongest edges per unit of contrast
-    thumbnail: np.ndarray  # GRID * BLOCK pixels, float32
+    thumbnail: np.ndarray  # GRID * BLOCK pixels, float32; masked pixels at the mean
 
 
-def measure(picture: np.ndarray) -> PictureMeasures:
-    """Measures of a gray picture (uint8, any size, unblurred)."""
-    mean, std = cv2.meanStdDev(picture)
+def measure(picture: np.ndarray, mask: np.ndarray | None = None) -> PictureMeasures:
+    """Measures of a gray picture (uint8, any size, unblurred); ``mask`` (0/1, same size)
+    marks the pixels that count (None: all)."""
+    mean, std = cv2.meanStdDev(picture, mask=mask)
     contrast = float(std[0][0])
-    sharpness = _steepest_edges(picture) / max(contrast, 1.0)
+    sharpness = _steepest_edges(picture, mask) / max(contrast, 1.0)
     size = (GRID[0] * BLOCK, GRID[1] * BLOCK)
+    if mask is not None:
+        # Masked pixels (a timestamp the camera burns in, a road) take no part in the scene.
+        picture = np.where(mask > 0, picture, np.uint8(round(float(mean[0][0]))))
     thumbnail = cv2.resize(picture, size, interpolation=cv2.INTER_AREA).astype(np.float32)
     return PictureMeasures(float(mean[0][0]), contrast, sharpness, thumbnail)
 
 
-def _steepest_edges(picture: np.ndarray) -> float:
+def _steepest_edges(picture: np.ndarray, mask: np.ndarray | None) -> float:
     """The gradient that only EDGE_SHARE of the pixels exceed: the steepness of the picture's
     strongest edges, which blur flattens, while sensor noise (many weak gradients) barely
     moves it."""
     gx = cv2.convertScaleAbs(cv2.Sobel(picture, cv2.CV_16S, 1, 0), alpha=0.5)
     gy = cv2.convertScaleAbs(cv2.Sobel(picture, cv2.CV_16S, 0, 1), alpha=0.5)
     magnitude = cv2.add(gx, gy)
-    histogram = cv2.calcHist([magnitude], [0], None, [256], [0, 256]).ravel()
+    inside = None if mask is None else cv2.erode(mask, np.ones((3, 3), np.uint8))
+    histogram = cv2.calcHist([magnitude], [0], inside, [256], [0, 256]).ravel()
+    total = float(histogram.sum())
     above = np.cumsum(histogram[::-1])  # pixels at or above each level, from the top
-    level = 255 - int(np.searchsorted(above, EDGE_SHARE * magnitude.size))
-    return float(level)
+    return float(255 - int(np.searchsorted(above, EDGE_SHARE * total)))
 
 
-def mismatched_blocks(now: np.ndarray, usual: np.ndarray) -> tuple[int, int]:
-    """(blocks that no longer match, blocks judged) between two thumbnails."""
+def block_weights(mask: np.ndarray | None) -> np.ndarray | None:
+    """Per block of the thumbnail, whether it is mostly unmasked (None: all are)."""
+    if mask is None:
+        return None
+    share = cv2.resize(mask.astype(np.float32), GRID, interpolation=cv2.INTER_AREA)
+    weights: np.ndarray = share.ravel() >= 0.5
+    return weights
+
+
+def mismatched_blocks(
+    now: np.ndarray, usual: np.ndarray, unmasked: np.ndarray | None = None
+) -> tuple[int, int]:
+    """(blocks that no longer match, blocks judged) between two thumbnails; ``unmasked`` (one
+    bool per block) leaves mostly masked blocks out."""
     rows, cols = GRID[1], GRID[0]
 
     def blocks(image: np.ndarray) -> np.ndarray:
@@ -109,6 +127,8 @@ def mismatched_blocks(now: np.ndarray, usual: np.ndarray) -> tuple[int, int]:
     norm_a = np.sqrt((a * a).sum(axis=1))
     norm_b = np.sqrt((b * b).sum(axis=1))
     judged = norm_b / BLOCK >= MIN_BLOCK_CONTRAST
+    if unmasked is not None:
+        judged &= unmasked
     correlation = (a * b).sum(axis=1) / np.maximum(norm_a * norm_b, 1e-6)
     mismatched = judged & (correlation < BLOCK_MATCH)
     return int(mismatched.sum()), int(judged.sum())
@@ -155,7 +175,12 @@ class TamperState:
 
 
 class TamperWatch:
-    """Learns the usual picture and judges each new one against it. Not thread-safe."""
+    """Learns the usual picture and judges each new one against it. Not thread-safe.
+
+    Conditions come in runs: a run goes on through gaps shorter than RUN_GAP (a condition
+    judged on the edge flickers), and nothing is learned during a run or within CLEAR_AFTER
+    of its last condition.
+    """
 
     def __init__(self, tamper_after: float) -> None:
         self.tamper_after = tamper_after
@@ -164,7 +189,9 @@ class TamperWatch:
         self._learned = 0.0  # seconds of pictures in what is usual
         self._last_sample: float | None = None
         self._paused_until = float("-inf")
-        self._calm_since: float | None = None
+        self._last_condition = float("-inf")  # when a condition was last seen
+        self._mask_key: tuple[int, ...] | None = None
+        self._unmasked_blocks: np.ndarray | None = None
 
     @property
     def enabled(self) -> bool:
@@ -180,7 +207,7 @@ class TamperWatch:
         usual, and a tampered state, stay."""
         self._paused_until = until
         self._last_sample = None
-        self._calm_since = None
+        self._last_condition = float("-inf")
         state = self.state
         self.state = TamperState(tampered=state.tampered, tampered_since=state.tampered_since)
 
@@ -192,8 +219,11 @@ class TamperWatch:
         self.pause(until)
         self.state = TamperState(cleared=cleared)
 
-    def update(self, picture: np.ndarray, now: float) -> TamperState:
-        """Look at the picture at ``now`` (at most every SAMPLE_INTERVAL); the verdict."""
+    def update(
+        self, picture: np.ndarray, now: float, mask: np.ndarray | None = None
+    ) -> TamperState:
+        """Look at the picture at ``now`` (at most every SAMPLE_INTERVAL); the verdict.
+        ``mask`` (0/1, the picture's size) marks the pixels that count (None: all)."""
         state = self.state
         if state.raised or state.cleared or state.relearned:
             state = self.state = _without_news(state)
@@ -203,16 +233,24 @@ class TamperWatch:
             return state
         step = 0.0 if self._last_sample is None else min(1.0, now - self._last_sample)
         self._last_sample = now
-        measures = measure(picture)
+        measures = measure(picture, mask)
         usual = self._usual
         if usual is None or not self.ready:
             self._learn(measures, step)
             return state
-        condition = judge(measures, usual)
+        condition = judge(measures, usual, self._blocks_for(mask))
         self.state = self._next_state(condition, now)
-        if condition is None and self.state.tampered is None:
+        calm = self.state.since is None and self.state.tampered is None
+        if calm and now - self._last_condition >= CLEAR_AFTER:
             self._learn(measures, step)
         return self.state
+
+    def _blocks_for(self, mask: np.ndarray | None) -> np.ndarray | None:
+        key = None if mask is None else (id(mask), *mask.shape)
+        if key != self._mask_key:
+            self._mask_key = key
+            self._unmasked_blocks = block_weights(mask)
+        return self._unmasked_blocks
 
     def _learn(self, measures: PictureMeasures, step: float) -> None:
         usual = self._usual
@@ -232,12 +270,14 @@ class TamperWatch:
 
     def _next_state(self, condition: TamperKind | None, now: float) -> TamperState:
         state = self.state
+        if condition is not None:
+            self._last_condition = now
+        elif state.since is not None and now - self._last_condition < RUN_GAP:
+            condition = state.condition  # a gap in a run: it goes on
         if condition is None:
             if state.tampered is None:
                 return TamperState()
-            if state.condition is not None or self._calm_since is None:
-                self._calm_since = now
-            if now - self._calm_since >= CLEAR_AFTER:
+            if now - self._last_condition >= CLEAR_AFTER:
                 return TamperState(cleared=state.tampered)
             return TamperState(tampered=state.tampered, tampered_since=state.tampered_since)
         since = state.since if state.since is not None else now
@@ -253,6 +293,7 @@ class TamperWatch:
         ):
             self._usual = None
             self._learned = 0.0
+            self._last_condition = float("-inf")
             return TamperState(cleared="turned", relearned=True)
         return TamperState(
             condition=condition,
@@ -264,7 +305,9 @@ class TamperWatch:
         )
 
 
-def judge(now: PictureMeasures, usual: PictureMeasures) -> TamperKind | None:
+def judge(
+    now: PictureMeasures, usual: PictureMeasures, unmasked_blocks: np.ndarray | None = None
+) -> TamperKind | None:
     """What is wrong with a picture compared with the usual one, if anything."""
     jump = now.mean - usual.mean
     if jump >= MIN_JUMP and now.mean > usual.mean + BRIGHTER * (255.0 - usual.mean):
@@ -277,7 +320,7 @@ def judge(now: PictureMeasures, usual: PictureMeasures) -> TamperKind | None:
         return "covered"
     if now.sharpness < DEFOCUSED * usual.sharpness:
         return "defocused"
-    mismatched, judged = mismatched_blocks(now.thumbnail, usual.thumbnail)
+    mismatched, judged = mismatched_blocks(now.thumbnail, usual.thumbnail, unmasked_blocks)
     if judged >= GRID[0] * GRID[1] // 4 and mismatched >= TURNED_BLOCKS * judged:
         return "turned"
     return None
@@ -325,11 +368,16 @@ class SceneMonitor:
         self.tamper.pause(until)
 
     def update(
-        self, picture: np.ndarray, now: float, colourfulness: float | None = None
+        self,
+        picture: np.ndarray,
+        now: float,
+        colourfulness: float | None = None,
+        mask: np.ndarray | None = None,
     ) -> SceneReport:
         """Feed one frame's gray picture (detection size, unblurred) seen at ``now``, with its
-        colourfulness when measured (see ``wants_colour``)."""
-        tamper = self.tamper.update(picture, now)
+        colourfulness when measured (see ``wants_colour``) and the detection mask (0/1: the
+        pixels that count; None: all)."""
+        tamper = self.tamper.update(picture, now, mask)
         switched = False
         if colourfulness is not None:
             self._last_colour = now
