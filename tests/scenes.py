@@ -60,6 +60,7 @@ class SwayingBranches:
     period: float = 2.2  # seconds per swing of a branch
     amplitude: float = 6.0  # pixels of a branch's swing
     leaves: int = 160
+    flutter: float = 2.5  # pixels of a leaf's own quick movement
     seed: int = 3
 
     def draw(self, image: np.ndarray, t: float) -> None:
@@ -73,7 +74,7 @@ class SwayingBranches:
         flutter_period = rng.uniform(0.25, 0.7, self.leaves)
         flutter_phase = rng.uniform(0, 2 * math.pi, self.leaves)
         sway = self.amplitude * np.sin(2 * math.pi * t / self.period + branch_phase)
-        flutter = 2.5 * np.sin(2 * math.pi * t / flutter_period + flutter_phase)
+        flutter = self.flutter * np.sin(2 * math.pi * t / flutter_period + flutter_phase)
         # Higher leaves swing further (a branch bends from its foot).
         height_share = (a.y + a.height - ys) / a.height
         dx = (sway * height_share + flutter).astype(int)

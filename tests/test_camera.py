@@ -285,3 +285,62 @@ def test_pre_roll_never_reaches_back_into_the_previous_clip(
     first_end = float(first["start_ts"]) + float(first["duration"])
     assert float(second["start_ts"]) == pytest.approx(first_end, abs=1e-3)
     assert float(second["start_ts"]) == pytest.approx(1_800_000_000.0 + 6.1, abs=1e-3)
+
+
+def scene_script_frames(scene: Any, seconds: float) -> list[Frame]:
+    return [
+        Frame.from_image(i, i / FPS, 1_800_000_000.0 + i / FPS, scene.frame(i / FPS))
+        for i in range(round(seconds * FPS))
+    ]
+
+
+def test_night_switch_applies_the_night_overrides_and_starts_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from motiond.config import NightOverrides
+    from tests.scenes import SceneScript
+
+    frames = scene_script_frames(SceneScript(night=[(4.0, 60.0)]), 8.0)
+    worker, events, release = make_worker(tmp_path, monkeypatch, [frames])
+    night = NightOverrides(pixel_threshold=33, min_changed_frames=2)
+    worker.config = dataclasses.replace(
+        worker.config, motion=dataclasses.replace(worker.config.motion, night=night)
+    )
+    with caplog.at_level(logging.INFO):
+        worker.start()
+        deadline = time.monotonic() + 20
+        while worker.frames < len(frames):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        status = worker.status()
+        release.set()
+        assert worker.stop(10)
+    assert "camera cam: switched to night mode" in caplog.text
+    assert status.day_night == "night" and status.tampered is None
+    assert worker.detector.config.pixel_threshold == 33
+    assert worker.trigger.min_changed_frames == 2
+    assert [e for e, _ in events if e.startswith("clip")] == []
+
+
+def test_tampering_is_an_event_and_keeps_the_clip_of_the_moment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.scenes import SceneScript
+
+    frames = scene_script_frames(SceneScript(covered=(8.0, 60.0)), 14.0)
+    worker, events, release = make_worker(tmp_path, monkeypatch, [frames])
+    worker.config = dataclasses.replace(
+        worker.config, motion=dataclasses.replace(worker.config.motion, tamper_after=2.0)
+    )
+    worker.scene = camera_module.SceneMonitor(2.0)
+    run_to_end(worker, release, "clip_end", events)
+    (payload,) = [p for e, p in events if e == "camera_tampered"]
+    assert payload["kind"] == "covered" and "uniform" in payload["detail"]
+    assert payload["detected_ts"] - payload["since_ts"] == pytest.approx(2.0, abs=0.3)
+    assert payload["since_ts"] == pytest.approx(1_800_000_008.0, abs=0.8)
+    status = worker.status()
+    assert status.tampered == "covered"
+    assert status.tampered_since == pytest.approx(payload["since_ts"], abs=0.01)
+    (record,) = sidecars(tmp_path)
+    # The clip reaches back before the cover (pre-roll) and was kept.
+    assert float(record["start_ts"]) < 1_800_000_008.0

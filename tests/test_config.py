@@ -15,6 +15,7 @@ from motiond.config import (
     MotionConfig,
     RecordConfig,
     WebConfig,
+    dump_effective_config,
     load_config,
     parse_config,
 )
@@ -187,6 +188,46 @@ BAD_CONFIGS = [
         "cameras[0].motion.lightswitch",
         "above threshold",
     ),
+    (
+        MINIMAL + "    motion: {min_area: 2}\n",
+        "cameras[0].motion.min_area",
+        "must be 0..1, got 2",
+    ),
+    (
+        MINIMAL + "    motion: {nuisance: sometimes}\n",
+        "cameras[0].motion.nuisance",
+        "must be true or false",
+    ),
+    (
+        MINIMAL + "    motion: {nuisance_learning: 2s}\n",
+        "cameras[0].motion.nuisance_learning",
+        "must be 10s..1h, got 2s",
+    ),
+    (
+        MINIMAL + "    motion: {tamper_after: 500ms}\n",
+        "cameras[0].motion.tamper_after",
+        "must be 0 (off) or at least 1s",
+    ),
+    (
+        MINIMAL + "    motion: {night: {pixel_threshold: 300}}\n",
+        "cameras[0].motion.night.pixel_threshold",
+        "must be 1..255, got 300",
+    ),
+    (
+        MINIMAL + "    motion: {night: {blur: 7}}\n",
+        "cameras[0].motion.night.blur",
+        "unknown key",
+    ),
+    (
+        MINIMAL + "    motion: {night: {threshold: 0.5}}\n",
+        "cameras[0].motion.night.lightswitch",
+        "above threshold",
+    ),
+    (
+        MINIMAL + "    hooks: {on_camera_tampered: {}}\n",
+        "cameras[0].hooks.on_camera_tampered",
+        "needs a command, a url, or both",
+    ),
     (MINIMAL + "    capture: {width: 640}\n", "cameras[0].capture.width", "set both or neither"),
     (
         "cameras:\n  - name: cam\n    source: ftp://cam.local/x\n",
@@ -304,3 +345,28 @@ def test_config_error_is_an_exception_not_an_exit() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config("cameras: 3", source_path="x.yaml")
     assert str(caught.value) == "x.yaml: cameras: required: a list with at least one camera"
+
+
+def test_nuisance_night_and_tamper_keys() -> None:
+    config = parse_config(
+        MINIMAL
+        + "    motion:\n"
+        + "      min_area: 0.002\n"
+        + "      nuisance: false\n"
+        + "      nuisance_learning: 5m\n"
+        + "      tamper_after: 0\n"
+        + "      night: {pixel_threshold: 30, threshold: 0.005}\n"
+        + "    hooks: {on_camera_tampered: {url: 'http://127.0.0.1:9/x'}}\n"
+    )
+    (camera,) = config.cameras
+    motion = camera.motion
+    assert (motion.min_area, motion.nuisance, motion.nuisance_learning) == (0.002, False, 300.0)
+    assert motion.tamper_after == 0.0
+    night = motion.at_night()
+    assert (night.pixel_threshold, night.threshold, night.min_area) == (30, 0.005, 0.002)
+    assert motion.pixel_threshold == 20  # by day, the day's values
+    assert MotionConfig().at_night() == MotionConfig()
+    hook = camera.hooks.for_event("on_camera_tampered")
+    assert hook is not None and hook.url == "http://127.0.0.1:9/x"
+    printed = dump_effective_config(config)
+    assert "nuisance_learning: 5m" in printed and "tamper_after: 0ms" in printed

@@ -150,3 +150,43 @@ def test_pre_roll_ring_is_bounded_by_time_and_bytes() -> None:
     for i in range(10):
         small.push(Frame.from_image(i, i / FPS, 0.0, image))
     assert len(small) == 3 and small.trimmed_by_size == 7
+
+
+def test_a_suspected_tamper_starts_a_clip_and_holds_it_open() -> None:
+    trigger = make(stable_frames=3)
+    assert trigger.update(QUIET, False, 0.0, suspect=True).action is Action.START
+    # Calm frames do not end it while the suspicion lasts...
+    for i in range(1, 10):
+        assert trigger.update(QUIET, False, i / FPS, suspect=True).action is Action.NONE
+    # ... and once it is gone, the usual stable frames do; with no changed frame it is noise.
+    actions = [trigger.update(QUIET, False, (10 + i) / FPS).action for i in range(3)]
+    decision = trigger.update(QUIET, False, 1.3)
+    assert Action.STOP in [*actions, decision.action]
+
+
+def test_a_clip_during_which_tampering_was_confirmed_is_kept_whatever_its_count() -> None:
+    trigger = make(stable_frames=3, min_changed=5)
+    trigger.update(QUIET, False, 0.0, suspect=True)
+    trigger.keep_clip()
+    decisions = [trigger.update(QUIET, False, (1 + i) / FPS) for i in range(3)]
+    ended = [d for d in decisions if d.action is Action.STOP]
+    assert len(ended) == 1 and ended[0].keep and ended[0].ended is not None
+    assert ended[0].ended.changed_frames == 0
+
+
+def test_no_clip_starts_during_the_hold_off_even_when_suspect() -> None:
+    trigger = make()
+    trigger.hold_off(until=1.0)
+    assert trigger.update(QUIET, False, 0.5, suspect=True).action is Action.NONE
+    assert trigger.update(QUIET, False, 1.0, suspect=True).action is Action.START
+
+
+def test_configure_changes_threshold_and_min_changed_frames() -> None:
+    trigger = make(stable_frames=2, min_changed=5)
+    trigger.configure(MotionConfig(threshold=0.1, min_changed_frames=2))
+    assert trigger.update(0.05, False, 0.0).action is Action.NONE  # below the new threshold
+    assert trigger.update(0.2, False, 0.1).action is Action.START
+    trigger.update(0.2, False, 0.2)
+    trigger.update(0.0, False, 0.3)
+    decision = trigger.update(0.0, False, 0.4)
+    assert decision.action is Action.STOP and decision.keep  # 2 changed frames are enough
