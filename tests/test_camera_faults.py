@@ -185,6 +185,7 @@ class FaultRig:
                     "on_camera_offline": hook("offline {camera}"),
                     "on_camera_online": hook("online {camera}"),
                     "on_clip_start": hook("clip_start {camera}"),
+                    "on_camera_tampered": hook("tampered {kind}"),
                 },
                 "cameras": [
                     {
@@ -297,6 +298,28 @@ def test_stalled_camera_goes_offline_and_comes_back_without_a_clip(rig: FaultRig
     rig.wait_hooks(offline=1, online=2)
     log = rig.daemon.log()
     assert "camera cam: offline (lost)" in log and log.count("camera cam: online") == 2
+    rig.assert_no_clip()
+
+
+def test_an_offline_camera_is_not_a_tampered_one(rig: FaultRig) -> None:
+    """Long enough online for the tamper watch to learn the picture (and longer than
+    tamper_after), offline for longer than tamper_after, back with the picture a little
+    shifted and brighter: never tampered with."""
+    rig.daemon.wait_for(lambda: rig.hook_events() == ["online"], 10, "the online hook")
+    time.sleep(8)
+    rig.server.stall()
+    rig.wait_offline(timeout=6)
+    time.sleep(6)
+    assert rig.daemon.camera()["tampered"] is None
+    rig.scene.nudge(1)
+    rig.server.resume()
+    rig.wait_online(timeout=8)
+    time.sleep(8)
+    rig.wait_hooks(offline=1, online=2)
+    assert "tampered" not in rig.hook_events()
+    camera = rig.daemon.camera()
+    assert camera["tampered"] is None and camera["day_night"] == "day"
+    assert "tampered with" not in rig.daemon.log()
     rig.assert_no_clip()
 
 
