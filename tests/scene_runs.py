@@ -55,8 +55,12 @@ class SceneRun:
 
 def strip_mask(video: TestVideo) -> list[list[int]]:
     """A mask over the frame-number strip, with a margin: the blur spreads its changes."""
-    top = video.height - CODE_HEIGHT - 6
-    return [[0, top], [video.width, top], [video.width, video.height], [0, video.height]]
+    return strip_mask_for(video.width, video.height)
+
+
+def strip_mask_for(width: int, height: int) -> list[list[int]]:
+    top = height - CODE_HEIGHT - 6
+    return [[0, top], [width, top], [width, height], [0, height]]
 
 
 def run_scene(
