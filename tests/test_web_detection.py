@@ -72,7 +72,15 @@ class TestDetectionState(WebTestCase):
         areas = await read_until(connection, "areas")
         assert areas["masks"] == [MASK] and areas["ignored"] == []
         status = await read_until(connection, "status")
-        for key in ("boxes", "ignored_boxes", "ignored_share", "day_night", "tampered"):
+        for key in (
+            "boxes",
+            "ignored_boxes",
+            "largest",
+            "min_area",
+            "ignored_share",
+            "day_night",
+            "tampered",
+        ):
             assert key in status, key
         assert isinstance(status["boxes"], list) and isinstance(status["ignored_boxes"], list)
         # An area learned as always moving is sent once, in camera pixels. (Disarmed, the

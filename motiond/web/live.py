@@ -106,6 +106,7 @@ class CameraFeed:
         self.encodes = 0
         # The latest frame's changed regions, for the page's overlay: (counted, not counted).
         self.boxes: tuple[list[list[int]], list[list[int]]] = ([], [])
+        self.largest = 0.0  # the latest frame's largest changed region (min_area's measure)
         self.areas_sent: object = None  # the ignored areas last sent (identity)
 
     # -- capture thread -------------------------------------------------------------------------
@@ -132,6 +133,7 @@ class CameraFeed:
                 [box.as_list() for box in result.boxes],
                 [box.as_list() for box in result.ignored_boxes],
             )
+            self.largest = result.largest
         now = time.monotonic()
         if now - self.last_status >= STATUS_INTERVAL:
             self.send_status(now)
@@ -179,6 +181,8 @@ class CameraFeed:
                 "threshold": status.threshold,
                 "boxes": self.boxes[0],
                 "ignored_boxes": self.boxes[1],
+                "largest": round(self.largest, 5),
+                "min_area": self.worker.detector.config.min_area,
                 "ignored_share": status.ignored_share,
                 "day_night": status.day_night,
                 "tampered": status.tampered,

@@ -443,6 +443,10 @@ class LiveCamera {
     this.part('.delta-now').textContent = formatPercent(status.delta);
     this.part('.threshold-now').textContent = formatPercent(status.threshold);
     this.threshold = status.threshold;
+    if (typeof status.largest === 'number') {
+      this.part('.largest-now').textContent = formatPercent(status.largest);
+      this.part('.min-area').textContent = formatPercent(status.min_area);
+    }
     this.drawChart();
   }
 
