@@ -157,7 +157,7 @@ class MotionDetector:
             # The whole picture at once: lighting, never motion, and nothing to learn from.
             return MotionResult(delta=raw_delta, lighting=True, boxes=(), raw_delta=raw_delta)
         if not changed_count:
-            if self.nuisance is not None:
+            if self.nuisance is not None and self.nuisance.learns_at(now):
                 self.nuisance.calm(changed.shape, now, mask)
             return MotionResult(delta=0.0, lighting=False, boxes=(), raw_delta=0.0)
         regions = Regions(changed)
@@ -199,8 +199,9 @@ class MotionDetector:
             area = regions.per_region(in_area)
             outside = regions.sizes - area + regions.per_region(in_area & unusual)
             counts = np.where(2 * area >= regions.sizes, regions.per_region(unusual), outside)
-        moving = regions.in_large_neighbourhoods(min_pixels)
-        self.nuisance.update(regions.ys[moving], regions.xs[moving], shape, now, mask)
+        if self.nuisance.learns_at(now):
+            moving = regions.in_large_neighbourhoods(min_pixels)
+            self.nuisance.update(regions.ys[moving], regions.xs[moving], shape, now, mask)
         return counts
 
     def _mask_for(

@@ -1,13 +1,17 @@
 """Areas that never stop moving: learned per detection pixel, then ignored (pure).
 
 Branches in the wind, a flag, water or a screen change in most frames for as long as they move.
-The model keeps, per pixel of the detection picture, a slow running average of how often the
-pixel lies in a moving region (its *activity*, 0..1, weighted by frame time, not frame count).
-A pixel whose activity rises above ``ENTER_LEVEL`` is *ignored*; it counts again once its
-activity has fallen below ``LEAVE_LEVEL``, i.e. after the area has been calm for a while.
+The model keeps, per square of ``GRID`` x ``GRID`` detection pixels, a slow running average of
+how often a moving region (specks excluded) lies within a few pixels (its *activity*, 0..1,
+weighted by frame time, not frame count). A square whose activity rises above ``ENTER_LEVEL``
+is *ignored*, with the squares around it that move fairly often (an area's rim moves less than
+its middle); it counts again once its activity has fallen below ``LEAVE_LEVEL``, i.e. after the
+area has been calm for a while.
 
-The time constant follows from ``learning_time``: a pixel moving in ``TYPICAL_SHARE`` of the
-frames (a swaying tree) is ignored after ``learning_time``; one moving in every frame sooner.
+The time constant follows from ``learning_time``: a square moving in ``TYPICAL_SHARE`` of the
+frames (foliage in the wind) is ignored after ``learning_time``; one moving in every frame
+sooner. Learning looks at a frame at most every ``LEARN_INTERVAL`` (the averages are weighted
+by time, so that changes nothing but the work).
 
 Ignored areas still let a person through: the picture is also cut into cells of ``CELL``
 pixels, and each cell keeps the running mean and spread of the share of its pixels that change
@@ -33,11 +37,17 @@ CELL = 8  # detection pixels per side of a cell of the usual-movement statistics
 CELL_SPEEDUP = 4.0  # cells learn this much faster than pixels, so they are ready first
 UNUSUAL_SIGMAS = 3.0  # a cell's change above mean + this many standard deviations ...
 UNUSUAL_MARGIN = 0.12  # ... plus this share of the cell is unusual
-# A pixel is active when a moving region is this close: a swaying tree is one active area,
-# not a lace of the pixels its leaves happened to cross.
-NEAR_KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT, (11, 11))
-RIM_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+# Activity is kept per square of GRID detection pixels: areas are what matters, and a quarter
+# of the memory to go through every frame keeps detection fast.
+GRID = 2
+# A square is active when a moving region is this close (in squares: about 5 detection pixels
+# around): a swaying tree is one active area, not a lace of the pixels its leaves crossed.
+NEAR_KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
+RIM_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 MAX_STEP = 1.0  # seconds: a longer gap between frames (offline, stalled) counts as this
+# Seconds of frame time between frames learned from: the averages are weighted by time, so
+# learning from every second frame of a 15 fps camera learns the same, for half the work.
+LEARN_INTERVAL = 0.095
 REFRESH_INTERVAL = 0.5  # seconds of frame time between recomputing the ignored areas
 MAX_AREA_POINTS = 400  # points of the ignored areas' outlines kept for the live page
 
@@ -57,9 +67,11 @@ class NuisanceModel:
 
     def __init__(self, learning_time: float) -> None:
         self.tau = time_constant(learning_time)
-        self._shape: tuple[int, int] | None = None
-        self._activity = np.zeros((0, 0), np.float32)
-        self._ignored = np.zeros((0, 0), np.uint8)  # 1 where ignored
+        self._shape: tuple[int, int] | None = None  # of the detection picture
+        self._activity = np.zeros((0, 0), np.float32)  # per GRID square
+        self._ignored = np.zeros((0, 0), np.uint8)  # per GRID square: 1 where ignored
+        self._mask_key: tuple[int, ...] | None = None
+        self._grid_mask: np.ndarray | None = None  # squares mostly unmasked (None: all)
         self._cells = (0, 0)
         self._cell_area = np.ones(0, np.float32)  # pixels in each cell (edge cells are smaller)
         self._cell_mean = np.zeros(0, np.float32)  # usual share of a cell changed per frame
@@ -70,6 +82,12 @@ class NuisanceModel:
         self._any_ignored = False
         self.ignored_share = 0.0
         self.areas: tuple[tuple[tuple[int, int], ...], ...] = ()  # in detection pixels
+
+    def learns_at(self, now: float) -> bool:
+        """Whether the frame at ``now`` is one to learn from (``update`` or ``calm``)."""
+        return (
+            self._last_now is None or now - self._last_now >= LEARN_INTERVAL or now < self._last_now
+        )
 
     def reset_clock(self) -> None:
         """The next frame follows a gap (reconnect): it learns nothing from the time between."""
@@ -85,8 +103,10 @@ class NuisanceModel:
         heights = np.minimum(CELL, height - CELL * np.arange(rows))
         widths = np.minimum(CELL, width - CELL * np.arange(cols))
         self._cell_area = np.outer(heights, widths).astype(np.float32).ravel()
-        self._activity = np.zeros((height, width), np.float32)
-        self._ignored = np.zeros((height, width), np.uint8)
+        grid = (-(-height // GRID), -(-width // GRID))
+        self._activity = np.zeros(grid, np.float32)
+        self._ignored = np.zeros(grid, np.uint8)
+        self._mask_key = None
         self._cell_mean = np.zeros(rows * cols, np.float32)
         self._cell_square = np.zeros(rows * cols, np.float32)
         self._cell_limit = np.ones(rows * cols, np.float32)
@@ -115,7 +135,7 @@ class NuisanceModel:
             return None
         cells = self._cell_of(ys, xs)
         unusual_cells = self._cell_shares(cells) > self._cell_limit
-        in_area: np.ndarray = self._ignored[ys, xs] > 0
+        in_area: np.ndarray = self._ignored[ys // GRID, xs // GRID] > 0
         return in_area, unusual_cells[cells]
 
     def update(
@@ -132,7 +152,7 @@ class NuisanceModel:
         alpha, cell_alpha = self._step(now)
         if alpha:
             moving = np.zeros(self._activity.shape, np.uint8)
-            moving[ys, xs] = 1
+            moving[ys // GRID, xs // GRID] = 1
             cv2.accumulateWeighted(cv2.dilate(moving, NEAR_KERNEL), self._activity, alpha)
             shares = self._cell_shares(self._cell_of(ys, xs))
             self._cell_mean += cell_alpha * (shares - self._cell_mean)
@@ -171,28 +191,51 @@ class NuisanceModel:
         # move fairly often belong to it.
         rim = (cv2.dilate(core, RIM_KERNEL) > 0) & (self._activity >= RIM_LEVEL)
         ignored = core | rim.astype(np.uint8)
-        if mask is not None:
-            ignored &= mask
+        grid_mask = self._grid_mask_of(mask)
+        if grid_mask is not None:
+            ignored &= grid_mask
         self._ignored = ignored
         count = int(cv2.countNonZero(ignored))
         self._any_ignored = count > 0
-        total = int(cv2.countNonZero(mask)) if mask is not None else ignored.size
+        total = int(cv2.countNonZero(grid_mask)) if grid_mask is not None else ignored.size
         self.ignored_share = count / total if total else 0.0
         variance = np.maximum(self._cell_square - self._cell_mean * self._cell_mean, 0.0)
         spread = UNUSUAL_SIGMAS * np.sqrt(variance)
         self._cell_limit = (self._cell_mean + spread + UNUSUAL_MARGIN).astype(np.float32)
-        self.areas = _outlines(ignored) if count else ()
+        self.areas = _outlines(ignored, GRID) if count else ()
+
+    def _grid_mask_of(self, mask: np.ndarray | None) -> np.ndarray | None:
+        """The detection mask per GRID square (a square counts when most of it does)."""
+        key = None if mask is None else (id(mask), *mask.shape)
+        if key != self._mask_key:
+            self._mask_key = key
+            self._grid_mask = None
+            if mask is not None:
+                rows, cols = self._activity.shape
+                shares = cv2.resize(
+                    mask.astype(np.float32), (cols, rows), interpolation=cv2.INTER_AREA
+                )
+                self._grid_mask = (shares >= 0.5).astype(np.uint8)
+        return self._grid_mask
+
+    @property
+    def activity(self) -> np.ndarray:
+        """Per GRID square, how often a moving region is near it (a copy, for tuning)."""
+        return self._activity.copy()
 
     @property
     def ignored(self) -> np.ndarray:
-        """1 where changes are ignored (a read-only view for tests and overlays)."""
-        view = self._ignored.view()
-        view.flags.writeable = False
-        return view
+        """1 where changes are ignored, per detection pixel (a copy, for tests and tuning)."""
+        if self._shape is None:
+            return np.zeros((0, 0), np.uint8)
+        height, width = self._shape
+        full = np.repeat(np.repeat(self._ignored, GRID, axis=0), GRID, axis=1)
+        return full[:height, :width].copy()
 
 
-def _outlines(ignored: np.ndarray) -> tuple[tuple[tuple[int, int], ...], ...]:
-    """Simplified outlines of the ignored areas, largest first, at most MAX_AREA_POINTS."""
+def _outlines(ignored: np.ndarray, scale: int) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Simplified outlines of the ignored areas (in pixels ``scale`` times those of
+    ``ignored``), largest first, at most MAX_AREA_POINTS points in all."""
     contours, _ = cv2.findContours(ignored, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     contours = sorted(contours, key=cv2.contourArea, reverse=True)
     outlines = []
@@ -204,5 +247,5 @@ def _outlines(ignored: np.ndarray) -> tuple[tuple[tuple[int, int], ...], ...]:
         if points + len(simple) > MAX_AREA_POINTS:
             break
         points += len(simple)
-        outlines.append(tuple((int(p[0][0]), int(p[0][1])) for p in simple))
+        outlines.append(tuple((int(p[0][0]) * scale, int(p[0][1]) * scale) for p in simple))
     return tuple(outlines)

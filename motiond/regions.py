@@ -18,8 +18,8 @@ from motiond.boxes import MAX_BOXES, Box
 # larger kernel chains snow flakes into large regions (measured: scripts/tune_defaults.py).
 MERGE_KERNEL = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 # What moves in a neighbourhood, for learning areas that never stop moving: a tree's leaves
-# flutter in many small regions that together are one moving thing.
-NEIGHBOURHOOD_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+# flutter in many small regions that together are one moving thing (on a half-size grid).
+NEIGHBOURHOOD_KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
 
 
 class Regions:
@@ -39,10 +39,15 @@ class Regions:
 
     def in_large_neighbourhoods(self, min_pixels: int) -> np.ndarray:
         """One bool per changed pixel: whether it belongs, merging more generously than the
-        regions do, to a group of at least ``min_pixels`` changed pixels."""
-        merged = cv2.dilate(self._changed, NEIGHBOURHOOD_KERNEL)
-        count, labels = cv2.connectedComponents(merged, connectivity=8)
-        label = labels[self.ys, self.xs]
+        regions do (within about 4 pixels; worked out on a half-size grid), to a group of at
+        least ``min_pixels`` changed pixels."""
+        height, width = self._changed.shape
+        grid = np.zeros((-(-height // 2), -(-width // 2)), np.uint8)
+        grid[self.ys // 2, self.xs // 2] = 1
+        count, labels = cv2.connectedComponents(
+            cv2.dilate(grid, NEIGHBOURHOOD_KERNEL), connectivity=8
+        )
+        label = labels[self.ys // 2, self.xs // 2]
         large: np.ndarray = np.bincount(label, minlength=count)[label] >= min_pixels
         return large
 
@@ -67,24 +72,19 @@ class Regions:
         starts = np.concatenate(([0], np.cumsum(self.sizes[1:])[:-1]))
         xs, ys = self.xs[order], self.ys[order]
         left = np.minimum.reduceat(xs, starts)
-        right = np.maximum.reduceat(xs, starts) + 1
         top = np.minimum.reduceat(ys, starts)
-        bottom = np.maximum.reduceat(ys, starts) + 1
+        width = np.maximum.reduceat(xs, starts) + 1 - left
+        height = np.maximum.reduceat(ys, starts) + 1 - top
+        by_size = np.argsort(-self.sizes[1:], kind="stable")
+        counted = counts[1:][by_size] >= min_pixels
         sx, sy = scale
         result: list[tuple[Box, ...]] = []
-        counted = counts[1:] >= min_pixels
-        for chosen in (counted, ~counted):
-            indices = np.flatnonzero(chosen)
-            indices = indices[np.argsort(-self.sizes[1:][indices], kind="stable")][:MAX_BOXES]
-            result.append(
-                tuple(
-                    Box(
-                        round(int(left[i]) * sx),
-                        round(int(top[i]) * sy),
-                        max(1, round(int(right[i] - left[i]) * sx)),
-                        max(1, round(int(bottom[i] - top[i]) * sy)),
-                    )
-                    for i in indices.tolist()
+        for chosen in (by_size[counted][:MAX_BOXES], by_size[~counted][:MAX_BOXES]):
+            rows = np.rint(
+                np.stack(
+                    (left[chosen] * sx, top[chosen] * sy, width[chosen] * sx, height[chosen] * sy),
+                    axis=1,
                 )
-            )
+            ).astype(int)
+            result.append(tuple(Box(x, y, max(1, w), max(1, h)) for x, y, w, h in rows.tolist()))
         return result[0], result[1]

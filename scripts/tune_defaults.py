@@ -13,13 +13,17 @@ Runs the real MotionDetector on:
 Part 1 prints delta percentiles per pixel_threshold, so a threshold can be put between the
 noise and the motion. Part 2 prints, per min_area, the share of frames that are changed frames
 (a clip would record them) and the size of each frame's largest changed region, so min_area can
-be put between the specks and the people.
+be put between the specks and the people. Part 3 plays vtest.avi over and over for eight
+minutes with the nuisance model on and off: a busy path must not be learned as an area that
+never stops moving (that would hide people).
 
-Usage: python scripts/tune_defaults.py [../shared/data/vtest.avi]
+Usage: python scripts/tune_defaults.py [--only thresholds|min_area|nuisance] [vtest.avi]
+(default: ../shared/data/vtest.avi; about 5 minutes in all)
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 from dataclasses import replace
@@ -32,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from motiond.config import MotionConfig
 from motiond.motion import MotionDetector
+from motiond.nuisance import ENTER_LEVEL
 
 NOISE_SIGMA = 4.0
 FPS = 10.0
@@ -133,44 +138,82 @@ def min_areas(scenes: dict[str, list[np.ndarray]]) -> None:
         print(f"  {name:34} " + " ".join(f"{v:8.4f}" for v in q))
 
 
-def main() -> None:
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/vtest.avi")
-    rng = np.random.default_rng(1)
-    footage = read_frames(path)
-    still = footage[0]
-    thresholds(
-        {
-            "vtest (motion)": footage,
-            "vtest + noise": [noisy(f, rng) for f in footage],
-            "vtest + noise sigma 8": [noisy(f, rng, 8.0) for f in footage],
-            "still + noise": [noisy(still, rng) for _ in range(200)],
-            "still + noise sigma 8": [noisy(still, rng, 8.0) for _ in range(200)],
-            "still + noise, ramp +2/frame": [
-                noisy(cv2.convertScaleAbs(still, alpha=1.0, beta=min(100, 2 * i)), rng)
-                for i in range(50)
-            ],
-            "still + noise, light on +40": [
-                noisy(still if i < 5 else cv2.convertScaleAbs(still, alpha=1.3, beta=10), rng)
-                for i in range(10)
-            ],
-        }
+def nuisance(path: Path, minutes: float = 8.0) -> None:
+    footage = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in read_frames(path, limit=10_000)]
+    height, width = footage[0].shape
+    loops = math.ceil(minutes * 60 * FPS / len(footage))
+    print(
+        f"\nnuisance: vtest.avi played {loops} times ({loops * len(footage) / FPS / 60:.1f} min), "
+        f"people walking throughout; an area is ignored above activity {ENTER_LEVEL}"
     )
-    weather = {
-        f"{kind} ({count} {'flakes' if kind == 'snow' else 'streaks'})": Precipitation(
-            count, kind, seed
+    print(
+        f"  {'motion.nuisance':16} {'changed frames':>15} {'ignored share':>14} "
+        f"{'max activity':>13} {'p99.9 activity':>15}"
+    )
+    for learning in (True, False):
+        detector = MotionDetector(MotionConfig(nuisance=learning))
+        changed = frames = 0
+        for loop in range(loops):
+            for index, gray in enumerate(footage):
+                now = (loop * len(footage) + index) / FPS
+                result = detector.detect(gray, width, height, now=now)
+                if result is not None:
+                    frames += 1
+                    changed += result.delta > detector.config.threshold
+        model = detector.nuisance
+        activity = model.activity if model is not None else np.zeros(1)
+        share = model.ignored_share if model is not None else 0.0
+        print(
+            f"  {str(learning).lower():16} {100 * changed / frames:14.2f}% {100 * share:13.2f}% "
+            f"{float(activity.max()):13.3f} {float(np.percentile(activity, 99.9)):15.3f}"
         )
-        for seed, (kind, count) in enumerate(
-            (kind, count) for kind in ("snow", "rain") for count in (100, 300, 1000)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--only", choices=("thresholds", "min_area", "nuisance"))
+    parser.add_argument("video", nargs="?", type=Path, default=Path("../shared/data/vtest.avi"))
+    args = parser.parse_args()
+    rng = np.random.default_rng(1)
+    footage = read_frames(args.video)
+    still = footage[0]
+    if args.only in (None, "thresholds"):
+        thresholds(
+            {
+                "vtest (motion)": footage,
+                "vtest + noise": [noisy(f, rng) for f in footage],
+                "vtest + noise sigma 8": [noisy(f, rng, 8.0) for f in footage],
+                "still + noise": [noisy(still, rng) for _ in range(200)],
+                "still + noise sigma 8": [noisy(still, rng, 8.0) for _ in range(200)],
+                "still + noise, ramp +2/frame": [
+                    noisy(cv2.convertScaleAbs(still, alpha=1.0, beta=min(100, 2 * i)), rng)
+                    for i in range(50)
+                ],
+                "still + noise, light on +40": [
+                    noisy(still if i < 5 else cv2.convertScaleAbs(still, alpha=1.3, beta=10), rng)
+                    for i in range(10)
+                ],
+            }
         )
-    }
-    scenes = {"vtest + noise": [noisy(f, rng) for f in footage]}
-    for name, fall in weather.items():
-        scenes[f"still + {name}"] = [noisy(fall.draw(still, i / FPS), rng) for i in range(150)]
-    for name, fall in weather.items():
-        scenes[f"vtest + {name}"] = [
-            noisy(fall.draw(f, i / FPS), rng) for i, f in enumerate(footage[:200])
-        ]
-    min_areas(scenes)
+    if args.only in (None, "min_area"):
+        weather = {
+            f"{kind} ({count} {'flakes' if kind == 'snow' else 'streaks'})": Precipitation(
+                count, kind, seed
+            )
+            for seed, (kind, count) in enumerate(
+                (kind, count) for kind in ("snow", "rain") for count in (100, 300, 1000)
+            )
+        }
+        scenes = {"vtest + noise": [noisy(f, rng) for f in footage]}
+        for name, fall in weather.items():
+            scenes[f"still + {name}"] = [noisy(fall.draw(still, i / FPS), rng) for i in range(150)]
+        for name, fall in weather.items():
+            scenes[f"vtest + {name}"] = [
+                noisy(fall.draw(f, i / FPS), rng) for i, f in enumerate(footage[:200])
+            ]
+        min_areas(scenes)
+    if args.only in (None, "nuisance"):
+        nuisance(args.video)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,11 @@ def detection_cost(
     frames: int = 300,
     quality: int = 80,
     fps: float = 15.0,
+    plain: bool = False,
 ) -> dict[str, Any]:
+    """The costs of detecting on ``video`` at ``size``; ``plain``: frame differencing only
+    (min_area 0, no nuisance model, no scene monitor), i.e. the work of detection before
+    nuisance, night and tamper handling were added, for comparison in the same conditions."""
     sys.path.insert(0, str(REPO_ROOT))
     try:
         from motiond.colour import colourfulness  # noqa: PLC0415
@@ -62,6 +66,8 @@ def detection_cost(
     names = ("decode", "detect", "full", "colour")
     try:
         config = MotionConfig()
+        if plain:
+            config = MotionConfig(min_area=0.0, nuisance=False, tamper_after=0.0)
         detector = MotionDetector(config)
         scene = SceneMonitor(config.tamper_after)
         trigger = RecordingTrigger(config, 600.0)
@@ -84,14 +90,16 @@ def detection_cost(
             if index == 0:
                 ignored = _learn_an_area(detector, gray, width, height)
             colour_value = None
-            if scene.wants_colour(now, jumped=False):
+            if not plain and scene.wants_colour(now, jumped=False):
                 with _timed(cpu["colour"], wall["colour"]):
                     colour_value = colourfulness(frame)
             with _timed(cpu["detect"], wall["detect"]):
                 result = detector.detect(gray, width, height, now=now)
-                if result is not None and detector.picture is not None:
-                    report = scene.update(detector.picture, now, colour_value)
+                if result is not None and detector.picture is not None and not plain:
+                    report = scene.update(detector.picture, now, colour_value, detector.mask)
                     trigger.update(result.delta, result.lighting or report.settling, now)
+                elif result is not None:
+                    trigger.update(result.delta, result.lighting, now)
     except Exception as exc:  # noqa: BLE001 - the detector's API may still be changing
         return {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
     finally:
@@ -108,8 +116,8 @@ def detection_cost(
         "decode_reduced_gray_ms": _median_ms(cpu["decode"]),
         "detect_ms": _median_ms(cpu["detect"]),
         "detect_p99_ms": round(float(np.percentile(cpu["detect"], 99)) * 1000, 3),
-        "colour_sample_ms": _median_ms(cpu["colour"]),
-        "colour_per_frame_ms": round(_median_ms(cpu["colour"]) / fps, 3),
+        "colour_sample_ms": _median_ms(cpu["colour"]) if cpu["colour"] else 0.0,
+        "colour_per_frame_ms": round(_median_ms(cpu["colour"]) / fps, 3) if cpu["colour"] else 0.0,
         "decode_full_colour_ms": _median_ms(cpu["full"]),
         "wall_ms": {name: _median_ms(samples) for name, samples in wall.items()},
     }
