@@ -72,6 +72,9 @@ class MotionDetector:
         self._mask_key: tuple[int, int, int, int] | None = None
         self._counted_pixels = 0
         self._source_scale = (1.0, 1.0)
+        # The previous picture's brightness (mean, std), measured when it was the current one.
+        self._previous_stats: tuple[float, float] | None = None
+        self._stats_mask_key: tuple[int, int, int, int] | None = None
         self._scaled_areas: tuple[Outlines, tuple[float, float], Outlines] = ((), (1.0, 1.0), ())
 
     @property
@@ -106,6 +109,7 @@ class MotionDetector:
     def reset(self) -> None:
         """Forget the previous frame (after a reconnect the next frame is compared with nothing)."""
         self._previous = None
+        self._previous_stats = None
         if self.nuisance is not None:
             self.nuisance.reset_clock()
 
@@ -143,10 +147,16 @@ class MotionDetector:
         small = self._blur(self.picture)
         previous, self._previous = self._previous, small
         if previous is None or previous.shape != small.shape:
+            self._previous_stats = None
             return None
         mask = self._mask_for(small.shape[1], small.shape[0], frame_width, frame_height)
 
-        diff = cv2.absdiff(_match_brightness(small, previous, mask), previous)
+        stats = _brightness(small, mask)
+        previous_stats, self._previous_stats = self._previous_stats, stats
+        if previous_stats is None or self._mask_key != self._stats_mask_key:
+            previous_stats = _brightness(previous, mask)
+        self._stats_mask_key = self._mask_key
+        diff = cv2.absdiff(_match_brightness(small, stats, previous_stats), previous)
         _, changed = cv2.threshold(diff, config.pixel_threshold, 1, cv2.THRESH_BINARY)
         if mask is not None:
             changed = cv2.bitwise_and(changed, mask)
@@ -224,19 +234,25 @@ class MotionDetector:
         return self._mask
 
 
+def _brightness(picture: np.ndarray, mask: np.ndarray | None) -> tuple[float, float]:
+    """(mean, standard deviation) of the gray levels that count."""
+    mean, std = cv2.meanStdDev(picture, mask=mask)
+    return float(mean[0][0]), float(std[0][0])
+
+
 def _match_brightness(
-    current: np.ndarray, previous: np.ndarray, mask: np.ndarray | None
+    current: np.ndarray, now: tuple[float, float], before: tuple[float, float]
 ) -> np.ndarray:
-    """``current`` with its brightness and contrast mapped onto ``previous``'s.
+    """``current`` (whose brightness is ``now``) with its brightness and contrast mapped onto
+    ``before`` (the previous picture's mean and standard deviation).
 
     A lighting change (auto-exposure, a cloud, a lamp) scales and shifts every gray level at
     once; matching mean and standard deviation undoes it, while a moving object, which changes
     a small part of the picture, barely moves either statistic.
     """
-    mean_now, std_now = cv2.meanStdDev(current, mask=mask)
-    mean_before, std_before = cv2.meanStdDev(previous, mask=mask)
-    gain = float(std_before[0][0]) / float(std_now[0][0]) if std_now[0][0] > 1.0 else 1.0
-    offset = float(mean_before[0][0]) - gain * float(mean_now[0][0])
+    (mean_now, std_now), (mean_before, std_before) = now, before
+    gain = std_before / std_now if std_now > 1.0 else 1.0
+    offset = mean_before - gain * mean_now
     if abs(gain - 1.0) < 0.002 and abs(offset) < 0.5:
         return current
     return cv2.addWeighted(current, gain, current, 0.0, offset)

@@ -73,38 +73,71 @@ class PictureMeasures:
     thumbnail: np.ndarray  # GRID * BLOCK pixels, float32; masked pixels at the mean
 
 
-def measure(picture: np.ndarray, mask: np.ndarray | None = None) -> PictureMeasures:
-    """Measures of a gray picture (uint8, any size, unblurred); ``mask`` (0/1, same size)
-    marks the pixels that count (None: all)."""
-    mean, std = cv2.meanStdDev(picture, mask=mask)
+@dataclass(frozen=True, slots=True)
+class PreparedMask:
+    """A detection mask (0/1) in the forms the measures need, made once per mask."""
+
+    mask: np.ndarray
+    half: np.ndarray  # every other pixel: the mean and contrast need no more
+    inside: np.ndarray  # eroded: edges along the mask's border are not the scene's
+    blocks: np.ndarray  # per thumbnail block, whether it is mostly unmasked
+
+    @classmethod
+    def of(cls, mask: np.ndarray) -> PreparedMask:
+        return cls(
+            mask=mask,
+            half=np.ascontiguousarray(mask[::2, ::2]),
+            inside=cv2.erode(mask, np.ones((3, 3), np.uint8)),
+            blocks=block_weights(mask),
+        )
+
+
+def measure(picture: np.ndarray, mask: PreparedMask | None = None) -> PictureMeasures:
+    """Measures of a gray picture (uint8, any size, unblurred); ``mask`` marks the pixels that
+    count (None: all). About 0.2 ms at 240x135."""
+    if mask is None:
+        mean, std = cv2.meanStdDev(picture)
+    else:
+        mean, std = cv2.meanStdDev(np.ascontiguousarray(picture[::2, ::2]), mask=mask.half)
     contrast = float(std[0][0])
-    sharpness = _steepest_edges(picture, mask) / max(contrast, 1.0)
-    size = (GRID[0] * BLOCK, GRID[1] * BLOCK)
+    sharpness = _steepest_edges(picture, None if mask is None else mask.inside)
     if mask is not None:
         # Masked pixels (a timestamp the camera burns in, a road) take no part in the scene.
-        picture = np.where(mask > 0, picture, np.uint8(round(float(mean[0][0]))))
-    thumbnail = cv2.resize(picture, size, interpolation=cv2.INTER_AREA).astype(np.float32)
-    return PictureMeasures(float(mean[0][0]), contrast, sharpness, thumbnail)
+        filled = np.full_like(picture, round(float(mean[0][0])))
+        cv2.copyTo(picture, mask.mask, filled)
+        picture = filled
+    return PictureMeasures(
+        float(mean[0][0]), contrast, sharpness / max(contrast, 1.0), _thumbnail(picture)
+    )
 
 
-def _steepest_edges(picture: np.ndarray, mask: np.ndarray | None) -> float:
-    """The gradient that only EDGE_SHARE of the pixels exceed: the steepness of the picture's
-    strongest edges, which blur flattens, while sensor noise (many weak gradients) barely
-    moves it."""
+def _thumbnail(picture: np.ndarray) -> np.ndarray:
+    """GRID * BLOCK pixels of block means (float32). The picture is cropped to a whole
+    multiple first: an area resize by whole factors is several times faster."""
+    width, height = GRID[0] * BLOCK, GRID[1] * BLOCK
+    fx, fy = picture.shape[1] // width, picture.shape[0] // height
+    if fx and fy:
+        picture = picture[: fy * height, : fx * width]
+    small = cv2.resize(picture, (width, height), interpolation=cv2.INTER_AREA)
+    thumbnail: np.ndarray = small.astype(np.float32)
+    return thumbnail
+
+
+def _steepest_edges(picture: np.ndarray, inside: np.ndarray | None) -> float:
+    """The gradient that only EDGE_SHARE of the pixels (where ``inside``) exceed: the
+    steepness of the picture's strongest edges, which blur flattens, while sensor noise (many
+    weak gradients) barely moves it."""
     gx = cv2.convertScaleAbs(cv2.Sobel(picture, cv2.CV_16S, 1, 0), alpha=0.5)
     gy = cv2.convertScaleAbs(cv2.Sobel(picture, cv2.CV_16S, 0, 1), alpha=0.5)
     magnitude = cv2.add(gx, gy)
-    inside = None if mask is None else cv2.erode(mask, np.ones((3, 3), np.uint8))
     histogram = cv2.calcHist([magnitude], [0], inside, [256], [0, 256]).ravel()
     total = float(histogram.sum())
     above = np.cumsum(histogram[::-1])  # pixels at or above each level, from the top
     return float(255 - int(np.searchsorted(above, EDGE_SHARE * total)))
 
 
-def block_weights(mask: np.ndarray | None) -> np.ndarray | None:
-    """Per block of the thumbnail, whether it is mostly unmasked (None: all are)."""
-    if mask is None:
-        return None
+def block_weights(mask: np.ndarray) -> np.ndarray:
+    """Per block of the thumbnail, whether it is mostly unmasked."""
     share = cv2.resize(mask.astype(np.float32), GRID, interpolation=cv2.INTER_AREA)
     weights: np.ndarray = share.ravel() >= 0.5
     return weights
@@ -191,7 +224,7 @@ class TamperWatch:
         self._paused_until = float("-inf")
         self._last_condition = float("-inf")  # when a condition was last seen
         self._mask_key: tuple[int, ...] | None = None
-        self._unmasked_blocks: np.ndarray | None = None
+        self._prepared: PreparedMask | None = None
 
     @property
     def enabled(self) -> bool:
@@ -233,24 +266,26 @@ class TamperWatch:
             return state
         step = 0.0 if self._last_sample is None else min(1.0, now - self._last_sample)
         self._last_sample = now
-        measures = measure(picture, mask)
+        prepared = self._prepare(mask)
+        measures = measure(picture, prepared)
         usual = self._usual
         if usual is None or not self.ready:
             self._learn(measures, step)
             return state
-        condition = judge(measures, usual, self._blocks_for(mask))
+        condition = judge(measures, usual, None if prepared is None else prepared.blocks)
         self.state = self._next_state(condition, now)
         calm = self.state.since is None and self.state.tampered is None
         if calm and now - self._last_condition >= CLEAR_AFTER:
             self._learn(measures, step)
         return self.state
 
-    def _blocks_for(self, mask: np.ndarray | None) -> np.ndarray | None:
+    def _prepare(self, mask: np.ndarray | None) -> PreparedMask | None:
+        """The mask's prepared forms, made again only when the mask changes."""
         key = None if mask is None else (id(mask), *mask.shape)
         if key != self._mask_key:
             self._mask_key = key
-            self._unmasked_blocks = block_weights(mask)
-        return self._unmasked_blocks
+            self._prepared = None if mask is None else PreparedMask.of(mask)
+        return self._prepared
 
     def _learn(self, measures: PictureMeasures, step: float) -> None:
         usual = self._usual

@@ -119,7 +119,7 @@ def detection_cost(
         "colour_sample_ms": _median_ms(cpu["colour"]) if cpu["colour"] else 0.0,
         "colour_per_frame_ms": round(_median_ms(cpu["colour"]) / fps, 3) if cpu["colour"] else 0.0,
         "decode_full_colour_ms": _median_ms(cpu["full"]),
-        "wall_ms": {name: _median_ms(samples) for name, samples in wall.items()},
+        "wall_ms": {name: _median_ms(samples) for name, samples in wall.items() if samples},
     }
 
 
