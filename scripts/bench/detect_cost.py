@@ -116,6 +116,7 @@ def detection_cost(
         "decode_reduced_gray_ms": _median_ms(cpu["decode"]),
         "detect_ms": _median_ms(cpu["detect"]),
         "detect_p99_ms": round(float(np.percentile(cpu["detect"], 99)) * 1000, 3),
+        "detect_samples_ms": [round(sample * 1000, 4) for sample in cpu["detect"]],
         "colour_sample_ms": _median_ms(cpu["colour"]) if cpu["colour"] else 0.0,
         "colour_per_frame_ms": round(_median_ms(cpu["colour"]) / fps, 3) if cpu["colour"] else 0.0,
         "decode_full_colour_ms": _median_ms(cpu["full"]),
