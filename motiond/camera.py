@@ -5,7 +5,9 @@ Thread crossings (the only ones):
 - ``frame_listeners``: called on the capture thread with each new frame; a listener must only
   hand the frame over (the web side uses ``IOLoop.add_callback``) and never block.
 - ``status()`` and the counters are read from other threads; they are plain attributes written
-  by the capture thread only, so a reader sees a recent value, never a torn one.
+  by the capture thread only, so a reader sees a recent value, never a torn one. The same holds
+  for ``scene.report`` (day/night, tampering) and the nuisance model's ``ignored_share`` and
+  ``areas`` (``ignored_areas()``): immutable values the capture thread replaces, never changes.
 - ``armed`` is written by the web side and read by the capture thread (a plain bool).
 """
 
