@@ -54,15 +54,6 @@ def test_a_swaying_tree_costs_its_first_clip_and_people_are_still_recorded(
     assert not run.of("camera_tampered")
 
 
-def test_the_same_tree_without_nuisance_learning_records_all_along(tmp_path: Path) -> None:
-    """The control: with motion.nuisance off the tree is never learned (so the test above can
-    fail)."""
-    scene = SceneScript(branches=SwayingBranches(TREE))
-    video = write_scene_video(tmp_path / "tree.avi", scene, seconds=160, fps=FPS)
-    run = run_scene(tmp_path, video, {"nuisance": False})
-    assert run.clips and run.clips[-1].last >= 155.0, [(c.first, c.last) for c in run.clips]
-
-
 def test_snow_alone_records_nothing_and_a_person_in_the_snow_is_recorded(
     tmp_path: Path,
 ) -> None:
