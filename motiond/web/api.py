@@ -180,7 +180,12 @@ CAMERA_METRICS = (
     ("armed", "gauge", "1 while detection is armed", "armed"),
     ("frames_total", "counter", "frames captured", "frames"),
     ("fps", "gauge", "measured capture frame rate", "fps"),
-    ("last_delta", "gauge", "fraction of the picture changed in the last frame", "last_delta"),
+    (
+        "last_delta",
+        "gauge",
+        "fraction of the picture in changed regions that count, last frame",
+        "last_delta",
+    ),
     ("threshold", "gauge", "the configured motion threshold", "threshold"),
     ("clips_kept_total", "counter", "clips kept", "clips_kept"),
     ("clips_discarded_total", "counter", "clips discarded as noise", "clips_discarded"),
