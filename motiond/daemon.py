@@ -32,10 +32,12 @@ from motiond.camera import CameraWorker
 from motiond.config import CameraConfig, Config, ConfigError, load_config
 from motiond.hooks import HookRunner
 from motiond.logs import set_level
+from motiond.mqtt_bridge import MqttBridge
 from motiond.recovery import recover
 from motiond.retention import Retention
 from motiond.storage import ClipIndex, ClipStore, Storage
 from motiond.systemd import Notifier
+from motiond.upload import Uploader
 from motiond.web.app import MAX_BODY_BYTES, load_or_create_cookie_secret, make_app
 from motiond.web.live import LiveHub
 
@@ -74,6 +76,27 @@ class Daemon:
         self._signals_received = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self.event_listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
+        self.uploads: Uploader | None = None
+        if config.upload is not None:
+            self.uploads = Uploader(
+                config.upload,
+                self.storage,
+                self.clips,
+                on_failed=lambda camera, info: self._on_camera_event(camera, "upload_failed", info),
+            )
+            self.retention.pending_uploads = self.uploads.pending_remotes
+            self.event_listeners.append(self.uploads.on_event)
+        self.mqtt: MqttBridge | None = None
+        if config.mqtt is not None:
+            self.mqtt = MqttBridge(
+                config.mqtt,
+                cameras=lambda: self.cameras,
+                camera_names=lambda: [c.name for c in self.config.cameras],
+                storage_root=self.storage.root,
+                base_url=config.web.base_url,
+                version=__version__,
+            )
+            self.event_listeners.append(self.mqtt.on_event)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -103,11 +126,15 @@ class Daemon:
             count,
         )
         self.hooks.start()
+        if self.uploads is not None:
+            self.uploads.start()
         self.retention.run("startup", snapshots=True)
         self.retention.start()
         self._start_web()
         for camera_config in self.config.cameras:
             self._start_camera(camera_config)
+        if self.mqtt is not None:
+            self.mqtt.start()
         self._install_signal_handlers()
         self.notifier.ready(self.status_line())
 
@@ -166,6 +193,10 @@ class Daemon:
             self._http_server.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.retention.stop(timeout=max(0.1, deadline - time.monotonic()))
+        if self.mqtt is not None:
+            self.mqtt.stop(timeout=max(0.5, deadline - time.monotonic()))
+        if self.uploads is not None:
+            self.uploads.stop(timeout=max(0.5, deadline - time.monotonic()))
         self.hooks.stop(timeout=max(0.5, deadline - time.monotonic()))
 
     # -- signals ----------------------------------------------------------------------------------
@@ -208,10 +239,14 @@ class Daemon:
         for key, before, after in (
             ("storage", old.storage, new.storage),
             ("web", old.web, new.web),
+            ("mqtt", old.mqtt, new.mqtt),
+            ("upload", old.upload, new.upload),
         ):
             if before != after:
                 logger.warning("reload: %s changed; it takes effect at the next restart", key)
-        new = dataclasses.replace(new, storage=old.storage, web=old.web)
+        new = dataclasses.replace(
+            new, storage=old.storage, web=old.web, mqtt=old.mqtt, upload=old.upload
+        )
         set_level(new.log_level)
         self.hooks.update(new.hooks, {c.name: c.hooks for c in new.cameras})
         wanted = {c.name: c for c in new.cameras}

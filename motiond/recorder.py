@@ -274,6 +274,7 @@ class ClipRecorder:
                 "poster_path": str(paths.start_snapshot),
                 "poster": self.storage.relative(paths.start_snapshot),
                 "start": local_iso(first.wall),
+                "boxes": [box.as_list() for box in message.trigger_boxes],
             },
         )
         for frame in message.frames:

@@ -4,6 +4,8 @@ Limits, oldest first: ``storage.max_age``, ``cameras[].record.max_bytes``,
 ``storage.max_bytes``, then ``storage.min_free`` plus room for one more ``max_clip`` at the
 fastest camera's recent bitrate. Clips marked ``keep`` are never deleted: when only they are
 left and space is still short, the storage is *full* and recording stops until space returns.
+Clips still waiting to be copied off-site (``upload.keep_until_uploaded``) are spared by every
+limit but ``min_free``: when space runs out they go as any other, and the loss is logged.
 """
 
 from __future__ import annotations
@@ -75,15 +77,20 @@ def plan_deletions(
     usage: DiskUsage,
     limits: Limits,
     headroom: int,
+    awaiting_upload: frozenset[str] = frozenset(),
 ) -> Plan:
-    """Decide what goes, oldest first. Pure: files and clocks are the caller's business."""
+    """Decide what goes, oldest first. Pure: files and clocks are the caller's business.
+
+    Clips in ``awaiting_upload`` (ids) are only deleted for ``min_free``.
+    """
     oldest_first = sorted(clips, key=lambda r: (r["start_ts"], r["id"]))
     remaining = list(oldest_first)
     deleted: list[tuple[dict[str, Any], Reason]] = []
 
     def delete_while(reason: Reason, should: Callable[[dict[str, Any]], bool]) -> None:
         for record in list(remaining):
-            if not record.get("keep") and should(record):
+            spared = reason != "min_free" and record["id"] in awaiting_upload
+            if not record.get("keep") and not spared and should(record):
                 remaining.remove(record)
                 deleted.append((record, reason))
 
@@ -165,6 +172,8 @@ class Retention:
         self.full = False
         self.full_reason = ""
         self.deleted_total = 0
+        # Destinations a clip still has to reach (upload.keep_until_uploaded); set by the daemon.
+        self.pending_uploads: Callable[[Mapping[str, Any]], list[str]] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -196,6 +205,8 @@ class Retention:
         headroom = min(headroom, disk.total // 2)
         found = self._snapshot_files(clips) if scan_snapshots and storage.max_age else []
         now = dt.datetime.now().timestamp()
+        pending = self.pending_uploads
+        awaiting = {r["id"]: pending(r) for r in clips} if pending is not None else {}
         plan = plan_deletions(
             clips,
             found,
@@ -203,11 +214,18 @@ class Retention:
             usage=DiskUsage(disk.total, disk.free),
             limits=limits,
             headroom=headroom,
+            awaiting_upload=frozenset(clip_id for clip_id, to in awaiting.items() if to),
         )
         for record, why in plan.clips:
             self.store.delete(record)
             self.deleted_total += 1
             logger.info("retention: deleted %s (%s)", record["id"], why)
+            if awaiting.get(record["id"]):
+                logger.warning(
+                    "retention: %s was deleted before it was copied to %s (out of space)",
+                    record["id"],
+                    ", ".join(awaiting[record["id"]]),
+                )
             self._remove_empty_dirs(self.storage.root / record["file"], now)
         for snapshot in plan.snapshots:
             with contextlib.suppress(FileNotFoundError):

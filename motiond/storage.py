@@ -21,7 +21,8 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -271,16 +272,43 @@ class ClipStore:
     def __init__(self, storage: Storage, index: ClipIndex) -> None:
         self.storage = storage
         self.index = index
+        # Serialises sidecar rewrites and deletions (web executor, retention, uploads), so a
+        # change is never lost to another written from an older copy of the record.
+        self._lock = threading.Lock()
 
     def set_keep(self, record: dict[str, Any], keep: bool) -> dict[str, Any]:
-        updated = {**record, "keep": keep}
-        write_sidecar(self.storage.root / Path(record["file"]).with_suffix(".json"), updated)
-        self.index.add(updated)
-        return updated
+        with self._lock:
+            current = self.index.get(record["id"]) or record
+            updated = {**current, "keep": keep}
+            write_sidecar(self.storage.root / Path(record["file"]).with_suffix(".json"), updated)
+            self.index.add(updated)
+            return updated
+
+    def mark_uploaded(
+        self, clip_id: str, remote: str, path_of: Callable[[dict[str, Any]], str]
+    ) -> dict[str, Any] | None:
+        """Record in the sidecar that the clip is copied to ``remote`` (``uploads``: remote,
+        the clip's path there, time). None when the clip is no longer in the index."""
+        with self._lock:
+            record = self.index.get(clip_id)
+            if record is None:
+                return None
+            uploads = [u for u in record.get("uploads", []) if u.get("remote") != remote]
+            uploads.append(
+                {"remote": remote, "path": path_of(record), "time": local_iso(time.time())}
+            )
+            updated = {**record, "uploads": uploads}
+            write_sidecar(self.storage.root / Path(record["file"]).with_suffix(".json"), updated)
+            self.index.add(updated)
+            return updated
 
     def delete(self, record: dict[str, Any]) -> None:
         """Delete a clip, then its snapshots, then its sidecar (the sidecar last: never a
         sidecar without its clip)."""
+        with self._lock:
+            self._delete(record)
+
+    def _delete(self, record: dict[str, Any]) -> None:
         self.index.remove(record["id"])
         root = self.storage.root
         with contextlib.suppress(FileNotFoundError):

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import math
 import shutil
+from collections.abc import Callable
 from typing import Any
 
 import tornado.web
@@ -52,7 +53,31 @@ class HealthHandler(BaseHandler):
         if retention.full:
             body["ok"] = ok = False
             body["reason"] = retention.full_reason
+        body.update(_mqtt_and_upload_health(self.daemon))
         self.write_json(body, 200 if ok else 503)
+
+
+def _mqtt_and_upload_health(daemon: Any) -> dict[str, Any]:
+    """Whether the broker is connected and how the upload queues stand (informational: neither
+    changes the status code, recording does not depend on them)."""
+    extra: dict[str, Any] = {}
+    if daemon.mqtt is not None:
+        client = daemon.mqtt.client
+        extra["mqtt"] = {
+            "connected": client.connected,
+            "error": None if client.connected else client.last_error,
+        }
+    if daemon.uploads is not None:
+        extra["uploads"] = [
+            {
+                "remote": s.remote,
+                "queued": s.queued,
+                "oldest_age": round(s.oldest_age, 1),
+                "failing_since": s.failing_since,
+            }
+            for s in daemon.uploads.stats()
+        ]
+    return extra
 
 
 def camera_json(daemon: Any, worker: CameraWorker) -> dict[str, Any]:
@@ -232,8 +257,57 @@ class MetricsHandler(BaseHandler):
         metric("retention_deleted_total", "counter", "clips deleted by retention", [("", deleted)])
         failures = float(daemon.hooks.failures)
         metric("hook_failures_total", "counter", "event hooks that failed", [("", failures)])
+        _mqtt_and_upload_metrics(daemon, metric)
         self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         self.finish("\n".join(lines) + "\n")
+
+
+def _mqtt_and_upload_metrics(daemon: Any, metric: Callable[..., None]) -> None:
+    if daemon.mqtt is not None:
+        client = daemon.mqtt.client
+        metric(
+            "mqtt_connected",
+            "gauge",
+            "1 while connected to the MQTT broker",
+            [("", float(client.connected))],
+        )
+        metric(
+            "mqtt_connection_failures_total",
+            "counter",
+            "failed attempts to connect to the MQTT broker",
+            [("", float(client.connection_failures))],
+        )
+        metric(
+            "mqtt_events_dropped_total",
+            "counter",
+            "MQTT events dropped while the broker was away (more than the queue holds)",
+            [("", float(client.events_dropped))],
+        )
+    if daemon.uploads is not None:
+        stats = daemon.uploads.stats()
+
+        def per_remote(field: str) -> list[tuple[str, float]]:
+            return [(_remote_label(s.remote), float(getattr(s, field))) for s in stats]
+
+        metric(
+            "upload_queue_files",
+            "gauge",
+            "files waiting to be copied off-site",
+            per_remote("queued"),
+        )
+        metric(
+            "upload_oldest_age_seconds",
+            "gauge",
+            "age of the oldest file waiting to be copied (0: none)",
+            per_remote("oldest_age"),
+        )
+        metric("uploads_total", "counter", "files copied off-site", per_remote("uploaded"))
+        metric("upload_failures_total", "counter", "failed copy attempts", per_remote("failures"))
+
+
+def _remote_label(remote: str) -> str:
+    escaped = remote.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'{{remote="{escaped}"}}'
 
 
 def _label(camera: str) -> str:
