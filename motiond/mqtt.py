@@ -125,6 +125,8 @@ class MqttClient:
 
     def send_if_connected(self, topic: str, payload: str | bytes) -> None:
         """Publish with QoS 0, not retained, only while connected (the latest per topic)."""
+        if not self.connected:
+            return
         data = payload.encode() if isinstance(payload, str) else payload
         with self._lock:
             self._transient[topic] = data
@@ -221,7 +223,8 @@ class MqttClient:
         logger.info("mqtt: connected to %s:%d as %s", config.host, config.port, self.client_id)
         self._logged_reason = None
         self.last_error = None
-        self._client.subscribe([(topic, 1) for topic in self.subscriptions])
+        if self.subscriptions:
+            self._client.subscribe([(topic, 1) for topic in self.subscriptions])
         while not self._stop.is_set():
             self.on_tick()
             self._flush()

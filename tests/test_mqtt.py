@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
+from motiond.config import MqttConfig
 from motiond.homeassistant import RETAINED_CAMERA_LEAVES
+from motiond.mqtt import MqttClient
 from scripts.mjpeg_server import MjpegServer
 from tests.conftest import sidecars, write_config
 from tests.servers import (
@@ -491,3 +493,41 @@ def make_certificates(folder: Path) -> dict[str, Path]:
         "-out", str(paths["server_cert"]),
     )  # fmt: skip
     return paths
+
+
+def test_while_the_broker_is_away_states_coalesce_and_events_are_bounded(rig: Rig) -> None:
+    rig.broker.kill()
+    config = MqttConfig(
+        host="127.0.0.1", port=rig.broker.port, username=MQTT_USER, password=MQTT_PASSWORD
+    )
+    client = MqttClient(
+        config, "coalescing-test", "motiond/status", [], on_message=lambda *a: None, max_events=10
+    )
+    client.start()
+    try:
+        # Backoff after four failures: the next attempt is at least 4 s away, time enough to
+        # bring the broker back with a subscriber before the client returns.
+        wait_until(lambda: client.connection_failures >= 4, 30, "four failed attempts")
+        for i in range(500):
+            client.set_retained("motiond/x/state", str(i))
+        for i in range(25):
+            client.send_event("motiond/x/event", str(i))
+        client.send_if_connected("motiond/x/delta", "0.5")
+        assert client.events_dropped == 15
+        rig.broker.start()
+        watcher = MqttWatcher(rig.broker)
+        try:
+            watcher.wait_for("motiond/x/state", "499", timeout=70)
+            watcher.wait_count("motiond/x/event", 10)
+            time.sleep(1)
+            assert [m.text() for m in watcher.on("motiond/x/state")] == ["499"]
+            assert [m.text() for m in watcher.on("motiond/x/event")] == [
+                str(i) for i in range(15, 25)
+            ]
+            assert not watcher.on("motiond/x/delta")
+            assert watcher.last("motiond/status").payload == b"online"  # type: ignore[union-attr]
+        finally:
+            watcher.close()
+    finally:
+        client.stop()
+    assert retained_messages(rig.broker, "motiond/status") == {"motiond/status": b"offline"}
