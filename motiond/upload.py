@@ -355,24 +355,33 @@ class DestinationWorker:
         try:
             count = self.queue.load()
             queued = self._catch_up()
-            logger.info(
-                "upload to %s: %d file(s) queued from earlier runs, %d clip(s) added",
-                self.remote,
-                count,
-                queued,
-            )
-            while not self._stop.is_set():
-                self._take_intake()
-                item = self.queue.next()
-                wait = None if item is None else self._retry_at - time.monotonic()
-                if item is not None and wait is not None and wait <= 0:
-                    self._copy(item)
-                    continue
-                self._wake.wait(wait)
-                self._wake.clear()
-            self._take_intake()  # what arrived last (the clip finished at shutdown) is kept
-        except Exception:
-            logger.exception("upload to %s: worker failed", self.remote)
+        except OSError as exc:
+            logger.error("upload to %s: cannot read or write the queue: %s", self.remote, exc)
+            return
+        logger.info(
+            "upload to %s: %d file(s) queued from earlier runs, %d clip(s) added",
+            self.remote,
+            count,
+            queued,
+        )
+        while not self._stop.is_set():
+            try:
+                self._step()
+            except Exception:  # a bug or an odd filesystem error: log, pause, go on
+                logger.exception("upload to %s: unexpected error; going on", self.remote)
+                self._stop.wait(self.config.retry_max)
+        self._take_intake()  # what arrived last (the clip finished at shutdown) is kept
+
+    def _step(self) -> None:
+        """Queue what arrived; copy the next file if its time has come, else wait."""
+        self._take_intake()
+        item = self.queue.next()
+        wait = None if item is None else self._retry_at - time.monotonic()
+        if item is not None and wait is not None and wait <= 0:
+            self._copy(item)
+            return
+        self._wake.wait(wait)
+        self._wake.clear()
 
     def _take_intake(self) -> None:
         with self._lock:

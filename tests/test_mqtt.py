@@ -505,9 +505,9 @@ def test_while_the_broker_is_away_states_coalesce_and_events_are_bounded(rig: Ri
     )
     client.start()
     try:
-        # Backoff after four failures: the next attempt is at least 4 s away, time enough to
+        # Backoff after three failures: the next attempt is at least 2 s away, time enough to
         # bring the broker back with a subscriber before the client returns.
-        wait_until(lambda: client.connection_failures >= 4, 30, "four failed attempts")
+        wait_until(lambda: client.connection_failures >= 3, 30, "three failed attempts")
         for i in range(500):
             client.set_retained("motiond/x/state", str(i))
         for i in range(25):

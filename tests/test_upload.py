@@ -352,6 +352,7 @@ def assert_copied_under(
         assert copied == local, relative
 
 
+@pytest.mark.slow
 def test_clips_arrive_byte_identical_over_sftp_and_webdav(upload_rig: UploadRig) -> None:
     sftp = upload_rig.server("sftp", "nas")
     webdav = upload_rig.server("webdav", "dav")
@@ -397,6 +398,7 @@ def test_clips_arrive_byte_identical_over_sftp_and_webdav(upload_rig: UploadRig)
     assert_copied_under(sftp, "volume1/cameras/", daemon.storage, records)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_a_server_down_for_a_minute_then_back_loses_and_duplicates_nothing(
     upload_rig: UploadRig,
 ) -> None:
@@ -447,6 +449,7 @@ def test_a_server_down_for_a_minute_then_back_loses_and_duplicates_nothing(
     assert len(puts) == 12
 
 
+@pytest.mark.slow
 def test_kill_9_during_an_upload_then_the_queue_resumes_and_finishes(
     upload_rig: UploadRig,
 ) -> None:
