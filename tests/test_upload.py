@@ -10,7 +10,9 @@ import logging
 import os
 import re
 import signal
+import socket
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,6 +31,7 @@ from motiond.upload import (
     clip_files,
     destination_folder,
     remote_path,
+    run_rclone,
 )
 from scripts.mjpeg_server import MjpegServer
 from tests.conftest import sidecars, write_config
@@ -36,6 +39,7 @@ from tests.servers import (
     MotionScene,
     RcloneServer,
     child_pids,
+    rclone_obscure,
     require,
     wait_until,
     write_rclone_config,
@@ -504,3 +508,31 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except FileNotFoundError:
         return ""
+
+
+def test_rclone_is_killed_after_its_timeout_and_at_shutdown(tmp_path: Path) -> None:
+    """A server that accepts the connection and never answers: the copy is bounded."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    port = silent.getsockname()[1]
+    config = tmp_path / "rclone.conf"
+    config.write_text(
+        f"[mute]\ntype = sftp\nhost = 127.0.0.1\nport = {port}\nuser = x\n"
+        f"pass = {rclone_obscure('x')}\n"
+    )
+    (tmp_path / "f.bin").write_bytes(b"x" * 1000)
+    command = [
+        require("rclone"), "copyto", f"--config={config}", "--",
+        str(tmp_path / "f.bin"), "mute:f.bin",
+    ]  # fmt: skip
+    try:
+        started = time.monotonic()
+        assert run_rclone(command, 1.0, threading.Event()) == (False, "timed out after 1s")
+        stop = threading.Event()
+        threading.Timer(0.5, stop.set).start()
+        ok, reason = run_rclone(command, 60.0, stop)
+        assert not ok and reason.startswith("stopped")
+        assert time.monotonic() - started < 30
+    finally:
+        silent.close()
