@@ -21,9 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from motiond.config import CameraConfig
-from motiond.encoders import ClipWriter, OpenCVClipWriter, PyAVClipWriter, burn_overlay
-from motiond.frames import Frame, FrameDecodeError
+from motiond.config import CameraConfig, RecordConfig
+from motiond.encoders import (
+    ClipWriter,
+    CopyClipWriter,
+    OpenCVClipWriter,
+    Overlay,
+    PyAVClipWriter,
+    burn_overlay,
+)
+from motiond.frames import AudioParams, Frame, FrameDecodeError
 from motiond.motion import Box
 from motiond.recovery import ClipProbeError, playable_end, probe_clip
 from motiond.snapshots import write_snapshot
@@ -49,19 +56,25 @@ def is_disk_error(exc: BaseException) -> bool:
 # Messages from the capture thread
 
 
+@dataclass(frozen=True, slots=True)
+class Still:
+    """A picture for a warn snapshot: a decodable frame (JPEG or raw), boxes in its pixels."""
+
+    frame: Frame
+    boxes: tuple[Box, ...]
+
+
 @dataclass(slots=True)
 class _BeginClip:
-    frames: list[Frame]  # pre-roll, then the first changed frame
-    trigger_boxes: tuple[Box, ...]
-    trigger_frame: Frame
+    frames: list[Frame]  # from a keyframe: pre-roll, then the first changed frame
+    trigger: Still | None
 
 
 @dataclass(slots=True)
 class _EndClip:
     keep: bool
     stats: ClipStats
-    peak_frame: Frame | None
-    peak_boxes: tuple[Box, ...]
+    peak: Still | None
     union: Box | None
     dropped: int
 
@@ -77,6 +90,9 @@ class _ActiveClip:
     codec: str = ""
     width: int = 0
     height: int = 0
+    mode: str = ""  # copy or transcode
+    source_codec: str = ""
+    audio: AudioParams | None = None
     failed: str | None = None
     disk_full: bool = False
     frames_lost: int = 0  # frames after a write failure, dropped
@@ -185,8 +201,10 @@ class ClipRecorder:
         )
         self._thread.start()
 
-    def begin_clip(self, frames: list[Frame], trigger_boxes: tuple[Box, ...]) -> None:
-        self._mailbox.put_control(_BeginClip(frames, trigger_boxes, frames[-1]))
+    def begin_clip(self, frames: list[Frame], trigger: Still | None) -> None:
+        """Start a clip with ``frames`` (compressed, from a keyframe); ``trigger`` is the
+        picture of what moved first, for the start snapshot (None: a clip split off)."""
+        self._mailbox.put_control(_BeginClip(frames, trigger))
 
     def add_frame(self, frame: Frame) -> bool:
         """Queue a frame of the clip in progress; False (and counted) when it had to be dropped."""
@@ -196,16 +214,9 @@ class ClipRecorder:
         self._dropped_in_clip += 1
         return False
 
-    def end_clip(
-        self,
-        keep: bool,
-        stats: ClipStats,
-        peak_frame: Frame | None,
-        peak_boxes: tuple[Box, ...],
-        union: Box | None,
-    ) -> None:
+    def end_clip(self, keep: bool, stats: ClipStats, peak: Still | None, union: Box | None) -> None:
         dropped, self._dropped_in_clip = self._dropped_in_clip, 0
-        self._mailbox.put_control(_EndClip(keep, stats, peak_frame, peak_boxes, union, dropped))
+        self._mailbox.put_control(_EndClip(keep, stats, peak, union, dropped))
 
     def stop(self, timeout: float) -> bool:
         """Finish queued work (the caller ends any clip first) and join; False on timeout."""
@@ -257,9 +268,10 @@ class ClipRecorder:
             logger.error("camera %s: cannot start a clip: %s", self.camera.name, exc)
             self.on_event("storage_error", {"error": str(exc), "path": str(self.storage.clips_dir)})
             return
-        clip = _ActiveClip(paths=paths)
+        clip = _ActiveClip(paths=paths, audio=_audio_params(message.frames, self.camera))
         self._active = clip
-        self._snapshot(clip, paths.start_snapshot, message.trigger_frame, message.trigger_boxes)
+        if message.trigger is not None:
+            self._snapshot(clip, paths.start_snapshot, message.trigger)
         logger.info(
             "camera %s: clip started %s (%d pre-roll frames)",
             self.camera.name,
@@ -300,10 +312,13 @@ class ClipRecorder:
         if clip.failed:
             clip.frames_lost += 1
             return
+        if clip.writer is None and not frame.keyframe:
+            clip.frames_lost += 1  # a coded stream decodes from a keyframe on; cannot happen
+            return
         try:
             if clip.writer is None:
                 clip.writer = self._open_writer(clip, frame)
-            clip.writer.write(self._with_overlay(frame))
+            clip.writer.write(frame)
         except FrameDecodeError:
             clip.frames_garbled += 1
             return
@@ -338,11 +353,26 @@ class ClipRecorder:
 
     def _open_writer(self, clip: _ActiveClip, frame: Frame) -> ClipWriter:
         record = self.camera.record
+        source_codec = frame.packet.params.codec if frame.packet else "mjpeg"
+        if frame.jpeg is None and frame.packet is None:
+            source_codec = "rawvideo"
         writer: ClipWriter
-        if record.encoder == "opencv":
-            writer = OpenCVClipWriter(
-                clip.paths.partial, frame.width, frame.height, self.nominal_fps
+        if record.mode == "copy" and not copies(record, source_codec):
+            logger.warning(
+                "camera %s: record.mode is copy but the camera sends %s, which an MP4 clip "
+                "cannot carry playably; transcoding %s",
+                self.camera.name,
+                source_codec,
+                clip.paths.clip_id,
             )
+        if frame.packet is not None and copies(record, source_codec):
+            writer = CopyClipWriter(clip.paths.partial, frame, frame.mono, clip.audio)
+            clip.mode = "copy"
+        elif record.encoder == "opencv":
+            writer = OpenCVClipWriter(
+                clip.paths.partial, frame.width, frame.height, self.nominal_fps, self._overlay()
+            )
+            clip.mode = "transcode"
         else:
             writer = PyAVClipWriter(
                 clip.paths.partial,
@@ -351,20 +381,24 @@ class ClipRecorder:
                 height=frame.height,
                 fps=self.nominal_fps,
                 origin=frame.mono,
+                audio=clip.audio,
+                overlay=self._overlay(),
             )
+            clip.mode = "transcode"
+        clip.source_codec = source_codec
         clip.codec, clip.width, clip.height = writer.codec_name, writer.width, writer.height
         return writer
 
-    def _with_overlay(self, frame: Frame) -> Frame:
+    def _overlay(self) -> Overlay | None:
         overlay = self.camera.record.overlay
         if not (overlay.name or overlay.timestamp):
-            return frame
-        image = burn_overlay(
-            frame.bgr(),
-            self.camera.name if overlay.name else None,
-            frame.wall if overlay.timestamp else None,
-        )
-        return Frame.from_image(frame.seq, frame.mono, frame.wall, image)
+            return None
+        name = self.camera.name if overlay.name else None
+
+        def burn(image: Any, wall: float) -> Any:
+            return burn_overlay(image, name, wall if overlay.timestamp else None)
+
+        return burn
 
     def _close_writer(self, clip: _ActiveClip) -> None:
         writer, clip.writer = clip.writer, None
@@ -395,8 +429,8 @@ class ClipRecorder:
         if not keep:
             self._discard(clip, message)
             return
-        if message.peak_frame is not None and not clip.disk_full:
-            self._snapshot(clip, paths.peak_snapshot, message.peak_frame, message.peak_boxes)
+        if message.peak is not None and not clip.disk_full:
+            self._snapshot(clip, paths.peak_snapshot, message.peak)
         final = rename_no_overwrite(paths.partial, paths.final)
         record = self._sidecar_record(clip, message, final)
         self._write_sidecar(final, record)
@@ -455,12 +489,10 @@ class ClipRecorder:
                 )
                 self.on_event("storage_error", {"error": str(exc), "path": str(final)})
 
-    def _snapshot(
-        self, clip: _ActiveClip, path: Path, frame: Frame, boxes: tuple[Box, ...]
-    ) -> None:
+    def _snapshot(self, clip: _ActiveClip, path: Path, still: Still) -> None:
         """Write a warn snapshot of the clip; a failure is logged, the clip goes on."""
         try:
-            write_snapshot(path, frame, boxes)
+            write_snapshot(path, still.frame, still.boxes)
         except Exception as exc:
             logger.error(
                 "camera %s: cannot write snapshot %s: %s",
@@ -516,6 +548,9 @@ class ClipRecorder:
             "changed_frames": message.stats.changed_frames,
             "peak_delta": round(message.stats.peak_delta, 5),
             "codec": clip.codec,
+            "mode": clip.mode,
+            "source_codec": clip.source_codec,
+            "audio": "aac" if clip.audio is not None else None,
             "width": clip.width,
             "height": clip.height,
             "fps": round(1.0 / interval, 3) if interval > 0 else self.nominal_fps,
@@ -530,3 +565,32 @@ class ClipRecorder:
         if clip.failed:
             record["error"] = clip.failed
         return record
+
+
+def copies(record: RecordConfig, source_codec: str) -> bool:
+    """Whether a camera stream of ``source_codec`` is recorded as it came (no re-encoding).
+
+    ``auto`` copies H.264, which every browser plays, and H.265 only with ``copy_hevc`` (Safari
+    and recent Chromium on some systems play it; Firefox does not); everything else is
+    transcoded. ``copy`` copies H.264 and H.265 (an MP4 of anything else would not play).
+    """
+    if record.mode == "transcode" or record.encoder == "opencv":
+        return False
+    overlay = record.overlay
+    if overlay.name or overlay.timestamp:
+        return False
+    if source_codec == "h264":
+        return True
+    if source_codec == "hevc":
+        return record.mode == "copy" or record.copy_hevc
+    return False
+
+
+def _audio_params(frames: list[Frame], camera: CameraConfig) -> AudioParams | None:
+    """The camera's audio format, from the first audio packet of a clip's first frames."""
+    if not camera.record.audio:
+        return None
+    for frame in frames:
+        for packet in frame.audio:
+            return packet.params
+    return None

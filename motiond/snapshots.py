@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from motiond import frames
 from motiond.frames import Frame
 from motiond.motion import Box
 from motiond.storage import atomic_write_bytes
@@ -32,10 +33,7 @@ def outlined(image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
 
 
 def encode_jpeg(image: np.ndarray, quality: int = SNAPSHOT_QUALITY) -> bytes:
-    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return encoded.tobytes()
+    return frames.encode_jpeg(image, quality)
 
 
 def write_snapshot(path: Path, frame: Frame, boxes: Sequence[Box] = ()) -> Path:

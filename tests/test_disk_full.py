@@ -20,7 +20,7 @@ import pytest
 
 from motiond.config import RecordConfig
 from motiond.frames import Frame
-from motiond.recorder import ClipRecorder
+from motiond.recorder import ClipRecorder, Still
 from motiond.storage import Storage
 from motiond.trigger import ClipStats
 from tests.conftest import (
@@ -195,11 +195,11 @@ def test_the_recorder_keeps_what_fit_before_the_disk_filled(small_disk: Path) ->
         Frame.from_image(i, i / 10, 1_800_000_000.0 + i / 10, with_noise(scene, rng, 1.0))
         for i in range(100)
     ]
-    recorder.begin_clip(frames[:1], ())
+    recorder.begin_clip(frames[:1], Still(frames[0], ()))
     for frame in frames[1:]:
         recorder.add_frame(frame)
     stats = ClipStats(started_at=0.0, frames=100, changed_frames=100, peak_delta=0.1)
-    recorder.end_clip(True, stats, frames[50], (), None)
+    recorder.end_clip(True, stats, Still(frames[50], ()), None)
     assert events.ended.wait(30)
     assert recorder.stop(10)
 
