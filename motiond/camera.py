@@ -194,7 +194,7 @@ class CameraWorker:
         frame = self.latest_frame
         if frame is None or not self.online:
             raise CameraOfflineError(f"camera {self.config.name} has no picture right now")
-        path = self.storage.snapshot_path(self.config.name, frame.wall)
+        path = self.storage.reserve_snapshot(self.config.name, frame.wall)
         write_snapshot(path, frame)
         logger.info("camera %s: snapshot %s", self.config.name, self.storage.relative(path))
         return path

@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from motiond.storage import is_camera_name
 from motiond.units import format_duration, format_size, parse_duration, parse_size
 
 SYSTEM_CONFIG_PATH = Path("/etc/motiond/motiond.yaml")
@@ -24,7 +25,6 @@ DEMO_CONFIG_NAME = "demo.yaml"
 
 SourceKind = Literal["v4l2", "url", "file", "demo"]
 URL_SCHEMES = ("rtsp", "rtsps", "http", "https")
-CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 HOOK_EVENTS = (
     "on_clip_start",
@@ -545,7 +545,7 @@ def _read_hooks(section: _Section) -> HooksConfig:
 def _read_camera(raw: object, path: str, base: Path) -> CameraConfig:
     section = _Section(raw, path)
     name = section.get("name")
-    if not isinstance(name, str) or not CAMERA_NAME.match(name):
+    if not isinstance(name, str) or not is_camera_name(name):
         raise _KeyError(
             section.key("name"),
             f"required: 1-64 letters, digits, '-' or '_' (used in file names), got {name!r}",

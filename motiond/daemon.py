@@ -29,12 +29,13 @@ import tornado.web
 
 from motiond import __version__
 from motiond.camera import CameraWorker
+from motiond.clips import ClipIndex, ClipStore
 from motiond.config import CameraConfig, Config, ConfigError, load_config
 from motiond.hooks import HookRunner
 from motiond.logs import set_level
 from motiond.recovery import recover
 from motiond.retention import Retention
-from motiond.storage import ClipIndex, ClipStore, Storage
+from motiond.storage import ClipRecord, Storage
 from motiond.systemd import Notifier
 from motiond.web.app import MAX_BODY_BYTES, load_or_create_cookie_secret, make_app
 from motiond.web.live import LiveHub
@@ -295,7 +296,7 @@ class Daemon:
     def _on_camera_event(self, camera: str, event: str, payload: dict[str, Any]) -> None:
         """Called on capture and recorder threads: index first, then hand-offs that never block."""
         if event == "clip_end":
-            self.index.add(payload)
+            self.index.add(ClipRecord.from_json(payload))
             payload = {
                 **payload,
                 "clip_id": payload["id"],

@@ -32,9 +32,18 @@ from motiond.encoders import (
 )
 from motiond.frames import AudioParams, Frame, FrameDecodeError
 from motiond.motion import Box
-from motiond.recovery import ClipProbeError, playable_end, probe_clip
+from motiond.mp4boxes import ClipProbeError, playable_end, probe_clip
 from motiond.snapshots import write_snapshot
-from motiond.storage import ClipPaths, Storage, local_iso, rename_no_overwrite, write_sidecar
+from motiond.storage import (
+    ClipPaths,
+    ClipRecord,
+    Storage,
+    clip_timing,
+    local_iso,
+    new_clip_record,
+    rename_no_overwrite,
+    write_sidecar,
+)
 from motiond.trigger import ClipStats
 
 logger = logging.getLogger(__name__)
@@ -438,16 +447,16 @@ class ClipRecorder:
         logger.info(
             "camera %s: clip kept %s: %.1f s, %d frames, %d changed, peak delta %.4f%s",
             self.camera.name,
-            record["id"],
-            record["duration"],
-            record["frames"],
-            record["changed_frames"],
-            record["peak_delta"],
+            record.id,
+            record.duration,
+            record.frames,
+            record.changed_frames,
+            record.peak_delta,
             f", {message.dropped} frames dropped (encoder or disk too slow)"
             if message.dropped
             else "",
         )
-        self.on_event("clip_end", record)
+        self.on_event("clip_end", record.to_json())
         if clip.disk_full and self.make_room is not None:
             self.make_room(f"camera {self.camera.name}: clip cut short by a full disk")
 
@@ -469,12 +478,12 @@ class ClipRecorder:
         clip.salvaged_span = probe.span
         return probe.frames > 0
 
-    def _write_sidecar(self, final: Path, record: dict[str, Any]) -> None:
+    def _write_sidecar(self, final: Path, record: ClipRecord) -> None:
         """Write the sidecar; on a full disk make room and retry once. If it still fails the
         clip stays (the index lists it from the event; a restart rebuilds its sidecar)."""
         for attempt in (1, 2):
             try:
-                write_sidecar(final.with_suffix(".json"), record)
+                write_sidecar(self.storage.sidecar_of(final), record)
                 return
             except OSError as exc:
                 if attempt == 1 and is_disk_error(exc) and self.make_room is not None:
@@ -484,7 +493,7 @@ class ClipRecorder:
                     "camera %s: cannot write the sidecar of %s (%s); the clip is kept and "
                     "its sidecar is rebuilt at the next start",
                     self.camera.name,
-                    record["id"],
+                    record.id,
                     exc,
                 )
                 self.on_event("storage_error", {"error": str(exc), "path": str(final)})
@@ -525,46 +534,33 @@ class ClipRecorder:
             {"clip_id": clip.paths.clip_id, "changed_frames": message.stats.changed_frames},
         )
 
-    def _sidecar_record(self, clip: _ActiveClip, message: _EndClip, final: Path) -> dict[str, Any]:
+    def _sidecar_record(self, clip: _ActiveClip, message: _EndClip, final: Path) -> ClipRecord:
         assert clip.first is not None and clip.last is not None
-        frames = clip.frames_written
         span = clip.last.mono - clip.first.mono
         if clip.salvaged_span is not None:
             span = clip.salvaged_span
-        interval = span / (frames - 1) if frames > 1 else 1.0 / self.nominal_fps
-        duration = span + interval
-        start_ts = clip.first.wall
-        clip_id = self.storage.relative(final).removeprefix("clips/")
-        record: dict[str, Any] = {
-            "id": clip_id,
-            "camera": self.camera.name,
-            "file": self.storage.relative(final),
-            "start": local_iso(start_ts),
-            "end": local_iso(start_ts + duration),
-            "start_ts": round(start_ts, 3),
-            "end_ts": round(start_ts + duration, 3),
-            "duration": round(duration, 3),
-            "frames": frames,
-            "changed_frames": message.stats.changed_frames,
-            "peak_delta": round(message.stats.peak_delta, 5),
-            "codec": clip.codec,
-            "mode": clip.mode,
-            "source_codec": clip.source_codec,
-            "audio": "aac" if clip.audio is not None else None,
-            "width": clip.width,
-            "height": clip.height,
-            "fps": round(1.0 / interval, 3) if interval > 0 else self.nominal_fps,
-            "size": final.stat().st_size,
-            "boxes_union": message.union.as_list() if message.union else None,
-            "snapshots": [self.storage.relative(p) for p in clip.snapshots],
-            "poster": self.storage.relative(clip.snapshots[0]) if clip.snapshots else None,
-            "dropped_frames": message.dropped + clip.frames_lost,
-            "keep": False,
-            "recovered": False,
-        }
-        if clip.failed:
-            record["error"] = clip.failed
-        return record
+        duration, interval = clip_timing(span, clip.frames_written, 1.0 / self.nominal_fps)
+        union = message.union
+        return new_clip_record(
+            self.storage,
+            final,
+            start_ts=clip.first.wall,
+            duration=duration,
+            frames=clip.frames_written,
+            codec=clip.codec,
+            width=clip.width,
+            height=clip.height,
+            fps=1.0 / interval if interval > 0 else self.nominal_fps,
+            snapshots=clip.snapshots,
+            changed_frames=message.stats.changed_frames,
+            peak_delta=message.stats.peak_delta,
+            boxes_union=(union.x, union.y, union.width, union.height) if union else None,
+            dropped_frames=message.dropped + clip.frames_lost,
+            error=clip.failed or None,
+            mode=clip.mode,
+            source_codec=clip.source_codec,
+            audio="aac" if clip.audio is not None else None,
+        )
 
 
 def copies(record: RecordConfig, source_codec: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,11 +40,19 @@ def encode_jpeg(image: np.ndarray, quality: int = SNAPSHOT_QUALITY) -> bytes:
 def write_snapshot(path: Path, frame: Frame, boxes: Sequence[Box] = ()) -> Path:
     """Write ``frame`` as a JPEG at ``path`` atomically; boxes, if any, are outlined.
 
-    A camera JPEG with nothing to draw is written as it came, without re-encoding.
+    ``path`` is a name the storage layout gave out (for on-demand snapshots an empty file
+    reserved by ``Storage.reserve_snapshot``); if writing fails, an empty file left there is
+    removed. A camera JPEG with nothing to draw is written as it came, without re-encoding.
     """
-    if not boxes and frame.jpeg is not None:
-        data = frame.jpeg
-    else:
-        data = encode_jpeg(outlined(frame.bgr(), boxes))
-    atomic_write_bytes(path, data, durable=False)
+    try:
+        if not boxes and frame.jpeg is not None:
+            data = frame.jpeg
+        else:
+            data = encode_jpeg(outlined(frame.bgr(), boxes))
+        atomic_write_bytes(path, data, durable=False)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if path.stat().st_size == 0:
+                path.unlink()
+        raise
     return path

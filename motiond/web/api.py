@@ -12,6 +12,7 @@ import tornado.web
 
 from motiond import __version__
 from motiond.camera import CameraOfflineError, CameraWorker
+from motiond.storage import ClipRecord, LayoutError, StoredSnapshot, local_iso
 from motiond.web.app import BaseHandler
 
 MAX_LIMIT = 500
@@ -98,12 +99,23 @@ class CameraActionHandler(BaseHandler):
         self.write_json(camera_json(self.daemon, worker))
 
 
-def clip_json(record: dict[str, Any]) -> dict[str, Any]:
+def clip_json(record: ClipRecord) -> dict[str, Any]:
     return {
-        **record,
-        "url": f"media/{record['file']}",
-        "poster_url": f"media/{record['poster']}" if record.get("poster") else None,
-        "snapshot_urls": [f"media/{s}" for s in record.get("snapshots", [])],
+        **record.to_json(),
+        "url": f"media/{record.file}",
+        "poster_url": f"media/{record.poster}" if record.poster else None,
+        "snapshot_urls": [f"media/{s}" for s in record.snapshots],
+    }
+
+
+def snapshot_json(snapshot: StoredSnapshot, relative: str) -> dict[str, Any]:
+    return {
+        "url": f"media/{relative}",
+        "camera": snapshot.camera,
+        "kind": snapshot.kind,
+        "time": local_iso(snapshot.ts),
+        "ts": snapshot.ts,
+        "clip_id": snapshot.clip_id,
     }
 
 
@@ -120,10 +132,10 @@ class ClipsHandler(BaseHandler):
 
 
 class ClipHandler(BaseHandler):
-    def _record(self, clip_id: str) -> dict[str, Any]:
+    def _record(self, clip_id: str) -> ClipRecord:
         try:
             self.daemon.storage.clip_path(clip_id)
-        except ValueError:
+        except LayoutError:
             raise tornado.web.HTTPError(400, reason="not a clip id") from None
         record = self.daemon.index.get(clip_id)
         if record is None:
@@ -163,7 +175,8 @@ class SnapshotsHandler(BaseHandler):
         snapshots = await self.daemon.run_in_executor(
             self.daemon.clips.list_snapshots, camera, kind
         )
-        page = snapshots[offset : offset + limit]
+        relative = self.daemon.storage.relative
+        page = [snapshot_json(s, relative(s.path)) for s in snapshots[offset : offset + limit]]
         self.write_json({"total": len(snapshots), "snapshots": page})
 
 
@@ -216,7 +229,7 @@ class MetricsHandler(BaseHandler):
             "bytes held by the pre-roll ring and the encoder queue",
             [(_label(n), float(w.buffered_bytes())) for n, w in daemon.cameras.items()],
         )
-        stored = sum(int(r.get("size", 0)) for r in daemon.index.list())
+        stored = sum(r.size for r in daemon.index.list())
         usage = await daemon.run_in_executor(shutil.disk_usage, daemon.storage.root)
         metric("clips", "gauge", "clips in the index", [("", float(len(daemon.index)))])
         metric("stored_bytes", "gauge", "bytes of clips in the index", [("", float(stored))])

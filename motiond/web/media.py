@@ -8,20 +8,15 @@ are checked against the storage layout and resolved (no traversal, no symlink es
 from __future__ import annotations
 
 import os
-import re
 from typing import TYPE_CHECKING, Any
 
 import tornado.web
 
+from motiond.storage import is_media_path
 from motiond.web.app import CONTENT_SECURITY_POLICY, Security
 
 if TYPE_CHECKING:
     from motiond.daemon import Daemon
-
-MEDIA_PATH = re.compile(
-    r"^(?:clips/[A-Za-z0-9_-]{1,64}/\d{4}-\d{2}-\d{2}/\d{6}Z(?:-\d+)?(?:\.partial)?\.mp4"
-    r"|(?:warn|snapshots)/[A-Za-z0-9_-]{1,64}/\d{4}-\d{2}-\d{2}/\d{6}Z(?:-\d+)?(?:-start|-peak)?\.jpg)$"
-)
 
 
 class MediaHandler(tornado.web.StaticFileHandler):
@@ -51,7 +46,7 @@ class MediaHandler(tornado.web.StaticFileHandler):
         self.finish({"error": reason})
 
     async def get(self, path: str, include_body: bool = True) -> None:
-        if not MEDIA_PATH.match(path):
+        if not is_media_path(path):
             raise tornado.web.HTTPError(404, reason="not found")
         if self.get_query_argument("download", None):
             filename = path.rsplit("/", 1)[-1]
