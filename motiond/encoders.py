@@ -312,6 +312,7 @@ class AudioTrack:
             finally:
                 probe.close()
             self.stream.codec_context.extradata = params.extradata
+            self.stream.codec_context.sample_rate = params.sample_rate
         else:
             self._decoder = av.CodecContext.create(params.codec, "r")
             self._decoder.sample_rate = params.sample_rate

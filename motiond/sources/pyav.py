@@ -90,7 +90,8 @@ class PyAVSource:
                 timeout=(capture.open_timeout, capture.read_timeout),
             )
         except (av.FFmpegError, OSError) as exc:
-            raise SourceError(f"cannot open {self.description}: {describe_error(exc)}") from exc
+            why = _why(exc, f"no answer for {capture.open_timeout:g} s")
+            raise SourceError(f"cannot open {self.description}: {why}") from exc
         try:
             self._setup(container)
         except BaseException:
@@ -176,7 +177,8 @@ class PyAVSource:
             except (av.FFmpegError, OSError) as exc:
                 if isinstance(exc, av.EOFError):
                     return None
-                raise SourceError(f"{self.description}: {describe_error(exc)}") from exc
+                why = _why(exc, f"no packet for {self._capture_config.read_timeout:g} s")
+                raise SourceError(f"{self.description}: {why}") from exc
             if packet.size == 0:
                 continue  # a demuxer's flush packet
             arrival, wall_now = time.monotonic(), time.time()
@@ -260,6 +262,16 @@ class PyAVSource:
         )
         if len(self._pending_audio) > 256:  # video stalled while audio flows: keep it bounded
             del self._pending_audio[:128]
+
+
+def _why(exc: BaseException, timed_out: str) -> str:
+    """A libavformat error in words: its message without the URL (which may hold a password);
+    ``timed_out`` for the interrupt that enforces our timeouts (timed out, in the log)."""
+    if isinstance(exc, av.ExitError | TimeoutError):
+        return f"timed out ({timed_out})"
+    if isinstance(exc, av.FFmpegError):
+        return exc.strerror or type(exc).__name__
+    return describe_error(exc)
 
 
 def _seconds(stamp: int | None, time_base: Fraction | None) -> float | None:
