@@ -384,6 +384,9 @@ REQUIRED_KEYS = frozenset(
 )
 
 
+OPTIONAL_KEYS = ("error", "mode", "source_codec", "audio")
+
+
 @dataclass(frozen=True, slots=True)
 class ClipRecord:
     """What a sidecar says about a finished clip; immutable (``replace`` makes a changed copy).
@@ -432,8 +435,9 @@ class ClipRecord:
             if isinstance(value, tuple):
                 value = list(value)
             data[item.name] = value
-        if self.error is None:
-            del data["error"]
+        for optional in OPTIONAL_KEYS:  # written only when known, so old sidecars stay as they were
+            if data[optional] is None:
+                del data[optional]
         return data
 
     @classmethod

@@ -22,15 +22,16 @@ import av
 import pytest
 
 from tests.conftest import clean_env, decode_clip, motiond_command, read_frame_number, write_config
-from tests.test_browser import BROWSER_DIR, install_playwright, require_browser_tools
 from tests.nal import coded_pictures, keyframes, match_pictures
 from tests.rtsp import CameraMediaCache, CameraVideo, RtspCamera
+from tests.test_browser import BROWSER_DIR, install_playwright, require_browser_tools
 
 pytest_plugins = ("tests.rtsp",)
 pytestmark = pytest.mark.slow
 
 StartCamera = Callable[..., RtspCamera]
 PRE_ROLL = 2.0
+ANNEX_B = ("-bsf:v", "h264_mp4toannexb")
 
 
 class Daemon:
@@ -410,3 +411,114 @@ def test_sound_is_recorded_as_aac_when_asked(
             served = {bytes(p) for p in source.demux(audio=0) if p.size}
             kept = [bytes(p) for p in clip.demux(audio=0) if p.size]
         assert kept and all(packet in served for packet in kept)
+
+
+def test_a_camera_that_changes_resolution_mid_clip_continues_in_a_new_clip(
+    tmp_path: Path,
+    camera_media: CameraMediaCache,
+    rtsp_camera: StartCamera,
+    daemon: Callable[..., Daemon],
+) -> None:
+    # One stream whose SPS/PPS change at 8 s, as when a camera is set to another resolution:
+    # two camera files, their Annex B streams one after the other.
+    before = camera_media(width=320, height=180, seconds=8.0, moving=((3.0, 8.0),))
+    after = camera_media(width=480, height=272, seconds=8.0, moving=((0.0, 3.0),))
+    parts = []
+    for video in (before, after):
+        part = tmp_path / f"{video.width}.h264"
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(video.path), "-c", "copy", *ANNEX_B, str(part)],
+            check=True,
+        )
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.h264"
+    joined.write_bytes(b"".join(parts))
+    stream = tmp_path / "changing.mkv"
+    remux = ["ffmpeg", "-v", "error", "-f", "h264", "-framerate", "15", "-i", str(joined)]
+    subprocess.run([*remux, "-c", "copy", str(stream)], check=True)
+    server = rtsp_camera({"/main": stream})
+    running = daemon([camera("door", server.url("/main"), before, mask_rows=40)])
+    running.wait_for(r"stream parameters changed; continuing in a new clip")
+    running.wait_for(r"clip kept door/", count=2)
+    assert running.stop() == 0
+    first, second = sidecars(tmp_path / "data")[:2]
+    assert (first["width"], first["height"], second["width"], second["height"]) == (
+        320,
+        180,
+        480,
+        272,
+    )
+    assert first["mode"] == second["mode"] == "copy"
+    for record in (first, second):
+        clip = tmp_path / "data" / record["file"]
+        codec, frames, _ = decode_clip(clip)
+        assert codec == "h264" and len(frames) == record["frames"]
+        assert {frame.shape[:2] for frame in frames} == {(record["height"], record["width"])}
+        assert keyframes(clip)[0].index == 0
+    # The second clip starts where the first ended: the first picture at the new size.
+    assert read_frame_number(decode_clip(tmp_path / "data" / second["file"])[1][0]) == 0
+    assert float(second["start_ts"]) == pytest.approx(float(first["end_ts"]), abs=0.2)
+
+
+class PacedTransportStream:
+    """An HTTP camera sending an MPEG-TS file as ``video/mp2t``, paced at its own bitrate."""
+
+    def __init__(self, path: Path, seconds: float) -> None:
+        import http.server
+        import threading
+
+        data = path.read_bytes()
+        rate = len(data) / seconds  # bytes per second
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp2t")
+                self.end_headers()
+                started = time.monotonic()
+                chunk = 188 * 64
+                try:
+                    for offset in range(0, len(data), chunk):
+                        delay = started + offset / rate - time.monotonic()
+                        if delay > 0:
+                            time.sleep(delay)
+                        self.wfile.write(data[offset : offset + chunk])
+                except OSError:
+                    pass
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stream.ts"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_http_mpeg_ts_camera_is_read_by_libavformat_and_copied(
+    tmp_path: Path, camera_media: CameraMediaCache, daemon: Callable[..., Daemon]
+) -> None:
+    video = camera_media(width=320, height=180, seconds=12.0, moving=((5.0, 8.0),))
+    transport_stream = tmp_path / "camera.ts"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(video.path), "-c", "copy", str(transport_stream)],
+        check=True,
+    )
+    server = PacedTransportStream(transport_stream, video.seconds)
+    try:
+        running = daemon([camera("door", server.url, video)])
+        running.wait_for(r"clip kept door/")
+        assert running.stop() == 0
+    finally:
+        server.close()
+    assert re.search(r"opened http://\S+/stream.ts: h264 320x180", running.log), running.log
+    record = sidecars(tmp_path / "data")[0]
+    assert (record["mode"], record["source_codec"]) == ("copy", "h264")
+    _, source_pictures = coded_pictures(video.path)
+    _, clip_pictures = coded_pictures(tmp_path / "data" / record["file"])
+    assert match_pictures(clip_pictures, source_pictures) % video.gop == 0

@@ -236,6 +236,14 @@ class TestApi(WebTestCase):
         ):
             assert line in metrics
         assert 'motiond_frames_total{camera="cam"}' in metrics
+        # Memory: the camera's buffers and the whole process (tens of MB at least: Python,
+        # numpy, OpenCV, PyAV), as numbers a monitor can graph.
+        values = dict(
+            line.rsplit(" ", 1) for line in metrics.splitlines() if not line.startswith("#")
+        )
+        assert float(values['motiond_buffered_bytes{camera="cam"}']) >= 0
+        resident = float(values["motiond_process_resident_bytes"])
+        assert 20e6 < resident <= float(values["motiond_process_peak_resident_bytes"])
 
     def test_unknown_paths_and_security_headers(self) -> None:
         response = self.api("GET", "/no/such/thing")

@@ -65,32 +65,33 @@ class HttpSource:
         self._stop = stop
         self._decode = decode
         self._audio = audio
-        self._active: MjpegHttpSource | PyAVSource = MjpegHttpSource(capture, stop)
-        self.description = self._active.description
+        # The reader in use: MJPEG until the server says it sends coded video.
+        self.reader: MjpegHttpSource | PyAVSource = MjpegHttpSource(capture, stop)
+        self.description = self.reader.description
 
     @property
     def garbled_parts(self) -> int:
-        return self._active.garbled_parts
+        return self.reader.garbled_parts
 
     def open(self) -> None:
-        if isinstance(self._active, MjpegHttpSource):
+        if isinstance(self.reader, MjpegHttpSource):
             try:
-                self._active.open()
+                self.reader.open()
             except VideoStreamError:
-                self._active = PyAVSource(
+                self.reader = PyAVSource(
                     self._capture, self._stop, decode=self._decode, audio=self._audio
                 )
             else:
-                self.description = self._active.description
+                self.description = self.reader.description
                 return
-        self._active.open()
-        self.description = self._active.description
+        self.reader.open()
+        self.description = self.reader.description
 
     def read(self) -> Frame | None:
-        return self._active.read()
+        return self.reader.read()
 
     def close(self) -> None:
-        self._active.close()
+        self.reader.close()
 
 
 __all__ = [

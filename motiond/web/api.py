@@ -229,6 +229,14 @@ class MetricsHandler(BaseHandler):
             "bytes held by the pre-roll ring and the encoder queue",
             [(_label(n), float(w.buffered_bytes())) for n, w in daemon.cameras.items()],
         )
+        resident, peak = process_memory()
+        metric("process_resident_bytes", "gauge", "the process's resident memory", [("", resident)])
+        metric(
+            "process_peak_resident_bytes",
+            "gauge",
+            "the process's peak resident memory since it started",
+            [("", peak)],
+        )
         stored = sum(r.size for r in daemon.index.list())
         usage = await daemon.run_in_executor(shutil.disk_usage, daemon.storage.root)
         metric("clips", "gauge", "clips in the index", [("", float(len(daemon.index)))])
@@ -247,6 +255,20 @@ class MetricsHandler(BaseHandler):
         metric("hook_failures_total", "counter", "event hooks that failed", [("", failures)])
         self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         self.finish("\n".join(lines) + "\n")
+
+
+def process_memory() -> tuple[float, float]:
+    """(resident, peak resident) bytes of this process, from /proc (Linux); 0 elsewhere."""
+    values = {"VmRSS:": 0.0, "VmHWM:": 0.0}
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                key, _, rest = line.partition(" ")
+                if key in values:
+                    values[key] = float(rest.split()[0]) * 1024  # kB
+    except OSError:
+        pass
+    return values["VmRSS:"], values["VmHWM:"]
 
 
 def _label(camera: str) -> str:
