@@ -90,6 +90,22 @@ class Daemon:
         result: dict[str, Any] = json.loads(played.stdout.strip().splitlines()[-1])
         return result
 
+    def clip_page(self, clip_id: str) -> dict[str, Any]:
+        """What the clip page shows for a clip in Chromium (see tests/browser/clip_page.mjs)."""
+        node, npm = require_browser_tools()
+        install_playwright(npm)
+        shown = subprocess.run(
+            [node, str(BROWSER_DIR / "clip_page.mjs"), self.base_url, clip_id],
+            cwd=BROWSER_DIR,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        result: dict[str, Any] = json.loads(shown.stdout.strip().splitlines()[-1])
+        return result
+
     def clip(self, clip_id: str) -> dict[str, Any]:
         """The clip as the JSON API gives it."""
         with urllib.request.urlopen(f"{self.base_url}/api/clips/{clip_id}", timeout=10) as reply:
@@ -224,11 +240,20 @@ def test_h265_is_transcoded_to_h264_under_auto_and_copied_as_hvc1_when_asked(
     )
     running.wait_for(r"clip kept auto/")
     running.wait_for(r"clip kept hevc/")
-    (auto,) = sidecars(tmp_path / "data", "auto")
+    auto = sidecars(tmp_path / "data", "auto")[0]
     played = running.play_in_chromium(running.clip(auto["id"]))
     assert played["ended"] and played["videoWidth"] == 640
+    # The clip page plays the H.264 clip, and says so when this browser cannot play H.265
+    # rather than showing a black box (Debian's Chromium has no H.265 decoder).
+    page = running.clip_page(auto["id"])
+    assert page["notice"] == "" and not page["videoHidden"] and page["loaded"], page
+    copied = sidecars(tmp_path / "data", "hevc")[0]
+    page = running.clip_page(copied["id"])
+    if page["canPlayType"] == "":
+        assert "cannot play H.265" in page["notice"] and page["videoHidden"], page
+    else:
+        assert page["notice"] == "" and page["loaded"], page
     assert running.stop() == 0
-    (copied,) = sidecars(tmp_path / "data", "hevc")
     assert (auto["mode"], auto["source_codec"], auto["codec"]) == ("transcode", "hevc", "h264")
     assert (copied["mode"], copied["source_codec"], copied["codec"]) == ("copy", "hevc", "hevc")
     auto_clip = tmp_path / "data" / auto["file"]
@@ -519,6 +544,25 @@ def test_an_http_mpeg_ts_camera_is_read_by_libavformat_and_copied(
     assert re.search(r"opened http://\S+/stream.ts: h264 320x180", running.log), running.log
     record = sidecars(tmp_path / "data")[0]
     assert (record["mode"], record["source_codec"]) == ("copy", "h264")
+    _, source_pictures = coded_pictures(video.path)
+    _, clip_pictures = coded_pictures(tmp_path / "data" / record["file"])
+    assert match_pictures(clip_pictures, source_pictures) % video.gop == 0
+
+
+def test_rtsp_over_udp_when_asked(
+    tmp_path: Path,
+    camera_media: CameraMediaCache,
+    rtsp_camera: StartCamera,
+    daemon: Callable[..., Daemon],
+) -> None:
+    video = camera_media(width=320, height=180, seconds=12.0, moving=((5.0, 8.0),))
+    server = rtsp_camera({"/main": video})
+    entry = camera("door", server.url("/main"), video, capture={"rtsp_transport": "udp"})
+    running = daemon([entry])
+    running.wait_for(r"clip kept door/")
+    assert running.stop() == 0
+    record = sidecars(tmp_path / "data")[0]
+    assert record["mode"] == "copy"
     _, source_pictures = coded_pictures(video.path)
     _, clip_pictures = coded_pictures(tmp_path / "data" / record["file"])
     assert match_pictures(clip_pictures, source_pictures) % video.gop == 0
