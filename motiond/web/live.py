@@ -173,10 +173,14 @@ class CameraFeed:
         if to_encode and not self.encoding:
             # One frame of this feed on the executor at a time; viewers waiting for it get the
             # newest frame after it, not a queue.
+            widths = sorted(to_encode, key=str)
+            try:
+                future = self.hub.loop.run_in_executor(
+                    self.hub.encoder, self._encode_all, frame, widths
+                )
+            except RuntimeError:  # the hub is stopping
+                return
             self.encoding = True
-            future = self.hub.loop.run_in_executor(
-                self.hub.encoder, self._encode_all, frame, sorted(to_encode, key=str)
-            )
             future.add_done_callback(lambda done: self._encoded(frame, done))
 
     def _encode_all(self, frame: Frame, widths: list[int | None]) -> dict[int | None, bytes]:
@@ -185,6 +189,8 @@ class CameraFeed:
 
     def _encoded(self, frame: Frame, done: asyncio.Future[dict[int | None, bytes]]) -> None:
         self.encoding = False
+        if done.cancelled():  # the hub stopped
+            return
         try:
             encodings = done.result()
         except Exception:
