@@ -136,6 +136,8 @@ class CameraFeed:
         self.last_status = float("-inf")
         self.encodes = 0  # frames encoded for viewers (at some width)
         self.encoding = False  # a frame of this feed is on the encode executor
+        # Frames carry monotonic capture times (not a file read "fast"); from the last status.
+        self.clocked = True
 
     # -- capture thread -------------------------------------------------------------------------
 
@@ -211,10 +213,8 @@ class CameraFeed:
         viewer.offer_frame(jpeg, info, now)
 
     def _frame_info(self, frame: Frame, now: float) -> str:
-        state = self.hub.door.camera(self.camera)
         # A file read "fast" stamps frames with file time, not the monotonic clock.
-        clocked = state is not None and state.realtime
-        age_ms = round((now - frame.mono) * 1000, 2) if clocked else 0.0
+        age_ms = round((now - frame.mono) * 1000, 2) if self.clocked else 0.0
         return json.dumps(
             {
                 "type": "frame",
@@ -229,6 +229,7 @@ class CameraFeed:
         state = self.hub.door.camera(self.camera)
         if state is None:
             return
+        self.clocked = state.realtime
         deltas = list(self.deltas)
         self.deltas.clear()
         text = json.dumps(
