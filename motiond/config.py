@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from motiond.redact import redact_config, redact_url
 from motiond.storage import is_camera_name
 from motiond.units import format_duration, format_size, parse_duration, parse_size
 
@@ -527,7 +528,8 @@ def _read_hooks(section: _Section) -> HooksConfig:
         url = hook_section.string("url", None)
         if url is not None and not re.match(r"^https?://", url):
             raise _KeyError(
-                hook_section.key("url"), f"must be an http:// or https:// URL, got {url!r}"
+                hook_section.key("url"),
+                f"must be an http:// or https:// URL, got {redact_url(url)!r}",
             )
         hook = HookConfig(
             command=tuple(raw_command),
@@ -839,8 +841,9 @@ _SIZE_FIELDS = frozenset({"max_bytes"})
 
 
 def dump_effective_config(config: Config) -> str:
-    header = f"# effective configuration from {config.source_path}\n"
-    return header + yaml.safe_dump(effective_config(config), sort_keys=False)
+    """The effective config as YAML, with its secrets (passwords in URLs, hashes) hidden."""
+    header = f"# effective configuration from {config.source_path} (secrets hidden)\n"
+    return header + yaml.safe_dump(redact_config(effective_config(config)), sort_keys=False)
 
 
 __all__ = [

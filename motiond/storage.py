@@ -122,12 +122,17 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True, mode: int = 0o644) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it into place.
+
+    ``mode`` (before the umask) applies from the start: a private file is never readable by
+    others, not even half written.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     try:
-        with open(temporary, "wb") as handle:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with open(fd, "wb") as handle:
             handle.write(data)
             if durable:
                 handle.flush()
@@ -345,11 +350,12 @@ class Storage:
             if kind not in (None, folder_kind):
                 continue
             for path in self._layout_files(_JPEG_FILE, folder, camera or "*"):
-                snapshot = self._snapshot(path)
+                snapshot = self.snapshot_of(path)
                 if snapshot is not None:
                     yield snapshot
 
-    def _snapshot(self, path: Path) -> StoredSnapshot | None:
+    def snapshot_of(self, path: Path) -> StoredSnapshot | None:
+        """What a snapshot file of the layout is, from its path; None if it is not one."""
         match = _JPEG_FILE.fullmatch(self.relative(path))
         if match is None:
             return None
