@@ -39,7 +39,7 @@ from motiond.snapshots import encode_jpeg, write_snapshot
 from motiond.sources import Source, SourceError, open_source
 from motiond.storage import Storage
 from motiond.substream import Detection, DetectionThread
-from motiond.trigger import Action, Decision, RecordingTrigger
+from motiond.trigger import Action, ClipStats, Decision, RecordingTrigger
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,26 @@ class CameraStatus:
 
 class CameraOfflineError(Exception):
     """The camera has no current picture (offline, or not started yet)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClipEnding:
+    """What closing a clip needs: the trigger's numbers, its peak snapshot, what moved."""
+
+    stats: ClipStats
+    peak: Still | None
+    union: Box | None
+
+    def merged(self, later: ClipEnding) -> ClipEnding:
+        """This clip and the one the trigger began after it, as one file (a split that had to
+        wait for a keyframe)."""
+        first_peak = self.stats.peak_delta >= later.stats.peak_delta
+        union = self.union if later.union is None else later.union
+        if self.union is not None and later.union is not None:
+            union = self.union.union(later.union)
+        return ClipEnding(
+            self.stats.merged(later.stats), self.peak if first_peak else later.peak, union
+        )
 
 
 class CameraWorker:
@@ -115,7 +135,7 @@ class CameraWorker:
         self._last_routed: Frame | None = None
         self._last_clip_end: float | None = None  # capture time of the last clip's last frame
         self._pending_start: Detection | None = None  # waiting for a keyframe
-        self._pending_split: Decision | None = None  # max_clip reached: split at a keyframe
+        self._pending_split: ClipEnding | None = None  # max_clip reached: split at a keyframe
         # Per-clip bookkeeping of the trigger's clip (capture thread only).
         self._clip_union: Box | None = None
         self._start_still: Still | None = None
@@ -372,7 +392,7 @@ class CameraWorker:
             if action is Action.SPLIT and not self._clip_open:
                 pass  # the clip never opened (no keyframe yet): nothing to split
             elif action is Action.SPLIT:
-                self._pending_split = self._merge_pending_split(decision)
+                self._pending_split = self._with_pending_split(self._ending(decision))
             else:
                 self._end_clip(decision)
             self._reset_clip_bookkeeping()
@@ -436,11 +456,6 @@ class CameraWorker:
             return
         if not self._clip_open:
             return
-        if stored.keyframe and self._pending_split is not None:
-            split, self._pending_split = self._pending_split, None
-            self._close_clip(split)
-            self._open_clip([stored], None)
-            return
         params = stored.packet.params if stored.packet else None
         if stored.keyframe and params is not self._clip_params:
             # The camera restarted or changed resolution: a clip never mixes two streams.
@@ -448,25 +463,36 @@ class CameraWorker:
                 "camera %s: stream parameters changed; continuing in a new clip",
                 self.config.name,
             )
-            decision = self.trigger.split(stored.mono)
-            if decision.ended is not None:
-                self._close_clip(self._merge_pending_split(decision))
-                self._pending_split = None
-                self._reset_clip_bookkeeping()
-                self._open_clip([stored], None)
+            self._split_at(stored)
+            return
+        if stored.keyframe and self._pending_split is not None:
+            self._split_at(stored)
             return
         recorder.add_frame(stored)
         self._last_routed = stored
 
-    def _merge_pending_split(self, decision: Decision) -> Decision:
-        """A split waiting for its keyframe, with the stats of ``decision`` folded in."""
+    def _split_at(self, keyframe: Frame) -> None:
+        """Close the clip being written just before ``keyframe`` and open the next one with it;
+        the trigger's clip starts over there too, so its numbers and ``max_clip`` follow the
+        files (a split asked for earlier ends here, with what came since folded in)."""
+        decision = self.trigger.split(keyframe.mono)
+        if decision.ended is None:  # cannot happen while a clip is open; be safe
+            return
+        ending = self._with_pending_split(self._ending(decision))
+        self._pending_split = None
+        self._close_clip(ending)
+        self._reset_clip_bookkeeping()
+        self._open_clip([keyframe], None)
+
+    def _ending(self, decision: Decision) -> ClipEnding:
+        """How the trigger's clip that ``decision`` ended is to be closed."""
+        assert decision.ended is not None
+        return ClipEnding(decision.ended, self._peak, self._clip_union)
+
+    def _with_pending_split(self, ending: ClipEnding) -> ClipEnding:
+        """``ending`` with a split still waiting for its keyframe folded in (one file)."""
         pending = self._pending_split
-        ended = decision.ended
-        assert ended is not None
-        if pending is not None and pending.ended is not None:
-            ended = pending.ended.merged(ended)
-        keep = ended.changed_frames >= self.trigger.min_changed_frames
-        return Decision(decision.action, decision.changed, keep, ended)
+        return ending if pending is None else pending.merged(ending)
 
     def _end_clip(self, decision: Decision) -> None:
         """The trigger ended its clip: close the recorder's (with a waiting split folded in)."""
@@ -478,13 +504,14 @@ class CameraWorker:
             return
         if not self._clip_open:
             return
-        merged = self._merge_pending_split(decision)
+        ending = self._with_pending_split(self._ending(decision))
         self._pending_split = None
-        self._close_clip(merged)
+        self._close_clip(ending)
 
-    def _close_clip(self, decision: Decision) -> None:
-        assert self.recorder is not None and decision.ended is not None
-        self.recorder.end_clip(decision.keep, decision.ended, self._peak, self._clip_union)
+    def _close_clip(self, ending: ClipEnding) -> None:
+        assert self.recorder is not None
+        keep = ending.stats.changed_frames >= self.config.motion.min_changed_frames
+        self.recorder.end_clip(keep, ending.stats, ending.peak, ending.union)
         self._clip_open = False
         if self._last_routed is not None:
             self._last_clip_end = self._last_routed.mono
@@ -500,8 +527,8 @@ class CameraWorker:
         if decision.ended is not None:
             self._end_clip(decision)
         elif self._clip_open and self._pending_split is not None:
-            split, self._pending_split = self._pending_split, None
-            self._close_clip(split)
+            ending, self._pending_split = self._pending_split, None
+            self._close_clip(ending)
         self._reset_clip_bookkeeping()
         self._pending_start = None
         self.preroll.clear()

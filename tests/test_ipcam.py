@@ -566,3 +566,32 @@ def test_rtsp_over_udp_when_asked(
     _, source_pictures = coded_pictures(video.path)
     _, clip_pictures = coded_pictures(tmp_path / "data" / record["file"])
     assert match_pictures(clip_pictures, source_pictures) % video.gop == 0
+
+
+def test_max_clip_splits_a_copied_clip_at_the_next_keyframe(
+    tmp_path: Path,
+    camera_media: CameraMediaCache,
+    rtsp_camera: StartCamera,
+    daemon: Callable[..., Daemon],
+) -> None:
+    video = camera_media(width=320, height=180, seconds=20.0, moving=((3.0, 19.0),))
+    server = rtsp_camera({"/main": video})
+    running = daemon([camera("door", server.url("/main"), video, record={"max_clip": "5s"})])
+    running.wait_for(r"clip kept door/", count=3, timeout=90)
+    assert running.stop() == 0
+    records = sidecars(tmp_path / "data")[:3]
+    numbers = [frame_numbers(tmp_path / "data" / r["file"]) for r in records]
+    gop_seconds = video.gop / video.fps
+    for index, (clip_numbers, record) in enumerate(zip(numbers, records, strict=True)):
+        # Each clip opens on a keyframe, holds consecutive pictures, and is not much longer
+        # than max_clip (counted from the first changed frame, so the first clip has its
+        # pre-roll on top; a split waits for the next keyframe: at most one GOP, 2 s, more).
+        assert clip_numbers[0] % video.gop == 0, clip_numbers[:3]
+        assert clip_numbers == list(range(clip_numbers[0], clip_numbers[0] + len(clip_numbers)))
+        pre_roll = PRE_ROLL + gop_seconds if index == 0 else 0.0
+        assert record["duration"] <= pre_roll + 5.0 + gop_seconds + 0.2
+        if index < 2:  # split, not ended by the motion's end
+            assert record["duration"] >= 5.0
+        assert record["changed_frames"] > 0 and record["peak_delta"] > 0
+    # One after the other: nothing lost, nothing twice, between the split clips.
+    assert numbers[1][0] == numbers[0][-1] + 1 and numbers[2][0] == numbers[1][-1] + 1
