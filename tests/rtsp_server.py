@@ -29,7 +29,8 @@ How it behaves like a camera:
 Stdout (line-buffered, one event per line; the first is the only one a caller must wait for)::
 
     READY rtsp://127.0.0.1:8554
-    PLAY /main 1234.567890          # the mount's stream started; CLOCK_MONOTONIC seconds
+    EPOCH 1234.500000               # a new timeline starts (CLOCK_MONOTONIC seconds)
+    PLAY /main 1234.567890          # the mount's stream started sending (same clock)
     LOOP /main 1                    # the file restarted (count)
     END /main                       # the file ended (no --loop)
     STALL | RESUME                  # SIGUSR1 / SIGUSR2 / --stall-after
@@ -226,6 +227,7 @@ class Camera:
             self._active += 1
             if self._active == 1:
                 self._epoch, self._stall_total = now, 0
+                emit(f"EPOCH {now / 1e9:.6f}")
                 if not self._flowing.is_set():
                     self._stalled_at = now
                 return 0

@@ -216,6 +216,7 @@ def test_a_late_mount_joins_the_running_timeline(
     watch("/sub", 45)
     main_watcher.join(30)
 
+    assert len([e for e in camera.events() if e.startswith("EPOCH")]) == 1
     first_sub = min(seen["/sub"])
     assert first_sub >= 30 and first_sub % main.gop == 0, "joins at a keyframe, mid-timeline"
     # Skip what the readers buffered while opening (about 2 s of packets, arriving at once).
