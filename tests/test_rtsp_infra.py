@@ -11,6 +11,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import av
 import av.error
@@ -18,7 +19,16 @@ import numpy as np
 import pytest
 
 from tests.conftest import read_frame_number
-from tests.nal import coded_pictures, keyframes, match_pictures, read_pictures
+from tests.nal import (
+    CodedPicture,
+    coded_pictures,
+    is_vcl,
+    keyframes,
+    match_pictures,
+    nal_type,
+    read_pictures,
+    split_nal_units,
+)
 from tests.rtsp import CameraMediaCache, CameraVideo, RtspCamera
 
 pytest_plugins = ("tests.rtsp",)
@@ -32,6 +42,36 @@ HEVC_PARAMETER_SETS = {32, 33, 34}  # VPS, SPS, PPS
 def small_video(camera_media: CameraMediaCache, **options: object) -> CameraVideo:
     settings: dict[str, object] = {"width": 320, "height": 180, "seconds": 6.0}
     return camera_media(**(settings | options))  # type: ignore[arg-type]
+
+
+def test_nal_units_split_from_either_framing() -> None:
+    sps, pps, idr = b"\x67\x4d\x40\x1e", b"\x68\xee\x3c\x80", b"\x65" + b"\x88" * 300
+    annexb = b"\0\0\0\1" + sps + b"\0\0\1" + pps + b"\0\0\0\1" + idr
+    # a 4-byte length of 256-511 begins 00 00 01: it must not be taken for a start code
+    prefixed = b"".join(len(n).to_bytes(4, "big") + n for n in (sps, pps, idr))
+    assert split_nal_units(annexb, None) == [sps, pps, idr]
+    assert split_nal_units(prefixed, 4) == [sps, pps, idr]
+    assert [nal_type(n, "h264") for n in (sps, pps, idr)] == [7, 8, 5]
+    assert [is_vcl(n, "h264") for n in (sps, pps, idr)] == [False, False, True]
+    hevc_trail_n, hevc_vps = b"\x00\x01\xaf", b"\x40\x01\x0c"
+    assert [nal_type(n, "hevc") for n in (hevc_trail_n, hevc_vps)] == [0, 32]
+    assert split_nal_units(b"\0\0\1" + hevc_vps + b"\0\0\1" + hevc_trail_n, None) == [
+        hevc_vps,
+        hevc_trail_n,
+    ]
+
+
+def test_match_pictures_finds_the_start_and_reports_a_difference() -> None:
+    source = [CodedPicture(i, i / 15, i % 30 == 0, (bytes([1, i]),), ()) for i in range(60)]
+    assert match_pictures(source[30:45], source) == 30
+    assert match_pictures(source[50:] + source[:10], source, loop=True) == 50
+    changed = [*source[30:40], replace(source[40], slices=(b"\x01\xff",)), *source[41:45]]
+    with pytest.raises(AssertionError, match=r"clip picture 10 .* differs from source picture 40"):
+        match_pictures(changed, source)
+    with pytest.raises(AssertionError, match="more picture"):
+        match_pictures(source[50:] + source[:10], source)
+    with pytest.raises(AssertionError, match="in no source picture"):
+        match_pictures([replace(source[3], slices=(b"\x02",))], source)
 
 
 def test_generated_media_look_like_a_camera(camera_media: CameraMediaCache) -> None:
