@@ -278,3 +278,21 @@ def _first_packets(
         count += packet.stream.type == "video"
         if count >= video_packets:
             return
+
+
+def test_clients_of_one_mount_share_the_stream(
+    camera_media: CameraMediaCache, rtsp_camera: StartCamera
+) -> None:
+    """A second client joins the running stream mid-GOP and gets every picture from there."""
+    video = small_video(camera_media)
+    camera = rtsp_camera({"/main": video}, loop=True)
+    _, source = coded_pictures(video.path)
+    with (
+        av.open(camera.url("/main"), options=TCP, timeout=(10, 10)) as first,
+        av.open(camera.url("/main"), options=TCP, timeout=(10, 10)) as second,
+    ):
+        early = read_pictures(first.demux(video=0), 40)
+        late = read_pictures(second.demux(video=0), 40)
+    assert match_pictures(early, source, loop=True) == 0
+    assert match_pictures(late, source, loop=True) > 0  # the shared stream, not a new one
+    assert len([e for e in camera.events() if e.startswith("PLAY")]) == 1
