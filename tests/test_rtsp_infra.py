@@ -10,7 +10,7 @@ import itertools
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 
 import av
@@ -29,11 +29,10 @@ from tests.nal import (
     read_pictures,
     split_nal_units,
 )
-from tests.rtsp import CameraMediaCache, CameraVideo, RtspCamera
+from tests.rtsp import CameraMediaCache, CameraVideo, StartRtspCamera
 
 pytest_plugins = ("tests.rtsp",)
 
-StartCamera = Callable[..., RtspCamera]
 TCP = {"rtsp_transport": "tcp"}
 H264_PARAMETER_SETS = {7, 8}  # SPS, PPS
 HEVC_PARAMETER_SETS = {32, 33, 34}  # VPS, SPS, PPS
@@ -104,7 +103,7 @@ def test_main_and_sub_media_share_the_timeline(camera_media: CameraMediaCache) -
 
 
 def test_h264_is_served_unchanged_with_parameter_sets_in_band(
-    camera_media: CameraMediaCache, rtsp_camera: StartCamera
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
 ) -> None:
     video = camera_media(seconds=6.0, audio="aac")
     camera = rtsp_camera({"/main": video})
@@ -130,7 +129,7 @@ def test_h264_is_served_unchanged_with_parameter_sets_in_band(
 
 
 def test_h265_with_g711_audio_is_served_unchanged(
-    camera_media: CameraMediaCache, rtsp_camera: StartCamera
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
 ) -> None:
     video = small_video(camera_media, codec="hevc", seconds=4.0, audio="pcm_mulaw")
     camera = rtsp_camera({"/cam": video})
@@ -148,7 +147,7 @@ def test_h265_with_g711_audio_is_served_unchanged(
 
 
 def test_loop_repeats_the_file_with_timestamps_going_on(
-    camera_media: CameraMediaCache, rtsp_camera: StartCamera
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
 ) -> None:
     video = small_video(camera_media, seconds=3.0)  # 45 pictures, keyframes at 0 and 30
     camera = rtsp_camera({"/main": video}, loop=True)
@@ -166,7 +165,7 @@ def test_loop_repeats_the_file_with_timestamps_going_on(
 
 
 def test_stall_stops_packets_but_keeps_the_connection(
-    camera_media: CameraMediaCache, rtsp_camera: StartCamera
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
 ) -> None:
     video = small_video(camera_media)
     camera = rtsp_camera({"/main": video}, loop=True)
@@ -196,7 +195,7 @@ def test_stall_stops_packets_but_keeps_the_connection(
 
 
 def test_reads_time_out_while_stalled(
-    camera_media: CameraMediaCache, rtsp_camera: StartCamera
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
 ) -> None:
     video = small_video(camera_media)
     camera = rtsp_camera({"/main": video}, stall_after=1.0)
@@ -212,7 +211,7 @@ def test_reads_time_out_while_stalled(
 
 
 def test_restart_on_the_same_port_ends_old_connections(
-    camera_media: CameraMediaCache, rtsp_camera: StartCamera
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
 ) -> None:
     video = small_video(camera_media)
     camera = rtsp_camera({"/main": video}, loop=True)
@@ -236,7 +235,7 @@ def test_restart_on_the_same_port_ends_old_connections(
 
 
 def test_a_late_mount_joins_the_running_timeline(
-    camera_media: CameraMediaCache, rtsp_camera: StartCamera
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
 ) -> None:
     """Main and sub opened 2.5 s apart still show the same frame at the same moment."""
     main, sub = camera_media.pair(main=(640, 360), sub=(320, 180), seconds=8.0)
@@ -281,7 +280,7 @@ def _first_packets(
 
 
 def test_clients_of_one_mount_share_the_stream(
-    camera_media: CameraMediaCache, rtsp_camera: StartCamera
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
 ) -> None:
     """A second client joins the running stream mid-GOP and gets every picture from there."""
     video = small_video(camera_media)
@@ -296,3 +295,28 @@ def test_clients_of_one_mount_share_the_stream(
     assert match_pictures(early, source, loop=True) == 0
     assert match_pictures(late, source, loop=True) > 0  # the shared stream, not a new one
     assert len([e for e in camera.events() if e.startswith("PLAY")]) == 1
+
+
+def test_a_mount_of_two_files_changes_parameters_mid_session(
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
+) -> None:
+    """As a camera whose resolution was changed: new SPS/PPS in the same session."""
+    small = small_video(camera_media, seconds=2.0)  # 30 pictures, one GOP
+    large = camera_media(width=640, height=360, seconds=2.0)
+    camera = rtsp_camera({"/main": [small, large]})
+    with av.open(camera.url("/main"), options=TCP, timeout=(10, 10)) as container:
+        sizes, packets = [], []
+        for packet in container.demux(video=0):
+            packets.append(bytes(packet))
+            sizes += [(f.width, f.height) for f in packet.decode()]
+            if len(sizes) >= 45:
+                break
+    _, first = coded_pictures(small.path)
+    _, second = coded_pictures(large.path)
+    served = [split_nal_units(p, None) for p in packets if p]
+    slices = [tuple(n for n in units if is_vcl(n, "h264")) for units in served]
+    assert slices[:30] == [p.slices for p in first]
+    assert slices[30:45] == [p.slices for p in second[:15]]
+    assert sizes[:30] == [(320, 180)] * 30 and sizes[30:45] == [(640, 360)] * 15
+    sps = [units[0] for units in served if nal_type(units[0], "h264") == 7]
+    assert len(set(sps)) == 2, "the second file's SPS comes in-band"
