@@ -25,7 +25,7 @@ How it behaves like a camera:
 - **Stalls** with every connection left open: ``SIGUSR1`` stops sending on every stream,
   ``SIGUSR2`` resumes; ``--stall-after S`` does what SIGUSR1 does, once, when a stream reaches
   S seconds. After a stall, timestamps jump by the stall's length (the camera's clock kept
-  running). RTCP still flows while stalled, as from a camera whose encoder hung.
+  running), as from a camera whose encoder hung while its RTSP server lives on.
 - ``SIGTERM``/``SIGINT`` stop it (exit 0).
 
 Stdout (line-buffered, one event per line; the first is the only one a caller must wait for)::
