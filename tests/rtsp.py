@@ -9,9 +9,12 @@ once in tests/conftest.py):
   the same timeline.
 - ``rtsp_camera`` (function): ``rtsp_camera({"/main": video, "/sub": sub}, loop=True)``
   starts ``tests/rtsp_server.py`` (GStreamer's rtsp-server, run by Debian's
-  ``/usr/bin/python3``) on a free loopback port and returns a running :class:`RtspCamera`;
-  every camera started is stopped after the test. Skips the test if ``/usr/bin/python3``
-  cannot import GstRtspServer through ``gi``, or if ``ffmpeg`` is missing.
+  ``/usr/bin/python3``) on a free loopback port and returns a running :class:`RtspCamera`
+  (``url(mount)``, ``stall()``/``resume()``, ``stop()``, ``start()``/``restart()`` on the
+  same port, ``pid``, ``events()``); every camera started is stopped after the test. A mount
+  given a list of videos plays them one after the other in one session (the parameters change
+  mid-stream). Skips the test if ``/usr/bin/python3`` cannot import GstRtspServer through
+  ``gi``, or if ``ffmpeg`` is missing.
 
 :class:`RtspCamera` and :func:`write_camera_video` need no pytest (the benchmark uses them).
 
@@ -29,6 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import cv2
 import numpy as np
@@ -40,6 +44,7 @@ from tests.synthetic import background
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).resolve().parent / "rtsp_server.py"
 Spans = tuple[tuple[float, float], ...]
+StartRtspCamera = Callable[..., "RtspCamera"]  # the rtsp_camera fixture's value
 
 DEFAULT_MOVING: Spans = ((5.0, 8.0),)  # a block moves from 5 s to 8 s (mid-GOP start)
 REFERENCE_BITRATE = 3_000_000  # bit/s at 1280x720, as the issue's camera; scaled by area
@@ -97,6 +102,9 @@ class CameraVideo:
         """A config mask polygon covering the frame-number strip (this video's pixels)."""
         top = self.height - CODE_HEIGHT
         return [[0, top], [self.width, top], [self.width, self.height], [0, self.height]]
+
+
+MountMedia: TypeAlias = Path | CameraVideo | Sequence[Path | CameraVideo]
 
 
 def _first_frame_at(seconds: float, fps: float) -> int:
@@ -274,13 +282,14 @@ class CameraMediaCache:
 class RtspCamera:
     """``tests/rtsp_server.py`` as a child process, controlled by its pid.
 
-    ``mounts`` maps a mount path ("/main") to a file (or a :class:`CameraVideo`). Output
-    (the server's event lines, see its docstring) goes to ``log_path``.
+    ``mounts`` maps a mount path ("/main") to a file (or a :class:`CameraVideo`), or to a
+    list of them, served one after the other in one session (the camera's parameters change
+    mid-stream). Output (the server's event lines, see its docstring) goes to ``log_path``.
     """
 
     def __init__(
         self,
-        mounts: Mapping[str, Path | CameraVideo],
+        mounts: Mapping[str, MountMedia],
         *,
         log_path: Path,
         loop: bool = False,
@@ -288,10 +297,7 @@ class RtspCamera:
         port: int = 0,
         python: str = SYSTEM_PYTHON,
     ) -> None:
-        self.mounts = {
-            mount: (media.path if isinstance(media, CameraVideo) else Path(media))
-            for mount, media in mounts.items()
-        }
+        self.mounts = {mount: _paths(media) for mount, media in mounts.items()}
         self.log_path = log_path
         self.loop = loop
         self.stall_after = stall_after
@@ -316,8 +322,8 @@ class RtspCamera:
         if self.process is not None:
             raise RuntimeError("the RTSP server is already running")
         argv = [self.python, str(SERVER_SCRIPT), "--port", str(self.port)]
-        for mount, path in self.mounts.items():
-            argv += ["--mount", f"{mount}={path}"]
+        for mount, paths in self.mounts.items():
+            argv += ["--mount", f"{mount}={','.join(str(path) for path in paths)}"]
         if self.loop:
             argv.append("--loop")
         if self.stall_after is not None:
@@ -409,6 +415,11 @@ class RtspCamera:
 # Fixtures
 
 
+def _paths(media: MountMedia) -> list[Path]:
+    items = media if isinstance(media, list | tuple) else [media]
+    return [item.path if isinstance(item, CameraVideo) else Path(item) for item in items]
+
+
 @functools.cache
 def rtsp_server_unavailable() -> str | None:
     """Why the RTSP server cannot run here, or None."""
@@ -449,13 +460,13 @@ def camera_media(tmp_path_factory: pytest.TempPathFactory) -> CameraMediaCache:
 
 
 @pytest.fixture
-def rtsp_camera(tmp_path: Path) -> Iterator[Callable[..., RtspCamera]]:
+def rtsp_camera(tmp_path: Path) -> Iterator[StartRtspCamera]:
     if why := rtsp_server_unavailable():
         pytest.skip(why)
     started: list[RtspCamera] = []
 
     def start(
-        mounts: Mapping[str, Path | CameraVideo],
+        mounts: Mapping[str, MountMedia],
         *,
         loop: bool = False,
         stall_after: float | None = None,
@@ -477,6 +488,7 @@ __all__ = [
     "CameraMediaCache",
     "CameraVideo",
     "RtspCamera",
+    "StartRtspCamera",
     "camera_media",
     "rtsp_camera",
     "rtsp_server_unavailable",

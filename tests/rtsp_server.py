@@ -4,7 +4,7 @@ Run it with Debian's ``/usr/bin/python3`` (it has ``gi``; a venv does not)::
 
     /usr/bin/python3 tests/rtsp_server.py --port 8554 --mount /main=main.mp4 --mount /sub=sub.mp4
 
-Each mount serves one MP4/MOV/MKV file (H.264 or H.265 video, optionally one audio track:
+Each mount serves an MP4/MOV/MKV file (H.264 or H.265 video, optionally one audio track:
 AAC as ``pay1`` through rtpmp4gpay, G.711 mu-law through rtppcmupay) **without re-encoding**:
 the file's coded pictures go out as they are, paced in real time, with SPS/PPS (and VPS)
 repeated in-band before every keyframe as cameras do. Listens on 127.0.0.1 only (RTP over TCP
@@ -18,18 +18,21 @@ How it behaves like a camera:
   A main + sub pair cut from the same timeline therefore stays aligned. When no mount has a
   client left, the timeline resets: the next client gets the files from their start.
 - Clients of the same mount share one stream (``set_shared``); a late one joins mid-GOP.
+- ``--mount /main=a.mp4,b.mp4`` plays the files one after the other in one session (same
+  codecs): the parameter sets, or the resolution, change mid-stream at b's first keyframe.
 - ``--loop``: files repeat forever and timestamps keep increasing across the loop point.
   Without it a stream ends (clients see EOF) at the end of its file.
 - **Stalls** with every connection left open: ``SIGUSR1`` stops sending on every stream,
   ``SIGUSR2`` resumes; ``--stall-after S`` does what SIGUSR1 does, once, when a stream reaches
   S seconds. After a stall, timestamps jump by the stall's length (the camera's clock kept
-  running). RTCP still flows while stalled, as from a camera whose encoder hung.
+  running), as from a camera whose encoder hung while its RTSP server lives on.
 - ``SIGTERM``/``SIGINT`` stop it (exit 0).
 
 Stdout (line-buffered, one event per line; the first is the only one a caller must wait for)::
 
     READY rtsp://127.0.0.1:8554
-    PLAY /main 1234.567890          # the mount's stream started; CLOCK_MONOTONIC seconds
+    EPOCH 1234.500000               # a new timeline starts (CLOCK_MONOTONIC seconds)
+    PLAY /main 1234.567890          # the mount's stream started sending (same clock)
     LOOP /main 1                    # the file restarted (count)
     END /main                       # the file ended (no --loop)
     STALL | RESUME                  # SIGUSR1 / SIGUSR2 / --stall-after
@@ -81,8 +84,13 @@ _PAYLOADERS = {
 _DEMUXERS = {".mp4": "qtdemux", ".mov": "qtdemux", ".m4v": "qtdemux", ".mkv": "matroskademux"}
 
 
+_stdout_lock = threading.Lock()  # one event line at a time: feeders and the main loop emit
+
+
 def emit(line: str) -> None:
-    print(line, flush=True)
+    with _stdout_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,6 +103,7 @@ class Sample:
     duration: int
     keyframe: bool
     data: bytes
+    caps: Gst.Caps | None = None  # new caps from this sample on (the next file of a mount)
 
 
 @dataclass
@@ -108,6 +117,13 @@ class Track:
 
     def payloader(self) -> str:
         return _PAYLOADERS[self.kind]
+
+    def caps_at(self, index: int) -> Gst.Caps:
+        """The caps in force at sample ``index`` (they change where a mount's next file starts)."""
+        for sample in reversed(self.samples[: index + 1]):
+            if sample.caps is not None:
+                return sample.caps
+        return self.caps
 
 
 @dataclass
@@ -191,6 +207,34 @@ def read_media(path: Path) -> Media:
     return Media(video, audios[0] if audios else None, period=last.pts + frame)
 
 
+def concatenate(paths: list[Path], medias: list[Media]) -> Media:
+    """One mount's files played one after the other, as one stream whose caps change.
+
+    Each file's first samples carry its caps: a resolution or parameter-set change in the
+    middle of a session, as from a camera whose settings changed.
+    """
+    if len(medias) == 1:
+        return medias[0]
+    kinds = {(m.video.kind, m.audio.kind if m.audio else None) for m in medias}
+    if len(kinds) > 1:
+        names = ", ".join(str(p) for p in paths)
+        raise ValueError(f"{names}: the files of one mount need the same codecs, got {kinds}")
+    video = Track(medias[0].video.caps)
+    audio = Track(medias[0].audio.caps) if medias[0].audio else None
+    start = 0
+    for media in medias:
+        for track, part in ((video, media.video), (audio, media.audio)):
+            if track is None or part is None:
+                continue
+            shifted = [
+                Sample(s.pts + start, s.duration, s.keyframe, s.data, part.caps if i == 0 else None)
+                for i, s in enumerate(part.samples)
+            ]
+            track.samples += shifted
+        start += media.period
+    return Media(video, audio, period=start)
+
+
 def _sample(buffer: Gst.Buffer) -> Sample:
     pts = buffer.pts if buffer.pts != Gst.CLOCK_TIME_NONE else buffer.dts
     duration = buffer.duration if buffer.duration != Gst.CLOCK_TIME_NONE else 0
@@ -226,6 +270,7 @@ class Camera:
             self._active += 1
             if self._active == 1:
                 self._epoch, self._stall_total = now, 0
+                emit(f"EPOCH {now / 1e9:.6f}")
                 if not self._flowing.is_set():
                     self._stalled_at = now
                 return 0
@@ -297,6 +342,8 @@ class Feeder(threading.Thread):
         feed, samples, period = self.feed, self.track.samples, self.feed.media.period
         is_video = self.track is feed.media.video
         index, loops = self.start_index, 0
+        if index < len(samples):
+            self.appsrc.set_property("caps", self.track.caps_at(index))
         while not feed.stopping.is_set():
             if index >= len(samples):
                 if not feed.loop:
@@ -314,6 +361,8 @@ class Feeder(threading.Thread):
             stream_time = sample.pts + self.offset
             feed.camera.reached(stream_time)
             self.offset += feed.camera.wait_flowing(feed.stopping)
+            if sample.caps is not None:
+                self.appsrc.set_property("caps", sample.caps)
             buffer = Gst.Buffer.new_wrapped(sample.data)
             buffer.pts = buffer.dts = sample.pts + self.offset
             buffer.duration = sample.duration or Gst.CLOCK_TIME_NONE
@@ -427,18 +476,23 @@ class CameraFactory(GstRtspServer.RTSPMediaFactory):  # type: ignore[misc]
 # ---------------------------------------------------------------------------------------------
 
 
-def parse_mount(text: str) -> tuple[str, Path]:
-    mount, sep, path = text.partition("=")
-    if not sep or not mount.startswith("/") or not path:
-        raise argparse.ArgumentTypeError(f"expected /PATH=FILE, got {text!r}")
-    return mount, Path(path)
+def parse_mount(text: str) -> tuple[str, list[Path]]:
+    mount, sep, paths = text.partition("=")
+    if not sep or not mount.startswith("/") or not paths:
+        raise argparse.ArgumentTypeError(f"expected /PATH=FILE[,FILE...], got {text!r}")
+    return mount, [Path(path) for path in paths.split(",")]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--port", type=int, default=0, help="0: any free port (default)")
     parser.add_argument(
-        "--mount", type=parse_mount, action="append", required=True, metavar="/PATH=FILE"
+        "--mount",
+        type=parse_mount,
+        action="append",
+        required=True,
+        metavar="/PATH=FILE[,FILE...]",
+        help="serve FILE (several: one after the other, in one stream) at rtsp://.../PATH",
     )
     parser.add_argument("--loop", action="store_true", help="repeat the files forever")
     parser.add_argument(
@@ -452,9 +506,9 @@ def main(argv: list[str] | None = None) -> int:
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     mounts = server.get_mount_points()
-    for mount, path in args.mount:
+    for mount, paths in args.mount:
         try:
-            media = read_media(path)
+            media = concatenate(paths, [read_media(path) for path in paths])
         except (ValueError, GLib.Error) as exc:
             print(f"rtsp_server: {exc}", file=sys.stderr)
             return 2

@@ -10,7 +10,8 @@ import itertools
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import replace
 
 import av
 import av.error
@@ -18,12 +19,20 @@ import numpy as np
 import pytest
 
 from tests.conftest import read_frame_number
-from tests.nal import coded_pictures, keyframes, match_pictures, read_pictures
-from tests.rtsp import CameraMediaCache, CameraVideo, RtspCamera
+from tests.nal import (
+    CodedPicture,
+    coded_pictures,
+    is_vcl,
+    keyframes,
+    match_pictures,
+    nal_type,
+    read_pictures,
+    split_nal_units,
+)
+from tests.rtsp import CameraMediaCache, CameraVideo, StartRtspCamera
 
 pytest_plugins = ("tests.rtsp",)
 
-StartCamera = Callable[..., RtspCamera]
 TCP = {"rtsp_transport": "tcp"}
 H264_PARAMETER_SETS = {7, 8}  # SPS, PPS
 HEVC_PARAMETER_SETS = {32, 33, 34}  # VPS, SPS, PPS
@@ -32,6 +41,36 @@ HEVC_PARAMETER_SETS = {32, 33, 34}  # VPS, SPS, PPS
 def small_video(camera_media: CameraMediaCache, **options: object) -> CameraVideo:
     settings: dict[str, object] = {"width": 320, "height": 180, "seconds": 6.0}
     return camera_media(**(settings | options))  # type: ignore[arg-type]
+
+
+def test_nal_units_split_from_either_framing() -> None:
+    sps, pps, idr = b"\x67\x4d\x40\x1e", b"\x68\xee\x3c\x80", b"\x65" + b"\x88" * 300
+    annexb = b"\0\0\0\1" + sps + b"\0\0\1" + pps + b"\0\0\0\1" + idr
+    # a 4-byte length of 256-511 begins 00 00 01: it must not be taken for a start code
+    prefixed = b"".join(len(n).to_bytes(4, "big") + n for n in (sps, pps, idr))
+    assert split_nal_units(annexb, None) == [sps, pps, idr]
+    assert split_nal_units(prefixed, 4) == [sps, pps, idr]
+    assert [nal_type(n, "h264") for n in (sps, pps, idr)] == [7, 8, 5]
+    assert [is_vcl(n, "h264") for n in (sps, pps, idr)] == [False, False, True]
+    hevc_trail_n, hevc_vps = b"\x00\x01\xaf", b"\x40\x01\x0c"
+    assert [nal_type(n, "hevc") for n in (hevc_trail_n, hevc_vps)] == [0, 32]
+    assert split_nal_units(b"\0\0\1" + hevc_vps + b"\0\0\1" + hevc_trail_n, None) == [
+        hevc_vps,
+        hevc_trail_n,
+    ]
+
+
+def test_match_pictures_finds_the_start_and_reports_a_difference() -> None:
+    source = [CodedPicture(i, i / 15, i % 30 == 0, (bytes([1, i]),), ()) for i in range(60)]
+    assert match_pictures(source[30:45], source) == 30
+    assert match_pictures(source[50:] + source[:10], source, loop=True) == 50
+    changed = [*source[30:40], replace(source[40], slices=(b"\x01\xff",)), *source[41:45]]
+    with pytest.raises(AssertionError, match=r"clip picture 10 .* differs from source picture 40"):
+        match_pictures(changed, source)
+    with pytest.raises(AssertionError, match="more picture"):
+        match_pictures(source[50:] + source[:10], source)
+    with pytest.raises(AssertionError, match="in no source picture"):
+        match_pictures([replace(source[3], slices=(b"\x02",))], source)
 
 
 def test_generated_media_look_like_a_camera(camera_media: CameraMediaCache) -> None:
@@ -64,7 +103,7 @@ def test_main_and_sub_media_share_the_timeline(camera_media: CameraMediaCache) -
 
 
 def test_h264_is_served_unchanged_with_parameter_sets_in_band(
-    camera_media: CameraMediaCache, rtsp_camera: StartCamera
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
 ) -> None:
     video = camera_media(seconds=6.0, audio="aac")
     camera = rtsp_camera({"/main": video})
@@ -90,7 +129,7 @@ def test_h264_is_served_unchanged_with_parameter_sets_in_band(
 
 
 def test_h265_with_g711_audio_is_served_unchanged(
-    camera_media: CameraMediaCache, rtsp_camera: StartCamera
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
 ) -> None:
     video = small_video(camera_media, codec="hevc", seconds=4.0, audio="pcm_mulaw")
     camera = rtsp_camera({"/cam": video})
@@ -108,7 +147,7 @@ def test_h265_with_g711_audio_is_served_unchanged(
 
 
 def test_loop_repeats_the_file_with_timestamps_going_on(
-    camera_media: CameraMediaCache, rtsp_camera: StartCamera
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
 ) -> None:
     video = small_video(camera_media, seconds=3.0)  # 45 pictures, keyframes at 0 and 30
     camera = rtsp_camera({"/main": video}, loop=True)
@@ -126,7 +165,7 @@ def test_loop_repeats_the_file_with_timestamps_going_on(
 
 
 def test_stall_stops_packets_but_keeps_the_connection(
-    camera_media: CameraMediaCache, rtsp_camera: StartCamera
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
 ) -> None:
     video = small_video(camera_media)
     camera = rtsp_camera({"/main": video}, loop=True)
@@ -156,7 +195,7 @@ def test_stall_stops_packets_but_keeps_the_connection(
 
 
 def test_reads_time_out_while_stalled(
-    camera_media: CameraMediaCache, rtsp_camera: StartCamera
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
 ) -> None:
     video = small_video(camera_media)
     camera = rtsp_camera({"/main": video}, stall_after=1.0)
@@ -172,7 +211,7 @@ def test_reads_time_out_while_stalled(
 
 
 def test_restart_on_the_same_port_ends_old_connections(
-    camera_media: CameraMediaCache, rtsp_camera: StartCamera
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
 ) -> None:
     video = small_video(camera_media)
     camera = rtsp_camera({"/main": video}, loop=True)
@@ -196,7 +235,7 @@ def test_restart_on_the_same_port_ends_old_connections(
 
 
 def test_a_late_mount_joins_the_running_timeline(
-    camera_media: CameraMediaCache, rtsp_camera: StartCamera
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
 ) -> None:
     """Main and sub opened 2.5 s apart still show the same frame at the same moment."""
     main, sub = camera_media.pair(main=(640, 360), sub=(320, 180), seconds=8.0)
@@ -216,6 +255,7 @@ def test_a_late_mount_joins_the_running_timeline(
     watch("/sub", 45)
     main_watcher.join(30)
 
+    assert len([e for e in camera.events() if e.startswith("EPOCH")]) == 1
     first_sub = min(seen["/sub"])
     assert first_sub >= 30 and first_sub % main.gop == 0, "joins at a keyframe, mid-timeline"
     # Skip what the readers buffered while opening (about 2 s of packets, arriving at once).
@@ -237,3 +277,46 @@ def _first_packets(
         count += packet.stream.type == "video"
         if count >= video_packets:
             return
+
+
+def test_clients_of_one_mount_share_the_stream(
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
+) -> None:
+    """A second client joins the running stream mid-GOP and gets every picture from there."""
+    video = small_video(camera_media)
+    camera = rtsp_camera({"/main": video}, loop=True)
+    _, source = coded_pictures(video.path)
+    with (
+        av.open(camera.url("/main"), options=TCP, timeout=(10, 10)) as first,
+        av.open(camera.url("/main"), options=TCP, timeout=(10, 10)) as second,
+    ):
+        early = read_pictures(first.demux(video=0), 40)
+        late = read_pictures(second.demux(video=0), 40)
+    assert match_pictures(early, source, loop=True) == 0
+    assert match_pictures(late, source, loop=True) > 0  # the shared stream, not a new one
+    assert len([e for e in camera.events() if e.startswith("PLAY")]) == 1
+
+
+def test_a_mount_of_two_files_changes_parameters_mid_session(
+    camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
+) -> None:
+    """As a camera whose resolution was changed: new SPS/PPS in the same session."""
+    small = small_video(camera_media, seconds=2.0)  # 30 pictures, one GOP
+    large = camera_media(width=640, height=360, seconds=2.0)
+    camera = rtsp_camera({"/main": [small, large]})
+    with av.open(camera.url("/main"), options=TCP, timeout=(10, 10)) as container:
+        sizes, packets = [], []
+        for packet in container.demux(video=0):
+            packets.append(bytes(packet))
+            sizes += [(f.width, f.height) for f in packet.decode()]
+            if len(sizes) >= 45:
+                break
+    _, first = coded_pictures(small.path)
+    _, second = coded_pictures(large.path)
+    served = [split_nal_units(p, None) for p in packets if p]
+    slices = [tuple(n for n in units if is_vcl(n, "h264")) for units in served]
+    assert slices[:30] == [p.slices for p in first]
+    assert slices[30:45] == [p.slices for p in second[:15]]
+    assert sizes[:30] == [(320, 180)] * 30 and sizes[30:45] == [(640, 360)] * 15
+    sps = [units[0] for units in served if nal_type(units[0], "h264") == 7]
+    assert len(set(sps)) == 2, "the second file's SPS comes in-band"
