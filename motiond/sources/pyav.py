@@ -30,7 +30,7 @@ from motiond.streamclock import StreamClock
 logger = logging.getLogger(__name__)
 
 # Keep libavformat's probing at open short: cameras announce their streams in the SDP.
-PROBE_OPTIONS = {"analyzeduration": "1000000", "probesize": "1000000"}
+PROBE_OPTIONS = {"analyzeduration": "1000000", "probesize": "1000000", "fpsprobesize": "0"}
 ANNEX_B_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
 
 
