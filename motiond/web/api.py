@@ -289,9 +289,9 @@ def process_memory() -> tuple[float, float]:
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
-                key, _, rest = line.partition(" ")
-                if key in values:
-                    values[key] = float(rest.split()[0]) * 1024  # kB
+                fields = line.split()
+                if fields and fields[0] in values:
+                    values[fields[0]] = float(fields[1]) * 1024  # kB
     except OSError:
         pass
     return values["VmRSS:"], values["VmHWM:"]
