@@ -38,7 +38,7 @@ from motiond.recorder import ClipRecorder, EventSink, RoomCheck, Still
 from motiond.snapshots import encode_jpeg, write_snapshot
 from motiond.sources import Source, SourceError, open_source
 from motiond.storage import Storage
-from motiond.substream import Detection, DetectionThread
+from motiond.substream import Detection, DetectionThread, wait_beating
 from motiond.trigger import Action, ClipStats, Decision, RecordingTrigger
 
 logger = logging.getLogger(__name__)
@@ -268,13 +268,10 @@ class CameraWorker:
 
     def _wait(self, seconds: float) -> None:
         """Wait while beating the heartbeat, so a retrying camera is not taken for a hang."""
-        deadline = time.monotonic() + seconds
-        while not self.stop_event.is_set():
-            self.capture_heartbeat = time.monotonic()
-            remaining = deadline - self.capture_heartbeat
-            if remaining <= 0:
-                return
-            self.stop_event.wait(min(remaining, 1.0))
+        wait_beating(self.stop_event, seconds, self._beat)
+
+    def _beat(self, now: float) -> None:
+        self.capture_heartbeat = now
 
     def _capture(self, source: Source) -> bool:
         """Read frames until the source ends (True) or fails or we stop (False)."""

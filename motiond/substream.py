@@ -190,13 +190,22 @@ class DetectionThread:
         self.results.put(Detection(frame.mono, result, still=still))
 
     def _wait(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while not self.stop_event.is_set():
-            self.heartbeat = time.monotonic()
-            remaining = deadline - self.heartbeat
-            if remaining <= 0:
-                return
-            self.stop_event.wait(min(remaining, 1.0))
+        wait_beating(self.stop_event, seconds, self._beat)
+
+    def _beat(self, now: float) -> None:
+        self.heartbeat = now
+
+
+def wait_beating(stop: threading.Event, seconds: float, beat: Callable[[float], None]) -> None:
+    """Wait ``seconds`` or until ``stop``, calling ``beat(now)`` at least every second, so a
+    loop that waits to retry is not taken for a hung one (the watchdog reads heartbeats)."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set():
+        now = time.monotonic()
+        beat(now)
+        if now >= deadline:
+            return
+        stop.wait(min(deadline - now, 1.0))
 
 
 def scale_boxes(
