@@ -1,4 +1,5 @@
-"""The entry point: ``motiond run``, ``motiond check-config``, ``motiond --version``.
+"""The entry point: ``motiond run``, ``check-config``, ``hash-password``, ``new-token``,
+``rotate-secret``, ``--version``.
 
 The only place that turns exceptions into exit codes and messages.
 """
@@ -44,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "new-token", help="print a new bearer token and its hash for web.auth.tokens[].token_hash"
     )
+    rotate = commands.add_parser(
+        "rotate-secret",
+        help="end every browser session: remove the cookie secret and the session table from "
+        "storage.dir (a new secret is made at the next start or reload)",
+    )
+    rotate.add_argument("-c", "--config", type=Path, help=config_help)
     return parser
 
 
@@ -73,6 +80,21 @@ def new_token_command() -> int:
     return EX_OK
 
 
+def rotate_secret_command(storage_dir: Path) -> int:
+    from motiond.web.sessions import rotate_secret  # noqa: PLC0415
+
+    removed = rotate_secret(storage_dir)
+    for path in removed:
+        print(f"removed {path}")
+    if not removed:
+        print(f"no cookie secret or sessions in {storage_dir}")
+    print(
+        "every browser session ends when motiond next starts or reloads "
+        "(sudo systemctl reload motiond, or kill -HUP its pid)"
+    )
+    return EX_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "hash-password":
@@ -91,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         sys.stdout.write(dump_effective_config(config))
         return EX_OK
+    if args.command == "rotate-secret":
+        return rotate_secret_command(config.storage.dir)
 
     # PyAV and Tornado are imported only when running, so check-config stays light.
     from motiond.daemon import run_daemon  # noqa: PLC0415

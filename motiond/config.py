@@ -18,6 +18,8 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from motiond.redact import redact_config, redact_url
+from motiond.storage import is_camera_name
 from motiond.units import format_duration, format_size, parse_duration, parse_size
 
 SYSTEM_CONFIG_PATH = Path("/etc/motiond/motiond.yaml")
@@ -25,7 +27,6 @@ DEMO_CONFIG_NAME = "demo.yaml"
 
 SourceKind = Literal["v4l2", "url", "file", "demo"]
 URL_SCHEMES = ("rtsp", "rtsps", "http", "https")
-CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 HOOK_EVENTS = (
     "on_clip_start",
@@ -83,6 +84,9 @@ class CaptureConfig:
     pacing: Literal["realtime", "fast"] = "realtime"
     rotate: Literal[0, 90, 180, 270] = 0
     flip: Literal["none", "horizontal", "vertical", "both"] = "none"
+    rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    # A second, low-resolution stream of the same camera, decoded for detection and live view.
+    detect_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,10 @@ class RecordConfig:
     queue_frames: int = 90
     overlay: OverlayConfig = field(default_factory=OverlayConfig)
     max_bytes: int = 0  # this camera's share of storage; 0: no limit of its own
+    # copy: the camera's own packets; transcode: re-encode; auto: copy what browsers play.
+    mode: Literal["auto", "copy", "transcode"] = "auto"
+    copy_hevc: bool = False
+    audio: bool = False
 
 
 @dataclass(frozen=True)
@@ -426,11 +434,25 @@ def _read_capture(
         pacing=section.choice("pacing", "realtime", ("realtime", "fast")),
         rotate=section.choice("rotate", 0, (0, 90, 180, 270)),
         flip=section.choice("flip", "none", ("none", "horizontal", "vertical", "both")),
+        rtsp_transport=section.choice("rtsp_transport", "tcp", ("tcp", "udp")),
+        detect_source=_read_detect_source(section, kind),
     )
     section.done()
     if (capture.width is None) != (capture.height is None):
         raise _KeyError(section.key("width"), "width and height go together: set both or neither")
     return capture
+
+
+def _read_detect_source(section: _Section, kind: SourceKind) -> str | None:
+    raw = section.get("detect_source")
+    if raw is None:
+        return None
+    key = section.key("detect_source")
+    if kind != "url":
+        raise _KeyError(key, "only for a network camera (its source is an rtsp:// or http:// URL)")
+    if not isinstance(raw, str) or not re.match(r"^(rtsps?|https?)://\S+$", raw.strip()):
+        raise _KeyError(key, f"must be an rtsp://, rtsps://, http:// or https:// URL, got {raw!r}")
+    return raw.strip()
 
 
 def _classify_source(key: str, raw: object, base: Path) -> tuple[SourceKind, str, int | None]:
@@ -540,6 +562,9 @@ def _read_record(section: _Section) -> RecordConfig:
         queue_frames=section.integer("queue_frames", defaults.queue_frames, 4, 10000),
         overlay=overlay,
         max_bytes=section.size("max_bytes", defaults.max_bytes),
+        mode=section.choice("mode", defaults.mode, ("auto", "copy", "transcode")),
+        copy_hevc=section.boolean("copy_hevc", defaults.copy_hevc),
+        audio=section.boolean("audio", defaults.audio),
     )
     section.done()
     if record.codec == "h264" and record.crf > 51:
@@ -566,7 +591,8 @@ def _read_hooks(section: _Section) -> HooksConfig:
         url = hook_section.string("url", None)
         if url is not None and not re.match(r"^https?://", url):
             raise _KeyError(
-                hook_section.key("url"), f"must be an http:// or https:// URL, got {url!r}"
+                hook_section.key("url"),
+                f"must be an http:// or https:// URL, got {redact_url(url)!r}",
             )
         hook = HookConfig(
             command=tuple(raw_command),
@@ -584,7 +610,7 @@ def _read_hooks(section: _Section) -> HooksConfig:
 def _read_camera(raw: object, path: str, base: Path) -> CameraConfig:
     section = _Section(raw, path)
     name = section.get("name")
-    if not isinstance(name, str) or not CAMERA_NAME.match(name):
+    if not isinstance(name, str) or not is_camera_name(name):
         raise _KeyError(
             section.key("name"),
             f"required: 1-64 letters, digits, '-' or '_' (used in file names), got {name!r}",
@@ -599,6 +625,16 @@ def _read_camera(raw: object, path: str, base: Path) -> CameraConfig:
         hooks=_read_hooks(section.section("hooks")),
     )
     section.done()
+    if camera.record.mode == "copy" and capture.kind != "url":
+        raise _KeyError(
+            f"{path}.record.mode",
+            "copy needs a camera that sends coded video (an rtsp:// or http:// video stream); "
+            f"this source is {capture.kind}: use auto or transcode",
+        )
+    if camera.record.mode == "copy" and camera.record.overlay != OverlayConfig():
+        raise _KeyError(
+            f"{path}.record.overlay", "text cannot be burned into copied video: use mode transcode"
+        )
     return camera
 
 
@@ -1028,8 +1064,9 @@ _SIZE_FIELDS = frozenset({"max_bytes"})
 
 
 def dump_effective_config(config: Config) -> str:
-    header = f"# effective configuration from {config.source_path}\n"
-    return header + yaml.safe_dump(effective_config(config), sort_keys=False)
+    """The effective config as YAML, with its secrets (passwords in URLs, hashes) hidden."""
+    header = f"# effective configuration from {config.source_path} (secrets hidden)\n"
+    return header + yaml.safe_dump(redact_config(effective_config(config)), sort_keys=False)
 
 
 __all__ = [

@@ -35,6 +35,18 @@ class ClipStats:
     peak_at: float = 0.0
     last_changed_at: float = 0.0
 
+    def merged(self, later: ClipStats) -> ClipStats:
+        """These stats and those of the clip that followed, as one clip's."""
+        peak = self if self.peak_delta >= later.peak_delta else later
+        return ClipStats(
+            started_at=self.started_at,
+            frames=self.frames + later.frames,
+            changed_frames=self.changed_frames + later.changed_frames,
+            peak_delta=peak.peak_delta,
+            peak_at=peak.peak_at,
+            last_changed_at=max(self.last_changed_at, later.last_changed_at),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -126,6 +138,15 @@ class RecordingTrigger:
         if stable:
             return self._end(Action.STOP, changed)
         return Decision(Action.NONE, changed=changed, new_peak=new_peak)
+
+    def split(self, now: float) -> Decision:
+        """End the clip in progress at ``now`` and go on recording in a new one (the stream
+        changed under it); NONE when idle."""
+        if self.clip is None:
+            return Decision(Action.NONE, changed=False)
+        ended = self._end(Action.SPLIT, changed=False)
+        self.clip = ClipStats(started_at=now, changed_frames=0, peak_at=now, last_changed_at=now)
+        return ended
 
     def finish(self) -> Decision:
         """End the clip in progress now (camera lost, shutdown); NONE when idle."""

@@ -41,8 +41,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from motiond.clips import ClipStore
 from motiond.config import UploadConfig, UploadDestination
-from motiond.storage import ClipStore, Storage, atomic_write_bytes, fsync_dir
+from motiond.redact import redact_text
+from motiond.storage import ClipRecord, Storage, atomic_write_bytes, fsync_dir
 
 logger = logging.getLogger(__name__)
 
@@ -118,26 +120,17 @@ def remote_path(remote: str, relative: str) -> str:
     return f"{remote}/{relative}"
 
 
-def clip_files(record: Mapping[str, Any], with_poster: bool) -> list[FileSpec]:
+def clip_files(record: ClipRecord, with_poster: bool) -> list[FileSpec]:
     """A finished clip's files in upload order: poster, clip, other snapshots, sidecar last."""
-    camera, clip_id = str(record["camera"]), str(record["id"])
-    poster = record.get("poster")
+    camera, clip_id, poster = record.camera, record.id, record.poster
     files = []
     if with_poster and poster:
-        files.append(FileSpec(str(poster), camera, "poster", clip_id))
-    files.append(FileSpec(str(record["file"]), camera, "clip", clip_id))
-    files.extend(
-        FileSpec(str(s), camera, "snapshot", clip_id)
-        for s in record.get("snapshots", [])
-        if s != poster
-    )
-    sidecar = str(Path(str(record["file"])).with_suffix(".json").as_posix())
+        files.append(FileSpec(poster, camera, "poster", clip_id))
+    files.append(FileSpec(record.file, camera, "clip", clip_id))
+    files.extend(FileSpec(s, camera, "snapshot", clip_id) for s in record.snapshots if s != poster)
+    sidecar = Path(record.file).with_suffix(".json").as_posix()
     files.append(FileSpec(sidecar, camera, "sidecar", clip_id))
     return files
-
-
-def uploaded_remotes(record: Mapping[str, Any]) -> set[str]:
-    return {str(u.get("remote")) for u in record.get("uploads", []) if isinstance(u, dict)}
 
 
 def backoff_delay(
@@ -263,7 +256,7 @@ def run_rclone(args: list[str], timeout: float, stop: threading.Event) -> tuple[
         return False, reason
     if code != 0:
         lines = [line for line in text.splitlines() if line.strip()]
-        detail = lines[-1] if lines else ""
+        detail = redact_text(lines[-1]) if lines else ""  # it may quote a URL with a token
         return False, f"rclone exit status {code}" + (
             f": {detail[-_ERROR_TAIL:]}" if detail else ""
         )
@@ -398,10 +391,10 @@ class DestinationWorker:
         """Queue the clips this destination has not confirmed and that are not queued."""
         added = 0
         now = time.time()
-        for record in sorted(self.clips.index.list(), key=lambda r: r["start_ts"]):
-            if not self.destination.applies_to(str(record["camera"])):
+        for record in sorted(self.clips.index.list(), key=lambda r: r.start_ts):
+            if not self.destination.applies_to(record.camera):
                 continue
-            if self.remote in uploaded_remotes(record) or self.queue.has_sidecar_for(record["id"]):
+            if self.remote in record.uploaded_remotes() or self.queue.has_sidecar_for(record.id):
                 continue
             for spec in clip_files(record, with_poster=True):
                 self.queue.add(spec, now)
@@ -444,7 +437,7 @@ class DestinationWorker:
         if item.kind == "sidecar" and item.clip_id is not None:
             remote = self.remote
             self.clips.mark_uploaded(
-                item.clip_id, remote, lambda record: remote_path(remote, str(record["file"]))
+                item.clip_id, remote, lambda record: remote_path(remote, record.file)
             )
             logger.info("upload to %s: clip %s copied", self.remote, item.clip_id)
         else:
@@ -536,26 +529,36 @@ class Uploader:
             worker.stop(max(0.1, deadline - time.monotonic()))
 
     def on_event(self, camera: str, event: str, payload: Mapping[str, Any]) -> None:
-        """A daemon event listener: the poster at clip start, the rest at clip end."""
-        if event == "clip_start" and payload.get("poster"):
-            files = [FileSpec(str(payload["poster"]), camera, "poster", payload.get("clip_id"))]
-        elif event == "clip_end":
-            files = clip_files(payload, with_poster=False)
+        """A daemon event listener: the poster at clip start, the rest at clip end.
+
+        A clip split off a longer one has no start snapshot (its poster is its peak one):
+        nothing goes at its start, and its poster goes with the rest at its end.
+        """
+        poster = payload.get("poster")
+        if event == "clip_start" and poster:
+            if not (self.storage.root / str(poster)).is_file():  # written before the event
+                return
+            files = [FileSpec(str(poster), camera, "poster", payload.get("clip_id"))]
+        elif event == "clip_end":  # the payload is the clip's record (and a few URLs)
+            record = ClipRecord.from_json(dict(payload))
+            start, _peak = self.storage.warn_snapshots_of(self.storage.clip_path(record.id))
+            sent_at_start = record.poster == self.storage.relative(start)
+            files = clip_files(record, with_poster=not sent_at_start)
         else:
             return
         for worker in self.workers:
             if worker.destination.applies_to(camera):
                 worker.submit(files)
 
-    def pending_remotes(self, record: Mapping[str, Any]) -> list[str]:
+    def pending_remotes(self, record: ClipRecord) -> list[str]:
         """Destinations a clip still has to reach before retention may delete it (pure)."""
         if not self.config.keep_until_uploaded:
             return []
-        done = uploaded_remotes(record)
+        done = record.uploaded_remotes()
         return [
             d.remote
             for d in self.config.destinations
-            if d.applies_to(str(record["camera"])) and d.remote not in done
+            if d.applies_to(record.camera) and d.remote not in done
         ]
 
     def stats(self) -> list[DestinationStats]:

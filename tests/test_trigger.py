@@ -132,21 +132,3 @@ def test_delta_history_ring() -> None:
     history.push(0.5)
     assert not history.is_stable(0.01)
     assert len(history) == 3
-
-
-def test_pre_roll_ring_is_bounded_by_time_and_bytes() -> None:
-    import numpy as np
-
-    from motiond.frames import Frame
-    from motiond.preroll import PreRollBuffer
-
-    image = np.zeros((10, 10, 3), np.uint8)  # 300 bytes each
-    ring = PreRollBuffer(seconds=1.0, max_bytes=10_000)
-    for i in range(30):
-        ring.push(Frame.from_image(i, i / FPS, 0.0, image))
-    assert [f.seq for f in ring.take()] == list(range(19, 30))  # t >= 2.9 - 1.0
-    assert len(ring) == 0 and ring.nbytes == 0
-    small = PreRollBuffer(seconds=10.0, max_bytes=1000)
-    for i in range(10):
-        small.push(Frame.from_image(i, i / FPS, 0.0, image))
-    assert len(small) == 3 and small.trimmed_by_size == 7

@@ -20,9 +20,13 @@ from typing import Any
 
 import pytest
 
+from motiond.clips import ClipIndex, ClipStore
 from motiond.config import FreeSpace, UploadConfig, UploadDestination
+from motiond.motion import Box
+from motiond.recorder import ClipRecorder, Still
 from motiond.retention import Limits, Retention, plan_deletions
-from motiond.storage import ClipStore
+from motiond.storage import ClipRecord, Storage
+from motiond.trigger import ClipStats
 from motiond.upload import (
     DestinationWorker,
     FileSpec,
@@ -45,6 +49,7 @@ from tests.servers import (
     write_rclone_config,
 )
 from tests.test_camera_faults import FPS, RunningDaemon
+from tests.test_recorder import Events, camera, frames_at
 from tests.test_retention import ROOMY, Emitted, clip, config_for, recorded
 
 # -- the queue ---------------------------------------------------------------------------------
@@ -93,16 +98,15 @@ def test_remote_paths_folders_and_the_files_of_a_clip() -> None:
     assert remote_path("/mnt/usb/", "clips/a.mp4") == "/mnt/usb/clips/a.mp4"
     assert destination_folder("b2:my-bucket/motiond").startswith("b2_my-bucket_motiond-")
     assert destination_folder("a:x") != destination_folder("a_x")
-    record = {
-        "id": "door/2026-01-01/120000Z.mp4",
-        "camera": "door",
-        "file": "clips/door/2026-01-01/120000Z.mp4",
-        "poster": "warn/door/2026-01-01/120000Z-start.jpg",
-        "snapshots": [
+    record = clip("door", 1).replace(
+        id="door/2026-01-01/120000Z.mp4",
+        file="clips/door/2026-01-01/120000Z.mp4",
+        poster="warn/door/2026-01-01/120000Z-start.jpg",
+        snapshots=(
             "warn/door/2026-01-01/120000Z-start.jpg",
             "warn/door/2026-01-01/120000Z-peak.jpg",
-        ],
-    }
+        ),
+    )
     assert [(f.kind, f.file) for f in clip_files(record, with_poster=True)] == [
         ("poster", "warn/door/2026-01-01/120000Z-start.jpg"),
         ("clip", "clips/door/2026-01-01/120000Z.mp4"),
@@ -120,27 +124,27 @@ def test_remote_paths_folders_and_the_files_of_a_clip() -> None:
 
 
 def test_clips_awaiting_upload_are_spared_except_when_space_runs_out() -> None:
-    clips = [clip("a", 40), clip("a", 35), clip("a", 1)]
-    awaiting = frozenset({"a/40.mp4"})
+    oldest, old, new = clips = [clip("a", 40), clip("a", 35), clip("a", 1)]
+    awaiting = frozenset({oldest.id})
     plan = plan_deletions(
-        clips, [], now=clips[2]["start_ts"] + 86400, usage=ROOMY,
+        clips, [], now=new.start_ts + 86400, usage=ROOMY,
         limits=Limits(max_age=30 * 86400.0, max_bytes=20_000_000), headroom=0,
         awaiting_upload=awaiting,
     )  # fmt: skip
-    assert [(r["id"], why) for r, why in plan.clips] == [("a/35.mp4", "max_age")]
+    assert [(r.id, why) for r, why in plan.clips] == [(old.id, "max_age")]
     short = plan_deletions(
-        clips, [], now=clips[2]["start_ts"], usage=ROOMY,
+        clips, [], now=new.start_ts, usage=ROOMY,
         limits=Limits(min_free=FreeSpace(size=ROOMY.free + 5_000_000)), headroom=0,
         awaiting_upload=awaiting,
     )  # fmt: skip
-    assert [(r["id"], why) for r, why in short.clips] == [("a/40.mp4", "min_free")]
+    assert [(r.id, why) for r, why in short.clips] == [(oldest.id, "min_free")]
 
 
 def test_retention_keeps_a_clip_until_it_is_uploaded_and_says_what_space_cost(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     storage, store = recorded(tmp_path, [40, 2])
-    old, new = sorted(store.index.list(), key=lambda r: r["start_ts"])
+    old, new = sorted(store.index.list(), key=lambda r: r.start_ts)
     uploader = Uploader(
         UploadConfig(destinations=(UploadDestination("nas:cams"),)),
         storage,
@@ -150,19 +154,44 @@ def test_retention_keeps_a_clip_until_it_is_uploaded_and_says_what_space_cost(
     retention = Retention(config_for(storage.root, "max_age: 30d, min_free: 0"), store, Emitted())
     retention.pending_uploads = uploader.pending_remotes
     retention.run("test")
-    assert store.index.get(old["id"]) is not None  # not copied yet: kept past max_age
-    store.mark_uploaded(old["id"], "nas:cams", lambda r: f"nas:cams/{r['file']}")
-    assert uploader.pending_remotes(store.index.get(old["id"]) or {}) == []
+    assert store.index.get(old.id) is not None  # not copied yet: kept past max_age
+    assert uploader.pending_remotes(old) == ["nas:cams"]
+    marked = store.mark_uploaded(old.id, "nas:cams", lambda r: f"nas:cams/{r.file}")
+    assert marked is not None and uploader.pending_remotes(marked) == []
+    assert store.index.get(old.id) == marked
     retention.run("test")
-    assert store.index.get(old["id"]) is None  # copied: now it goes
+    assert store.index.get(old.id) is None  # copied: now it goes
 
     # Out of space: a clip not yet copied goes anyway, and the log says what was lost.
     caplog.set_level(logging.WARNING)
     retention = Retention(config_for(storage.root, "max_age: 0, min_free: 50%"), store, Emitted())
     retention.pending_uploads = uploader.pending_remotes
     retention.run("test")
-    assert store.index.get(new["id"]) is None
-    assert f"{new['id']} was deleted before it was copied to nas:cams" in caplog.text
+    assert store.index.get(new.id) is None
+    assert f"{new.id} was deleted before it was copied to nas:cams" in caplog.text
+
+
+def test_a_copy_is_recorded_once_per_destination_and_survives_a_keep_from_an_older_copy(
+    tmp_path: Path,
+) -> None:
+    storage, store = recorded(tmp_path, [1])
+    (record,) = store.index.list()
+    store.mark_uploaded(record.id, "nas:cams", lambda r: f"nas:cams/{r.file}")
+    store.mark_uploaded(record.id, "dav:", lambda r: f"dav:{r.file}")
+    again = store.mark_uploaded(record.id, "nas:cams", lambda r: f"nas:cams/v2/{r.file}")
+    assert again is not None
+    assert [(u.remote, u.path) for u in again.uploads] == [
+        ("dav:", f"dav:{record.file}"),
+        ("nas:cams", f"nas:cams/v2/{record.file}"),
+    ]
+    # The web side marks "keep" on the record it read before the copies were confirmed.
+    kept = store.set_keep(record, True)
+    assert kept.keep and kept.uploads == again.uploads
+    on_disk = json.loads((storage.root / record.file).with_suffix(".json").read_text())
+    assert on_disk["keep"] is True and len(on_disk["uploads"]) == 2
+    store.delete(kept)
+    assert store.mark_uploaded(record.id, "dav:", lambda r: "x") is None
+    assert not (storage.root / record.file).with_suffix(".json").exists()
 
 
 # -- one destination, with rclone, without the daemon -------------------------------------------
@@ -192,17 +221,70 @@ def test_a_worker_copies_with_rclone_and_records_the_copy_in_the_sidecar(tmp_pat
         wait_until(lambda: worker.stats().uploaded == 4, 30, "poster, clip, peak and sidecar")
     finally:
         worker.stop(10)
-    for relative in [record["file"], *record["snapshots"]]:
+    for relative in [record.file, *record.snapshots]:
         assert (target / relative).read_bytes() == (storage.root / relative).read_bytes()
-    marked = store.index.get(record["id"])
+    marked = store.index.get(record.id)
     assert marked is not None
-    (upload,) = marked["uploads"]
-    assert upload["remote"] == str(target) and upload["path"] == f"{target}/{record['file']}"
-    on_disk = json.loads((storage.root / record["file"]).with_suffix(".json").read_text())
-    assert on_disk["uploads"] == marked["uploads"]
-    copied = json.loads((target / record["file"]).with_suffix(".json").read_text())
+    (upload,) = marked.uploads
+    assert upload.remote == str(target) and upload.path == f"{target}/{record.file}"
+    on_disk = json.loads((storage.root / record.file).with_suffix(".json").read_text())
+    assert on_disk["uploads"] == [upload.to_json()]
+    assert ClipRecord.from_json(on_disk) == marked
+    copied = json.loads((target / record.file).with_suffix(".json").read_text())
     assert copied == {k: v for k, v in on_disk.items() if k != "uploads"}
     assert worker.stats().queued == 0
+
+
+def record_events(storage: Storage, wall0: float, split: bool) -> Events:
+    """The recorder's events for one clip; ``split``: a clip split off a longer one (no
+    start snapshot, so its poster is its peak snapshot)."""
+    events = Events()
+    recorder = ClipRecorder(camera(), storage, events, nominal_fps=10)
+    recorder.start()
+    frames = frames_at([i / 10 for i in range(12)], wall0)
+    recorder.begin_clip(frames[:2], None if split else Still(frames[1], (Box(10, 50, 24, 24),)))
+    for frame in frames[2:]:
+        recorder.add_frame(frame)
+    stats = ClipStats(started_at=0.1, frames=11, changed_frames=11, peak_delta=0.05, peak_at=0.5)
+    recorder.end_clip(True, stats, Still(frames[5], (Box(30, 50, 24, 24),)), Box(10, 50, 60, 24))
+    assert events.ended.wait(30)
+    assert recorder.stop(10)
+    return events
+
+
+def test_the_poster_goes_at_the_start_and_a_split_clips_peak_at_its_end(tmp_path: Path) -> None:
+    require("rclone")
+    storage = Storage(tmp_path / "data")
+    storage.ensure()
+    whole = record_events(storage, 1_800_000_000.0, split=False)
+    split = record_events(storage, 1_800_000_100.0, split=True)
+    target = tmp_path / "usb-disk"
+    uploader = Uploader(
+        UploadConfig(destinations=(UploadDestination(str(target)),)),
+        storage,
+        ClipStore(storage, ClipIndex(storage)),  # empty: nothing to catch up on at start
+        on_failed=lambda camera, info: None,
+    )
+    for event, payload in [*whole.items, *split.items]:
+        uploader.on_event("cam", event, payload)
+    (worker,) = uploader.workers
+    uploader.start()
+    try:
+        wait_until(lambda: worker.stats().queued == 0 and worker.stats().uploaded > 0, 30, "copies")
+    finally:
+        uploader.stop(10)
+    ends = [payload for event, payload in [*whole.items, *split.items] if event == "clip_end"]
+    expected = {
+        relative
+        for record in ends
+        for relative in [record["file"], *record["snapshots"], sidecar_of(record)]
+    }
+    copied = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()}
+    assert copied == expected
+    assert any(f.endswith("-start.jpg") for f in copied)  # the whole clip's poster
+    assert [Path(s).name.split("-")[-1] for s in ends[1]["snapshots"]] == ["peak.jpg"]
+    # Each file once (the whole clip's poster at its start only), none failed.
+    assert worker.stats().uploaded == len(expected) and worker.stats().failures == 0
 
 
 def test_a_failing_destination_retries_with_backoff_and_alerts_once(
