@@ -10,8 +10,8 @@ a measurement window: peak RSS (VmHWM), mean RSS, and the frame buffers per came
 further camera adds, and the buffers per camera. Writes Markdown and JSON to bench-results/ and
 prints the Markdown.
 
-    python -m scripts.bench_memory            # full run, about 25 minutes
-    python -m scripts.bench_memory --quick    # about 12 minutes
+    python -m scripts.bench_memory            # full run, about 15 minutes
+    python -m scripts.bench_memory --quick    # about 8 minutes
     python -m scripts.bench_memory --kinds mjpeg raw --sizes 720p
 """
 
@@ -35,9 +35,9 @@ if __package__ in (None, ""):  # run as a file: make `scripts.bench` importable
 
 from scripts.bench import memory_report
 from scripts.bench.clips import summarise, video_files
-from scripts.bench.ipcam_media import StreamVideo, stream_video
+from scripts.bench.ipcam_media import StreamVideo
 from scripts.bench.ipcam_programs import CameraSource, motiond_ipcam_program
-from scripts.bench.memory_media import raw_video
+from scripts.bench.memory_media import FOOTAGE_S, FPS, SIZES, Size, camera_stream, raw_video
 from scripts.bench.memory_probe import camera_metrics, smaps_breakdown, threads, web_port
 from scripts.bench.procstat import cpu_between, memory, sample_cpu
 from scripts.bench.programs import REPO_ROOT, Program
@@ -46,8 +46,6 @@ from scripts.bench_vs_motion import ProgramDied, log, machine_info, motiond_sour
 from tests.rtsp import RtspCamera, rtsp_server_unavailable
 
 DEFAULT_VIDEO = REPO_ROOT.parent / "shared" / "data" / "vtest.avi"
-FPS = 15.0
-FOOTAGE_S = 30.0  # length of the stream files; served (or read) in a loop
 SUB_SIZE, SUB_BITRATE = (640, 360), 750_000
 CAMERA_COUNTS = (1, 3)
 START_TIMEOUT_S = 90.0  # for every camera to be recording
@@ -73,20 +71,6 @@ KINDS = (
     SourceKind("mjpeg", "HTTP MJPEG", "mjpeg"),
     SourceKind("raw", "raw pictures (file, realtime)", "file"),
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Size:
-    key: str
-    size: tuple[int, int]
-    bitrate: int  # of the RTSP main stream, bit/s
-
-    @property
-    def label(self) -> str:
-        return f"{self.size[0]}x{self.size[1]}/{FPS:g}"
-
-
-SIZES = (Size("720p", (1280, 720), 3_000_000), Size("1080p", (1920, 1080), 6_000_000))
 
 
 @dataclass(frozen=True)
@@ -146,10 +130,9 @@ def prepare_media(
         jpeg_kb = path.stat().st_size / round(FOOTAGE_S * FPS) / 1024
         line = f"{kind.label}, {size.label}: {path.name}, MJPEG AVI, {jpeg_kb:.0f} KiB a frame"
         return {"file": path}, [line]
-    common = {"still_s": 0.0, "footage_s": FOOTAGE_S, "codec": kind.codec}
-    videos = {"/main": stream_video(footage, cache_dir, size.size, FPS, size.bitrate, **common)}
+    videos = {"/main": camera_stream(footage, cache_dir, size.size, size.bitrate, kind.codec)}
     if kind.sub:
-        videos["/sub"] = stream_video(footage, cache_dir, SUB_SIZE, FPS, SUB_BITRATE, **common)
+        videos["/sub"] = camera_stream(footage, cache_dir, SUB_SIZE, SUB_BITRATE, kind.codec)
     lines = [f"{kind.label}, {size.label}, {mount}: {_describe(v)}" for mount, v in videos.items()]
     return {mount: video.path for mount, video in videos.items()}, lines
 
@@ -350,6 +333,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="where the encoded stream files are cached",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work dir (configs, logs)")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: print the Markdown of an earlier run's JSON again (and rewrite "
+        "its .md), with this version's summary",
+    )
     return parser.parse_args(argv)
 
 
@@ -430,8 +420,20 @@ def run_all(
     return runs, streams
 
 
+def report_again(path: Path) -> int:
+    results = json.loads(path.read_text())
+    results["summary"] = memory_report.summary(results["runs"])
+    text = memory_report.markdown(results)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    path.with_suffix(".md").write_text(text)
+    print(text)
+    return 1 if any(run.get("error") for run in results["runs"]) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report is not None:
+        return report_again(args.report)
     kinds = [k for k in KINDS if k.key in args.kinds]
     sizes = [s for s in SIZES if s.key in args.sizes]
     if why := preflight(args, kinds):

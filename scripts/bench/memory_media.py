@@ -1,4 +1,4 @@
-"""The memory benchmark's footage: a video file of raw pictures to read in real time.
+"""The memory benchmark's sizes and footage: a video file of raw pictures to read in real time.
 
 The RTSP streams come from :func:`scripts.bench.ipcam_media.stream_video` (camera-like H.264 or
 H.265, no still part). This is the "raw pictures" source: vtest.avi, each source frame once at
@@ -12,9 +12,28 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
+from scripts.bench.ipcam_media import StreamVideo, stream_video
+
+FPS = 15.0
+FOOTAGE_S = 30.0  # length of the stream files; served (or read) in a loop
 JPEG_QSCALE = 3  # ffmpeg's -q:v for MJPEG: 2 (best) .. 31
+
+
+@dataclass(frozen=True)
+class Size:
+    key: str
+    size: tuple[int, int]
+    bitrate: int  # of an RTSP main stream, bit/s
+
+    @property
+    def label(self) -> str:
+        return f"{self.size[0]}x{self.size[1]}/{FPS:g}"
+
+
+SIZES = (Size("720p", (1280, 720), 3_000_000), Size("1080p", (1920, 1080), 6_000_000))
 
 
 def raw_video(
@@ -42,3 +61,13 @@ def raw_video(
         raise RuntimeError(f"ffmpeg exited {result.returncode}: {result.stderr.strip()}")
     partial.rename(path)
     return path
+
+
+def camera_stream(
+    footage: Path, cache_dir: Path, size: tuple[int, int], bitrate: int, codec: str
+) -> StreamVideo:
+    """An RTSP camera's file: ``codec`` (h264 or hevc) at ``bitrate``, footage only (no still
+    part), ``FOOTAGE_S`` long at ``FPS`` (served in a loop)."""
+    return stream_video(
+        footage, cache_dir, size, FPS, bitrate, still_s=0.0, footage_s=FOOTAGE_S, codec=codec
+    )

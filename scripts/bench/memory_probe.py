@@ -1,7 +1,8 @@
 """What the memory benchmark reads from a running motiond: /proc and its /metrics.
 
 - :func:`web_port`: the port motiond's log says its web UI listens on (``web.port: 0``).
-- :func:`camera_metrics`: ``GET /metrics`` parsed into ``{metric: {camera: value}}``.
+- :func:`camera_metrics`: ``GET /metrics`` parsed into ``{metric: {camera: value}}``
+  (:func:`parse_camera_metrics`).
 - :func:`smaps_breakdown`: resident memory by kind of mapping, from ``/proc/PID/smaps``, to see
   where memory goes beyond the frame buffers (code, the main heap, malloc's per-thread arenas,
   other anonymous mappings).
@@ -36,7 +37,11 @@ def camera_metrics(port: int, timeout: float = 5.0) -> dict[str, dict[str, float
     """motiond's per-camera samples from ``http://127.0.0.1:PORT/metrics``, by metric name
     without the ``motiond_`` prefix, then camera name."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as reply:
-        text = reply.read().decode()
+        return parse_camera_metrics(reply.read().decode())
+
+
+def parse_camera_metrics(text: str) -> dict[str, dict[str, float]]:
+    """The ``motiond_NAME{camera="..."} VALUE`` samples of a Prometheus text page."""
     samples: dict[str, dict[str, float]] = {}
     for line in text.splitlines():
         if found := _CAMERA_SAMPLE.match(line):

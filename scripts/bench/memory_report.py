@@ -48,8 +48,12 @@ def summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if _ok(one) and _ok(more):
             assert one is not None and more is not None
             extra = more["cameras"] - 1
+            buffers_one = one["buffered_mean_mb"]
+            buffers_more = more["buffered_mean_mb"] * more["cameras"]
             row["each_further_camera"] = {
                 "peak_rss_mb": _each_further(one["peak_rss_mb"], more["peak_rss_mb"], extra),
+                # Every camera's buffers, the first one's too: a busy encoder's queue grows.
+                "buffered_mb": _each_further(buffers_one, buffers_more, extra),
                 "mean_rss_mb": _each_further(
                     one["window"]["rss_mean_mb"], more["window"]["rss_mean_mb"], extra
                 ),
@@ -78,7 +82,9 @@ def markdown(results: dict[str, Any]) -> str:
         "window. Peak RSS = VmHWM at the window's end (since start); mean RSS = VmRSS sampled "
         "every 0.5 s in the window; buffers = `motiond_buffered_bytes` (pre-roll ring + encoder "
         "queue) from `/metrics` each second, mean over the window, per camera. Each further "
-        "camera = (3-camera figure - 1-camera figure) / 2. MB = 2^20 bytes.",
+        "camera = (3-camera figure - 1-camera figure) / 2; of which buffers = (the 3 cameras' "
+        "buffers - the 1 camera's) / 2 (more than one camera's buffers where a busy machine "
+        "made every encoder queue grow). MB = 2^20 bytes.",
         "",
         summary_table(results["summary"], labels),
         "",
@@ -102,8 +108,9 @@ def markdown(results: dict[str, Any]) -> str:
 def summary_table(rows: list[dict[str, Any]], labels: dict[str, str]) -> str:
     lines = [
         "| source | size | 1 camera: peak RSS MB | mean RSS MB | each further camera: peak MB "
-        "| mean MB | buffers per camera MB (1 / 3 cameras) | cores (1 / 3 cameras) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| mean MB | of which buffers MB | buffers per camera MB (1 / 3 cameras) "
+        "| cores (1 / 3 cameras) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         one, more = row.get("one_camera"), row.get("more_cameras")
@@ -114,7 +121,7 @@ def summary_table(rows: list[dict[str, Any]], labels: dict[str, str]) -> str:
             f"| {labels[row['kind']]} | {row['size']} "
             f"| {_cell(one and one['peak_rss_mb'], 0)} | {_cell(one and one['mean_rss_mb'], 0)} "
             f"| {_cell(further.get('peak_rss_mb'), 0)} | {_cell(further.get('mean_rss_mb'), 0)} "
-            f"| {buffers} | {cores} |"
+            f"| {_cell(further.get('buffered_mb'), 1)} | {buffers} | {cores} |"
         )
     return "\n".join(lines)
 
