@@ -6,8 +6,8 @@ as a real camera's idle picture has; a perfectly still picture would code to alm
 then ``footage_s`` seconds of the footage (vtest.avi: people walking throughout), each source
 frame once at ``fps``, from its start and looped if needed. Encoded as cameras send it: x264
 Main profile, a keyframe every ``gop`` frames, no B-frames, bitrate capped (``-maxrate``) at
-``bitrate`` (the encoder options of tests/rtsp.py). Files are cached in ``cache_dir`` under a
-name made of every parameter, so a second run starts at once.
+``bitrate`` (the encoder options of tests/rtsp.py; H.265 by x265 the same way). Files are
+cached in ``cache_dir`` under a name made of every parameter, so a second run starts at once.
 """
 
 from __future__ import annotations
@@ -53,17 +53,22 @@ def stream_video(
     still_s: float,
     footage_s: float,
     gop: int = 30,
+    codec: str = "h264",
 ) -> StreamVideo:
-    """The file for these parameters, encoded now unless already in ``cache_dir``."""
+    """The file for these parameters, encoded now unless already in ``cache_dir``.
+
+    ``codec`` is ``h264`` or ``hevc`` (x265 ultrafast, as tests/rtsp.py encodes it)."""
     stat = footage.stat()
     key = f"{footage.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{size}:{fps}:{bitrate}:{gop}"
     key += f":{still_s}:{footage_s}:{NOISE}"
+    key += "" if codec == "h264" else f":{codec}"  # the H.264 files keep their cached names
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
-    path = cache_dir / f"ipcam-{size[0]}x{size[1]}-{fps:g}fps-{bitrate // 1000}k-{digest}.mp4"
+    name = f"{size[0]}x{size[1]}-{fps:g}fps-{bitrate // 1000}k-{digest}.mp4"
+    path = cache_dir / (f"ipcam-{name}" if codec == "h264" else f"ipcam-{codec}-{name}")
     if not path.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial.mp4")
-        _encode(footage, partial, size, fps, bitrate, gop, still_s, footage_s)
+        _encode(footage, partial, size, fps, bitrate, gop, still_s, footage_s, codec)
         partial.rename(path)
     still_kbit_s, footage_kbit_s = _part_bitrates(path, still_s)
     return StreamVideo(
@@ -100,6 +105,7 @@ def _encode(
     gop: int,
     still_s: float,
     footage_s: float,
+    codec: str = "h264",
 ) -> None:
     width, height = size
     moving = _frames(footage, size, round(footage_s * fps))
@@ -108,7 +114,7 @@ def _encode(
     command = [
         "ffmpeg", "-v", "error", "-y", "-nostdin",
         "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-r", f"{fps:g}",
-        "-i", "-", *encoder_args("h264", gop, bitrate), "-movflags", "+faststart", str(path),
+        "-i", "-", *encoder_args(codec, gop, bitrate), "-movflags", "+faststart", str(path),
     ]  # fmt: skip
     rng = np.random.default_rng(0)
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)

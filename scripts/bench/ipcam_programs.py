@@ -38,6 +38,7 @@ class CameraSource:
     size: tuple[int, int]  # of the main stream
     detect_url: str | None = None
     detect_size: tuple[int, int] | None = None  # of the sub stream
+    loop: bool = False  # a video file (``url`` is its path): read in real time, looped
 
     @property
     def is_rtsp(self) -> bool:
@@ -131,6 +132,9 @@ def motiond_ipcam_config(
             capture["detect_source"] = camera.detect_url
         if fps is not None:
             capture["fps"] = fps
+        if camera.loop:
+            capture["loop"] = True
+            capture["pacing"] = "realtime"
         entry: dict[str, Any] = {"name": f"cam{index}", "source": camera.url}
         if capture:
             entry["capture"] = capture
