@@ -13,8 +13,8 @@ once in tests/conftest.py):
   (``url(mount)``, ``stall()``/``resume()``, ``stop()``, ``start()``/``restart()`` on the
   same port, ``pid``, ``events()``); every camera started is stopped after the test. A mount
   given a list of videos plays them one after the other in one session (the parameters change
-  mid-stream). Skips the test if ``/usr/bin/python3`` cannot import GstRtspServer through
-  ``gi``, or if ``ffmpeg`` is missing.
+  mid-stream). Fails the test, saying what to install, if ``/usr/bin/python3`` cannot import
+  GstRtspServer through ``gi``, or if ``ffmpeg`` is missing.
 
 :class:`RtspCamera` and :func:`write_camera_video` need no pytest (the benchmark uses them).
 
@@ -455,14 +455,14 @@ def ffmpeg_unavailable() -> str | None:
 @pytest.fixture(scope="session")
 def camera_media(tmp_path_factory: pytest.TempPathFactory) -> CameraMediaCache:
     if why := ffmpeg_unavailable():
-        pytest.skip(why)
+        pytest.fail(why, pytrace=False)  # as every test that needs a Debian package
     return CameraMediaCache(tmp_path_factory.mktemp("camera-media"))
 
 
 @pytest.fixture
 def rtsp_camera(tmp_path: Path) -> Iterator[StartRtspCamera]:
     if why := rtsp_server_unavailable():
-        pytest.skip(why)
+        pytest.fail(why, pytrace=False)  # as every test that needs a Debian package
     started: list[RtspCamera] = []
 
     def start(
