@@ -140,6 +140,7 @@ class CameraWorker:
         self._clip_union: Box | None = None
         self._start_still: Still | None = None
         self._peak: Still | None = None
+        self._newest_still: Still | None = None  # from a sub stream's detection
         self._wall_offset: float | None = None
         self._last_lighting_log = float("-inf")
 
@@ -358,6 +359,8 @@ class CameraWorker:
         self._route(stored)
         if self.detection is not None:
             for detection in self.detection.results.take_all():
+                if detection.still is not None:
+                    self._newest_still = detection.still
                 self._judge(detection)
         elif result is not None:
             # A coded frame's snapshot is made from its picture; others from what is stored.
@@ -411,10 +414,11 @@ class CameraWorker:
                 self._peak = self._still(detection)
 
     def _still(self, detection: Detection) -> Still | None:
-        """The detection's picture for a warn snapshot: a JPEG, made now for a coded frame."""
+        """The detection's picture for a warn snapshot: a JPEG, made now for a coded frame (or
+        the newest one a sub stream's detection made, where it made none for this one)."""
         frame = detection.frame
         if detection.still is not None or frame is None or detection.result is None:
-            return detection.still
+            return detection.still or self._newest_still
         if frame.packet is None:
             return Still(frame, detection.result.boxes)
         try:

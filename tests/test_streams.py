@@ -218,3 +218,25 @@ def test_bad_ip_camera_keys_name_the_key(text: str, key: str, reason: str) -> No
         parse_config(text)
     message = str(raised.value)
     assert f"cameras[0].{key}" in message and reason in message, message
+
+
+# -- snapshot candidates on a sub stream's detection thread -----------------------------------
+
+
+def test_snapshot_candidates_follow_the_triggers_start_and_peaks() -> None:
+    from motiond.motion import MotionResult
+    from motiond.substream import SnapshotCandidates
+
+    candidates = SnapshotCandidates(threshold=0.01, stable_frames=3)
+
+    def wants(delta: float, lighting: bool = False) -> bool:
+        return candidates.wants(MotionResult(delta=delta, lighting=lighting, boxes=()))
+
+    # A start, a larger change (a peak), smaller ones (not), calm too short to end the clip.
+    assert [wants(d) for d in (0.02, 0.05, 0.03, 0.0, 0.0, 0.04, 0.06)] == [
+        True, True, False, False, False, False, True,
+    ]  # fmt: skip
+    # A calm spell of stable_frames ends it: the next change is a new clip's start.
+    assert [wants(d) for d in (0.0, 0.0, 0.0, 0.02)] == [False, False, False, True]
+    # Lighting is never a candidate, and quiet pictures never are.
+    assert not wants(0.5, lighting=True) and not wants(0.005)
