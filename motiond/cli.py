@@ -1,4 +1,5 @@
-"""The entry point: ``motiond run``, ``motiond check-config``, ``motiond --version``.
+"""The entry point: ``motiond run``, ``check-config``, ``hash-password``, ``new-token``,
+``rotate-secret``, ``--version``.
 
 The only place that turns exceptions into exit codes and messages.
 """
@@ -6,8 +7,10 @@ The only place that turns exceptions into exit codes and messages.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +23,30 @@ EX_OK = 0
 EX_CONFIG = 78  # sysexits.h: configuration error (systemd: RestartPreventExitStatus=78)
 
 logger = logging.getLogger("motiond")
+
+
+# glibc's mallopt() parameter for the number of malloc arenas (malloc.h).
+M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas() -> None:
+    """At most two malloc arenas for the whole process (glibc; elsewhere nothing happens).
+
+    glibc gives threads their own arenas, up to eight per core, and each keeps the memory its
+    threads freed: with a capture, a recorder and a decoder or encoder thread per camera, that
+    was the largest part of what each camera cost beyond its codecs (measured with
+    scripts/bench_memory.py: 18 MB per further RTSP camera at 720p, 12 MB with two arenas; four
+    RTSP cameras 159 MB, 139 MB with two). Allocation here is a few calls a frame, not a hot
+    path. ``MALLOC_ARENA_MAX`` in the environment, if set, wins (glibc reads it first).
+    """
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+    except (OSError, AttributeError):
+        pass  # not glibc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "new-token", help="print a new bearer token and its hash for web.auth.tokens[].token_hash"
     )
+    rotate = commands.add_parser(
+        "rotate-secret",
+        help="end every browser session: remove the cookie secret and the session table from "
+        "storage.dir (a new secret is made at the next start or reload)",
+    )
+    rotate.add_argument("-c", "--config", type=Path, help=config_help)
     return parser
 
 
@@ -73,6 +106,21 @@ def new_token_command() -> int:
     return EX_OK
 
 
+def rotate_secret_command(storage_dir: Path) -> int:
+    from motiond.web.sessions import rotate_secret  # noqa: PLC0415
+
+    removed = rotate_secret(storage_dir)
+    for path in removed:
+        print(f"removed {path}")
+    if not removed:
+        print(f"no cookie secret or sessions in {storage_dir}")
+    print(
+        "every browser session ends when motiond next starts or reloads "
+        "(sudo systemctl reload motiond, or kill -HUP its pid)"
+    )
+    return EX_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "hash-password":
@@ -91,7 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         sys.stdout.write(dump_effective_config(config))
         return EX_OK
+    if args.command == "rotate-secret":
+        return rotate_secret_command(config.storage.dir)
 
+    limit_malloc_arenas()  # before any library starts a thread
     # PyAV and Tornado are imported only when running, so check-config stays light.
     from motiond.daemon import run_daemon  # noqa: PLC0415
     from motiond.logs import setup_logging  # noqa: PLC0415

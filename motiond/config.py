@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -17,6 +18,8 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from motiond.redact import redact_config, redact_url
+from motiond.storage import is_camera_name
 from motiond.units import format_duration, format_size, parse_duration, parse_size
 
 SYSTEM_CONFIG_PATH = Path("/etc/motiond/motiond.yaml")
@@ -24,7 +27,6 @@ DEMO_CONFIG_NAME = "demo.yaml"
 
 SourceKind = Literal["v4l2", "url", "file", "demo"]
 URL_SCHEMES = ("rtsp", "rtsps", "http", "https")
-CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 HOOK_EVENTS = (
     "on_clip_start",
@@ -32,8 +34,13 @@ HOOK_EVENTS = (
     "on_camera_offline",
     "on_camera_online",
     "on_storage_error",
+    "on_upload_failed",
     "on_camera_tampered",
 )
+MQTT_TOPIC_LEVELS = re.compile(r"^[^/#+\x00]+(?:/[^/#+\x00]+)*$")
+# An rclone remote ("name:path") or an absolute local path; never an option ("-...").
+RCLONE_REMOTE = re.compile(r"^(?:[A-Za-z0-9_.][A-Za-z0-9_. -]*:|/)")
+RCLONE_BWLIMIT = re.compile(r"^(?:off|[0-9]+(?:\.[0-9]+)?(?:[BbKkMmGgTtPp](?:i[Bb]?)?)?)$")
 
 
 class ConfigError(Exception):
@@ -78,6 +85,9 @@ class CaptureConfig:
     pacing: Literal["realtime", "fast"] = "realtime"
     rotate: Literal[0, 90, 180, 270] = 0
     flip: Literal["none", "horizontal", "vertical", "both"] = "none"
+    rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    # A second, low-resolution stream of the same camera, decoded for detection and live view.
+    detect_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +152,10 @@ class RecordConfig:
     queue_frames: int = 90
     overlay: OverlayConfig = field(default_factory=OverlayConfig)
     max_bytes: int = 0  # this camera's share of storage; 0: no limit of its own
+    # copy: the camera's own packets; transcode: re-encode; auto: copy what browsers play.
+    mode: Literal["auto", "copy", "transcode"] = "auto"
+    copy_hevc: bool = False
+    audio: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,6 +174,7 @@ class HooksConfig:
     on_camera_offline: HookConfig | None = None
     on_camera_online: HookConfig | None = None
     on_storage_error: HookConfig | None = None
+    on_upload_failed: HookConfig | None = None
     on_camera_tampered: HookConfig | None = None
 
     def for_event(self, event: str) -> HookConfig | None:
@@ -248,11 +263,67 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class MqttTlsConfig:
+    """TLS to the broker: the CA that signed its certificate (None: the system's CAs), and a
+    client certificate for brokers that ask for one."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = False  # accept a certificate for another host name (a LAN IP address)
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """The MQTT broker, the topics and Home Assistant discovery (see mqtt.py)."""
+
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # from password or password_file
+    password_file: Path | None = None
+    tls: MqttTlsConfig | None = None
+    client_id: str | None = None  # None: motiond-<hostname>-<topic_prefix>
+    topic_prefix: str = "motiond"
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    keepalive: float = 60.0
+
+
+@dataclass(frozen=True)
+class UploadDestination:
+    """One place clips are copied to: an rclone remote path."""
+
+    remote: str
+    cameras: tuple[str, ...] = ()  # empty: every camera
+    bwlimit: str | None = None
+
+    def applies_to(self, camera: str) -> bool:
+        return not self.cameras or camera in self.cameras
+
+
+@dataclass(frozen=True)
+class UploadConfig:
+    """Off-site copies of clips, posters and sidecars, through rclone (see upload.py)."""
+
+    destinations: tuple[UploadDestination, ...]
+    rclone: str = "rclone"
+    rclone_config: Path | None = None
+    keep_until_uploaded: bool = True
+    timeout: float = 1800.0
+    retry_min: float = 10.0
+    retry_max: float = 600.0
+    alert_after: float = 3600.0
+
+
+@dataclass(frozen=True)
 class Config:
     cameras: tuple[CameraConfig, ...]
     storage: StorageConfig
     web: WebConfig = field(default_factory=WebConfig)
     hooks: HooksConfig = field(default_factory=HooksConfig)
+    mqtt: MqttConfig | None = None
+    upload: UploadConfig | None = None
     log_level: str = "info"
     source_path: str = "<embedded demo>"
 
@@ -391,11 +462,25 @@ def _read_capture(
         pacing=section.choice("pacing", "realtime", ("realtime", "fast")),
         rotate=section.choice("rotate", 0, (0, 90, 180, 270)),
         flip=section.choice("flip", "none", ("none", "horizontal", "vertical", "both")),
+        rtsp_transport=section.choice("rtsp_transport", "tcp", ("tcp", "udp")),
+        detect_source=_read_detect_source(section, kind),
     )
     section.done()
     if (capture.width is None) != (capture.height is None):
         raise _KeyError(section.key("width"), "width and height go together: set both or neither")
     return capture
+
+
+def _read_detect_source(section: _Section, kind: SourceKind) -> str | None:
+    raw = section.get("detect_source")
+    if raw is None:
+        return None
+    key = section.key("detect_source")
+    if kind != "url":
+        raise _KeyError(key, "only for a network camera (its source is an rtsp:// or http:// URL)")
+    if not isinstance(raw, str) or not re.match(r"^(rtsps?|https?)://\S+$", raw.strip()):
+        raise _KeyError(key, f"must be an rtsp://, rtsps://, http:// or https:// URL, got {raw!r}")
+    return raw.strip()
 
 
 def _classify_source(key: str, raw: object, base: Path) -> tuple[SourceKind, str, int | None]:
@@ -533,6 +618,9 @@ def _read_record(section: _Section) -> RecordConfig:
         queue_frames=section.integer("queue_frames", defaults.queue_frames, 4, 10000),
         overlay=overlay,
         max_bytes=section.size("max_bytes", defaults.max_bytes),
+        mode=section.choice("mode", defaults.mode, ("auto", "copy", "transcode")),
+        copy_hevc=section.boolean("copy_hevc", defaults.copy_hevc),
+        audio=section.boolean("audio", defaults.audio),
     )
     section.done()
     if record.codec == "h264" and record.crf > 51:
@@ -559,7 +647,8 @@ def _read_hooks(section: _Section) -> HooksConfig:
         url = hook_section.string("url", None)
         if url is not None and not re.match(r"^https?://", url):
             raise _KeyError(
-                hook_section.key("url"), f"must be an http:// or https:// URL, got {url!r}"
+                hook_section.key("url"),
+                f"must be an http:// or https:// URL, got {redact_url(url)!r}",
             )
         hook = HookConfig(
             command=tuple(raw_command),
@@ -577,7 +666,7 @@ def _read_hooks(section: _Section) -> HooksConfig:
 def _read_camera(raw: object, path: str, base: Path) -> CameraConfig:
     section = _Section(raw, path)
     name = section.get("name")
-    if not isinstance(name, str) or not CAMERA_NAME.match(name):
+    if not isinstance(name, str) or not is_camera_name(name):
         raise _KeyError(
             section.key("name"),
             f"required: 1-64 letters, digits, '-' or '_' (used in file names), got {name!r}",
@@ -592,6 +681,16 @@ def _read_camera(raw: object, path: str, base: Path) -> CameraConfig:
         hooks=_read_hooks(section.section("hooks")),
     )
     section.done()
+    if camera.record.mode == "copy" and capture.kind != "url":
+        raise _KeyError(
+            f"{path}.record.mode",
+            "copy needs a camera that sends coded video (an rtsp:// or http:// video stream); "
+            f"this source is {capture.kind}: use auto or transcode",
+        )
+    if camera.record.mode == "copy" and camera.record.overlay != OverlayConfig():
+        raise _KeyError(
+            f"{path}.record.overlay", "text cannot be burned into copied video: use mode transcode"
+        )
     return camera
 
 
@@ -675,6 +774,152 @@ def _read_web(section: _Section, base: Path) -> WebConfig:
     return web
 
 
+def _config_file(section: _Section, name: str, base: Path) -> Path | None:
+    """An optional path to an existing file, relative to the config file's folder."""
+    value = section.string(name, None)
+    if value is None:
+        return None
+    path = Path(value) if Path(value).is_absolute() else base / value
+    if not path.is_file():
+        raise _KeyError(section.key(name), f"file not found: {path}")
+    return path
+
+
+def _topic_prefix(section: _Section, name: str, default: str) -> str:
+    value = section.string(name, default)
+    if not value or not MQTT_TOPIC_LEVELS.match(value):
+        raise _KeyError(
+            section.key(name),
+            f"must be MQTT topic levels without wildcards or empty levels (motiond, "
+            f"home/cameras), got {value!r}",
+        )
+    return value
+
+
+def _read_mqtt_tls(section: _Section, base: Path) -> MqttTlsConfig | None:
+    raw = section.get("tls")
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return MqttTlsConfig()
+    tls_section = section.section("tls")
+    tls = MqttTlsConfig(
+        ca_file=_config_file(tls_section, "ca_file", base),
+        cert_file=_config_file(tls_section, "cert_file", base),
+        key_file=_config_file(tls_section, "key_file", base),
+        insecure=tls_section.boolean("insecure", False),
+    )
+    tls_section.done()
+    if tls.key_file is not None and tls.cert_file is None:
+        raise _KeyError(tls_section.key("key_file"), "needs cert_file (the client certificate)")
+    return tls
+
+
+def _read_mqtt(section: _Section, base: Path) -> MqttConfig:
+    host = section.string("host", None)
+    if not host:
+        raise _KeyError(section.key("host"), "required: the broker's host name or IP address")
+    tls = _read_mqtt_tls(section, base)
+    password = section.string("password", None)
+    password_file = _config_file(section, "password_file", base)
+    if password is not None and password_file is not None:
+        raise _KeyError(section.key("password_file"), "set password or password_file, not both")
+    if password_file is not None:
+        try:
+            password = password_file.read_text(encoding="utf-8").strip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _KeyError(section.key("password_file"), f"cannot read: {exc}") from None
+    client_id = section.string("client_id", None)
+    if client_id is not None and not 1 <= len(client_id) <= 128:
+        raise _KeyError(section.key("client_id"), "must be 1..128 characters")
+    mqtt = MqttConfig(
+        host=host,
+        port=section.integer("port", 8883 if tls else 1883, 1, 65535),
+        username=section.string("username", None),
+        password=password,
+        password_file=password_file,
+        tls=tls,
+        client_id=client_id,
+        topic_prefix=_topic_prefix(section, "topic_prefix", "motiond"),
+        discovery=section.boolean("discovery", True),
+        discovery_prefix=_topic_prefix(section, "discovery_prefix", "homeassistant"),
+        keepalive=section.duration("keepalive", 60.0, 5.0, 3600.0),
+    )
+    section.done()
+    if mqtt.password is not None and mqtt.username is None:
+        raise _KeyError(section.key("username"), "required with a password")
+    return mqtt
+
+
+def _read_destination(raw: object, path: str, camera_names: tuple[str, ...]) -> UploadDestination:
+    section = _Section(raw, path)
+    remote = section.string("remote", None)
+    if not remote or not RCLONE_REMOTE.match(remote):
+        raise _KeyError(
+            section.key("remote"),
+            f"required: an rclone remote path (b2:bucket/motiond, nas:/volume1/cameras) or an "
+            f"absolute local path, got {remote!r}",
+        )
+    raw_cameras = section.get("cameras", [])
+    if not isinstance(raw_cameras, list) or not all(isinstance(c, str) for c in raw_cameras):
+        raise _KeyError(section.key("cameras"), "must be a list of camera names")
+    for i, name in enumerate(raw_cameras):
+        if name not in camera_names:
+            raise _KeyError(f"{section.key('cameras')}[{i}]", f"no camera named {name!r}")
+    bwlimit = section.get("bwlimit")
+    if bwlimit is not None:
+        bwlimit = str(bwlimit)
+        if not RCLONE_BWLIMIT.match(bwlimit):
+            raise _KeyError(
+                section.key("bwlimit"),
+                f"must be a rate in bytes per second such as 512k, 2M or 1.5M, got {bwlimit!r}",
+            )
+    destination = UploadDestination(remote=remote, cameras=tuple(raw_cameras), bwlimit=bwlimit)
+    section.done()
+    return destination
+
+
+def _read_upload(section: _Section, base: Path, camera_names: tuple[str, ...]) -> UploadConfig:
+    defaults = UploadConfig(destinations=())
+    raw_destinations = section.get("destinations")
+    if not isinstance(raw_destinations, list) or not raw_destinations:
+        raise _KeyError(
+            section.key("destinations"),
+            "required: a list with at least one {remote: ...} (an rclone remote path)",
+        )
+    destinations = tuple(
+        _read_destination(raw, f"{section.key('destinations')}[{i}]", camera_names)
+        for i, raw in enumerate(raw_destinations)
+    )
+    remotes = [d.remote.rstrip("/") for d in destinations]
+    for i, remote in enumerate(remotes):
+        if remote in remotes[:i]:
+            raise _KeyError(f"{section.key('destinations')}[{i}].remote", "duplicate remote")
+    rclone = section.string("rclone", defaults.rclone) or defaults.rclone
+    if shutil.which(rclone) is None:
+        raise _KeyError(
+            section.key("rclone"),
+            f"{rclone!r} not found: install rclone (Debian: apt-get install rclone) or set "
+            f"upload.rclone to its path",
+        )
+    upload = UploadConfig(
+        destinations=destinations,
+        rclone=rclone,
+        rclone_config=_config_file(section, "rclone_config", base),
+        keep_until_uploaded=section.boolean("keep_until_uploaded", defaults.keep_until_uploaded),
+        timeout=section.duration("timeout", defaults.timeout, 10.0, 24 * 3600.0),
+        retry_min=section.duration("retry_min", defaults.retry_min, 0.1, 3600.0),
+        retry_max=section.duration("retry_max", defaults.retry_max, 0.1, 24 * 3600.0),
+        alert_after=section.duration("alert_after", defaults.alert_after, 1.0, 30 * 86400.0),
+    )
+    section.done()
+    if upload.retry_max < upload.retry_min:
+        raise _KeyError(
+            section.key("retry_max"), f"must be at least retry_min ({upload.retry_min:g}s)"
+        )
+    return upload
+
+
 def default_storage_dir() -> Path:
     """``$STATE_DIRECTORY`` when systemd sets it (first entry), else ``./motiond-data``."""
     state = os.environ.get("STATE_DIRECTORY")
@@ -738,12 +983,20 @@ def _read_config(raw: object, base: Path, source_path: str) -> Config:
     for i, name in enumerate(names):
         if name in names[:i]:
             raise _KeyError(f"cameras[{i}].name", f"duplicate camera name {name!r}")
+    mqtt = _read_mqtt(top.section("mqtt"), base) if top.get("mqtt") is not None else None
+    upload = (
+        _read_upload(top.section("upload"), base, tuple(names))
+        if top.get("upload") is not None
+        else None
+    )
     top.done()
     return Config(
         cameras=cameras,
         storage=storage,
         web=web,
         hooks=hooks,
+        mqtt=mqtt,
+        upload=upload,
         log_level=log_level,
         source_path=source_path,
     )
@@ -811,6 +1064,8 @@ def effective_config(config: Config) -> dict[str, Any]:
     """The config as plain YAML-able data, durations with units (for ``check-config``)."""
 
     def convert(value: object, name: str = "") -> object:
+        if name == "password" and value is not None:
+            return "********"  # never printed
         if isinstance(value, FreeSpace):
             return str(value)
         if isinstance(value, int) and name in _SIZE_FIELDS:
@@ -855,6 +1110,10 @@ _DURATION_FIELDS = frozenset(
         "session_lifetime",
         "max_age",
         "retention_interval",
+        "keepalive",
+        "retry_min",
+        "retry_max",
+        "alert_after",
         "nuisance_learning",
         "tamper_after",
     }
@@ -863,8 +1122,9 @@ _SIZE_FIELDS = frozenset({"max_bytes"})
 
 
 def dump_effective_config(config: Config) -> str:
-    header = f"# effective configuration from {config.source_path}\n"
-    return header + yaml.safe_dump(effective_config(config), sort_keys=False)
+    """The effective config as YAML, with its secrets (passwords in URLs, hashes) hidden."""
+    header = f"# effective configuration from {config.source_path} (secrets hidden)\n"
+    return header + yaml.safe_dump(redact_config(effective_config(config)), sort_keys=False)
 
 
 __all__ = [
@@ -876,10 +1136,14 @@ __all__ = [
     "HookConfig",
     "HooksConfig",
     "MotionConfig",
+    "MqttConfig",
+    "MqttTlsConfig",
     "NightOverrides",
     "OverlayConfig",
     "RecordConfig",
     "StorageConfig",
+    "UploadConfig",
+    "UploadDestination",
     "WebConfig",
     "check_storage_writable",
     "dump_effective_config",

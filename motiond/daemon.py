@@ -2,8 +2,13 @@
 
 ``startup()`` -> ``main_loop()`` -> ``shutdown()``, as uvicorn does. Signals only set flags:
 the first SIGINT/SIGTERM asks for a graceful stop (clips in progress are finished as playable
-files), a second one forces. SIGHUP re-reads the config. The main thread runs the Tornado IOLoop;
-cameras and recorders have their own threads (see camera.py and recorder.py).
+files), a second one forces. SIGHUP re-reads the config on the reload thread. The main thread
+runs the Tornado IOLoop (the web side, the watchdog); cameras and recorders have their own
+threads (see camera.py and recorder.py).
+
+Thread crossings here: ``cameras`` is a dict replaced whole (never changed in place) by the
+reload thread, under ``_cameras_lock``, and read by the IOLoop; ``config`` is a reference swap.
+The web side reaches the daemon only through its door (webdoor.py).
 """
 
 from __future__ import annotations
@@ -15,29 +20,32 @@ import datetime as dt
 import logging
 import signal
 import ssl
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import cv2
 import tornado.httpserver
-import tornado.ioloop
 import tornado.netutil
-import tornado.web
 
 from motiond import __version__
 from motiond.camera import CameraWorker
+from motiond.clips import ClipIndex, ClipStore
 from motiond.config import CameraConfig, Config, ConfigError, load_config
 from motiond.hooks import HookRunner
 from motiond.logs import set_level
+from motiond.mqtt_bridge import MqttBridge
 from motiond.recovery import recover
 from motiond.retention import Retention
-from motiond.storage import ClipIndex, ClipStore, Storage
+from motiond.storage import ClipRecord, Storage
 from motiond.systemd import Notifier
-from motiond.web.app import MAX_BODY_BYTES, load_or_create_cookie_secret, make_app
+from motiond.upload import Uploader
+from motiond.web.app import MAX_BODY_BYTES, MotiondApp, make_app
 from motiond.web.live import LiveHub
+from motiond.webdoor import DaemonDoor
 
 logger = logging.getLogger(__name__)
 
@@ -61,11 +69,14 @@ class Daemon:
         self.index = ClipIndex(self.storage)
         self.clips = ClipStore(self.storage, self.index)
         self.retention = Retention(config, self.clips, self._on_storage_event)
-        # Web-side file work (snapshots, sidecar edits, scans) runs here, off the IOLoop.
-        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="web-io")
-        self.live_hub: LiveHub | None = None
         self.hooks = HookRunner(config.hooks, {c.name: c.hooks for c in config.cameras})
-        self.cameras: dict[str, CameraWorker] = {}
+        self.cameras: Mapping[str, CameraWorker] = {}
+        self._cameras_lock = threading.Lock()  # replacing ``cameras``; ``_stopping``
+        self._stopping = False
+        self.web_app: MotiondApp | None = None
+        # SIGHUP reloads run here, one at a time, in order: stopping a changed camera takes up
+        # to STOP_TIMEOUT, which the IOLoop (watchdog, web side) must not wait for.
+        self._reloader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reload")
         self.notifier = Notifier.from_env()
         self.started_at = time.monotonic()
         self.web_port: int | None = None
@@ -74,6 +85,37 @@ class Daemon:
         self._signals_received = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self.event_listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
+        self.uploads: Uploader | None = None
+        if config.upload is not None:
+            self.uploads = Uploader(
+                config.upload,
+                self.storage,
+                self.clips,
+                on_failed=lambda camera, info: self._on_camera_event(camera, "upload_failed", info),
+            )
+            self.retention.pending_uploads = self.uploads.pending_remotes
+            self.event_listeners.append(self.uploads.on_event)
+        self.mqtt: MqttBridge | None = None
+        if config.mqtt is not None:
+            self.mqtt = MqttBridge(
+                config.mqtt,
+                cameras=lambda: self.cameras,
+                camera_names=lambda: [c.name for c in self.config.cameras],
+                storage_root=self.storage.root,
+                base_url=config.web.base_url,
+                version=__version__,
+            )
+            self.event_listeners.append(self.mqtt.on_event)
+        self.door = DaemonDoor(
+            lambda: self.cameras,
+            self.storage,
+            self.index,
+            self.clips,
+            self.retention,
+            self.hooks,
+            mqtt=self.mqtt,
+            uploads=self.uploads,
+        )
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -103,11 +145,15 @@ class Daemon:
             count,
         )
         self.hooks.start()
+        if self.uploads is not None:
+            self.uploads.start()
         self.retention.run("startup", snapshots=True)
         self.retention.start()
         self._start_web()
         for camera_config in self.config.cameras:
             self._start_camera(camera_config)
+        if self.mqtt is not None:
+            self.mqtt.start()
         self._install_signal_handlers()
         self.notifier.ready(self.status_line())
 
@@ -155,17 +201,24 @@ class Daemon:
 
     def _stop_parts(self, deadline: float) -> None:
         """Stop in reverse order of startup: cameras (finishing clips), web server, hooks."""
-        for camera in self.cameras.values():
+        with self._cameras_lock:
+            self._stopping = True  # a reload running now starts no more cameras
+            cameras = list(self.cameras.values())
+        self._reloader.shutdown(wait=False, cancel_futures=True)
+        for camera in cameras:
             camera.stop_event.set()
-        for camera in self.cameras.values():
+        for camera in cameras:
             if not camera.stop(max(0.1, deadline - time.monotonic())):
                 logger.error("camera %s did not stop in time", camera.config.name)
-        if self.live_hub is not None:
-            self.live_hub.stop()
+        if self.web_app is not None:
+            self.web_app.close()
         if self._http_server is not None:
             self._http_server.stop()
-        self.executor.shutdown(wait=False, cancel_futures=True)
         self.retention.stop(timeout=max(0.1, deadline - time.monotonic()))
+        if self.mqtt is not None:
+            self.mqtt.stop(timeout=max(0.5, deadline - time.monotonic()))
+        if self.uploads is not None:
+            self.uploads.stop(timeout=max(0.5, deadline - time.monotonic()))
         self.hooks.stop(timeout=max(0.5, deadline - time.monotonic()))
 
     # -- signals ----------------------------------------------------------------------------------
@@ -175,8 +228,7 @@ class Daemon:
         assert loop is not None
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.request_stop, signum)
-        # Handlers added this way run on the loop's thread, so reload() may touch everything.
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_in_background)
 
     def request_stop(self, signum: int = signal.SIGTERM) -> None:
         self._signals_received += 1
@@ -188,6 +240,17 @@ class Daemon:
         raise ForcedShutdown(signal.Signals(signum).name)
 
     # -- reload -----------------------------------------------------------------------------------
+
+    def reload_in_background(self) -> None:
+        """SIGHUP: reload on the reload thread (reloads queue up and run in order)."""
+        with contextlib.suppress(RuntimeError):  # shutting down: no more reloads
+            self._reloader.submit(self._reload_logged)
+
+    def _reload_logged(self) -> None:
+        try:
+            self.reload()
+        except Exception:
+            logger.exception("reload failed")
 
     def reload(self) -> bool:
         """Re-read the config; keep the old one on error. Unchanged cameras are not touched."""
@@ -208,20 +271,29 @@ class Daemon:
         for key, before, after in (
             ("storage", old.storage, new.storage),
             ("web", old.web, new.web),
+            ("mqtt", old.mqtt, new.mqtt),
+            ("upload", old.upload, new.upload),
         ):
             if before != after:
                 logger.warning("reload: %s changed; it takes effect at the next restart", key)
-        new = dataclasses.replace(new, storage=old.storage, web=old.web)
+        new = dataclasses.replace(
+            new, storage=old.storage, web=old.web, mqtt=old.mqtt, upload=old.upload
+        )
         set_level(new.log_level)
         self.hooks.update(new.hooks, {c.name: c.hooks for c in new.cameras})
+        self._reload_web_secret()
         wanted = {c.name: c for c in new.cameras}
-        for name, worker in list(self.cameras.items()):
-            if not _same_pipeline(worker.config, wanted.get(name)):
-                logger.info(
-                    "reload: camera %s %s", name, "changed" if name in wanted else "removed"
-                )
-                worker.stop(STOP_TIMEOUT)
-                del self.cameras[name]
+        with self._cameras_lock:
+            stopping = {
+                name: worker
+                for name, worker in self.cameras.items()
+                if not _same_pipeline(worker.config, wanted.get(name))
+            }
+            # The watchdog and the web side stop seeing them now, not after they stopped.
+            self.cameras = {n: w for n, w in self.cameras.items() if n not in stopping}
+        for name, worker in stopping.items():
+            logger.info("reload: camera %s %s", name, "changed" if name in wanted else "removed")
+            worker.stop(STOP_TIMEOUT)
         for name, camera_config in wanted.items():
             if name not in self.cameras:
                 self._start_camera(camera_config)
@@ -230,9 +302,24 @@ class Daemon:
         logger.info("reloaded %s", new.source_path)
         return True
 
+    def _reload_web_secret(self) -> None:
+        """A rotated cookie secret (``motiond rotate-secret``) takes effect on reload."""
+        app, loop = self.web_app, self._loop
+        if app is None:
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:  # the reload thread
+            on_loop = False
+        if on_loop or loop is None:
+            app.reload_secret()
+        else:
+            loop.call_soon_threadsafe(app.reload_secret)
+
     # -- parts ------------------------------------------------------------------------------------
 
-    def _start_camera(self, camera_config: Any) -> None:
+    def _start_camera(self, camera_config: CameraConfig) -> None:
+        """Start a camera (from the main thread at start, or the reload thread)."""
         name = camera_config.name
         worker = CameraWorker(
             camera_config,
@@ -240,20 +327,17 @@ class Daemon:
             lambda event, payload: self._on_camera_event(name, event, payload),
             make_room=self.retention.run,
         )
-        self.cameras[name] = worker
-        if self.live_hub is not None:
-            self.live_hub.attach(worker)
-        worker.start()
+        self.door.attach(worker)
+        with self._cameras_lock:
+            if self._stopping:
+                return
+            self.cameras = {**self.cameras, name: worker}
+            worker.start()
 
-    def build_web_app(self) -> tornado.web.Application:
-        """The web application and its live hub (on the current IOLoop); binds nothing."""
-        web = self.config.web
-        self.live_hub = LiveHub(
-            tornado.ioloop.IOLoop.current(), web.max_viewers_per_camera, web.max_viewers_per_client
-        )
-        for worker in self.cameras.values():
-            self.live_hub.attach(worker)
-        return make_app(self, load_or_create_cookie_secret(self.storage.root))
+    def build_web_app(self, **options: float) -> MotiondApp:
+        """The web application (on the current IOLoop); binds nothing."""
+        self.web_app = make_app(self.door, self.config.web, self.storage.root, **options)
+        return self.web_app
 
     def _start_web(self) -> None:
         web = self.config.web
@@ -282,20 +366,14 @@ class Daemon:
     @property
     def hub(self) -> LiveHub:
         """The live view hub (exists once the web server started)."""
-        assert self.live_hub is not None, "web server not started"
-        return self.live_hub
-
-    def run_in_executor(self, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        """Run blocking file work for the web side off the IOLoop."""
-        return asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
-
-    def log_action(self, text: str) -> None:
-        logger.info("web: %s", text)
+        assert self.web_app is not None, "web server not started"
+        return self.web_app.hub
 
     def _on_camera_event(self, camera: str, event: str, payload: dict[str, Any]) -> None:
-        """Called on capture and recorder threads: index first, then hand-offs that never block."""
+        """Called on capture, detection (a sub stream's: ``camera_tampered``) and recorder
+        threads: index first, then hand-offs that never block."""
         if event == "clip_end":
-            self.index.add(payload)
+            self.index.add(ClipRecord.from_json(payload))
             payload = {
                 **payload,
                 "clip_id": payload["id"],

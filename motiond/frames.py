@@ -1,15 +1,18 @@
-"""The frame that flows through the pipeline.
+"""The frame that flows through the pipeline, immutable once made.
 
-A frame is created once by a source and then only read. It carries either a decoded BGR image
-or the JPEG bytes a camera delivered (or both, once decoded), with its capture times. JPEG frames
-are decoded lazily: detection asks for a reduced grayscale decode, the recorder and snapshots ask
-for the full picture only while they need it, live viewers get the bytes unchanged.
+A frame carries what the camera delivered, compressed when the camera compressed it: a JPEG
+(MJPEG cameras), or one coded video packet of an H.264/H.265 stream (IP cameras). A source may
+attach the decoded picture it made for detection (``picture``, a libavcodec YUV frame) or the
+raw picture it read (``image``, BGR); those are for the capture thread, the live view and one
+snapshot, and never go into a buffer: ``compressed()`` is what the pre-roll ring and the encoder
+queue hold, so a buffer costs the stream's bitrate, not raw pictures. Frames are frozen, so they
+cross threads safely and their byte counts never change.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import av
@@ -24,19 +27,65 @@ _REDUCED_GRAY_FLAGS = {
     4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
     8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
 }
+# Raw pictures (the demo, files, cameras without MJPG) are kept as JPEG at this quality.
+BUFFER_JPEG_QUALITY = 90
 
 
 class FrameDecodeError(ValueError):
-    """The frame's JPEG bytes could not be decoded (a garbled frame)."""
+    """The frame's data could not be decoded (a garbled frame)."""
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(frozen=True, slots=True)
+class StreamParams:
+    """What a decoder needs before a coded stream's first keyframe.
+
+    ``parameter_sets`` are the stream's SPS/PPS (and VPS for H.265) in Annex B form. A camera
+    that changes them mid-stream (a reboot, a new resolution) gets a new ``StreamParams``; a clip
+    never mixes two.
+    """
+
+    codec: str  # libavcodec's name: h264, hevc, mpeg4, mjpeg, ...
+    parameter_sets: bytes
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class VideoPacket:
+    """One coded picture as the camera sent it (Annex B for H.264/H.265)."""
+
+    data: bytes
+    keyframe: bool
+    params: StreamParams
+    pts_delay: float = 0.0  # presentation minus decode time, seconds (B-frames), else 0
+
+
+@dataclass(frozen=True, slots=True)
+class AudioParams:
+    codec: str  # aac, pcm_mulaw, pcm_alaw, ...
+    sample_rate: int
+    channels: int
+    extradata: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class AudioPacket:
+    """Coded audio as the camera sent it, with its capture time on the monotonic clock."""
+
+    data: bytes
+    mono: float
+    duration: float
+    params: AudioParams
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Frame:
     """One captured picture.
 
     ``mono`` is the capture time on the monotonic clock (for a file read as fast as it decodes:
     the file's own timestamp), used for every duration, pacing and in-file timestamp. ``wall``
     is the wall-clock time at capture (seconds since the epoch), used only to label things.
+    ``audio`` holds the camera's audio packets that arrived since the previous frame.
     """
 
     seq: int
@@ -46,10 +95,9 @@ class Frame:
     height: int
     image: np.ndarray | None = None
     jpeg: bytes | None = None
-    _bgr_cache: np.ndarray | None = field(default=None, repr=False)
-    # A libavcodec picture (av.VideoFrame, YUV) of the JPEG, made once while recording: the
-    # encoder takes it as it is and detection reads its Y plane.
-    yuv: Any = field(default=None, repr=False)
+    packet: VideoPacket | None = None
+    picture: Any = field(default=None, repr=False)  # av.VideoFrame decoded from ``packet``
+    audio: tuple[AudioPacket, ...] = ()
 
     @classmethod
     def from_image(cls, seq: int, mono: float, wall: float, image: np.ndarray) -> Frame:
@@ -65,69 +113,95 @@ class Frame:
         width, height = size
         return cls(seq=seq, mono=mono, wall=wall, width=width, height=height, jpeg=jpeg)
 
+    @property
+    def keyframe(self) -> bool:
+        """True when a clip can start at this frame (always, except mid-GOP coded packets)."""
+        return self.packet is None or self.packet.keyframe
+
+    def compressed(self) -> Frame:
+        """This frame as buffers keep it: the camera's JPEG or packet, or a JPEG of a raw
+        picture (made here, on the caller's thread); never a decoded picture."""
+        if self.packet is not None or self.jpeg is not None:
+            if self.picture is None and self.image is None:
+                return self
+            return replace(self, image=None, picture=None)
+        assert self.image is not None
+        return replace(self, image=None, jpeg=encode_jpeg(self.image, BUFFER_JPEG_QUALITY))
+
     def bgr(self) -> np.ndarray:
-        """The full picture as a BGR array, decoding the JPEG once if needed."""
+        """The full picture as a new BGR array (decoded each call: frames cache nothing)."""
         if self.image is not None:
             return self.image
-        if self._bgr_cache is None:
-            assert self.jpeg is not None
+        if self.picture is not None:
+            return self.picture.to_ndarray(format="bgr24")  # type: ignore[no-any-return]
+        if self.jpeg is not None:
             decoded = cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), cv2.IMREAD_COLOR)
             if decoded is None:
                 raise FrameDecodeError("JPEG decode failed")
-            self._bgr_cache = decoded
-        return self._bgr_cache
-
-    def decode_yuv(self, decoder: Any) -> None:
-        """Decode the JPEG once with ``decoder`` (an av mjpeg CodecContext) into ``yuv``."""
-        if self.yuv is not None or self.jpeg is None:
-            return
-        try:
-            pictures = decoder.decode(av.Packet(self.jpeg))
-        except av.FFmpegError as exc:
-            raise FrameDecodeError(str(exc)) from None
-        if not pictures:
-            raise FrameDecodeError("JPEG decode gave no picture")
-        picture = pictures[0]
-        # A decoded JPEG is marked as an I-frame, which libx264 would obey: every frame a
-        # keyframe, seven times the bitrate. Let the encoder choose.
-        picture.pict_type = PictureType.NONE
-        self.yuv = picture
+            return decoded
+        raise FrameDecodeError("a coded video packet has no picture of its own")
 
     def gray_for_detection(self, scale: int) -> np.ndarray:
         """A grayscale picture, 1/``scale`` of the frame's size where that is cheap.
 
-        The Y plane of a decoded ``yuv`` picture costs nothing; a JPEG is decoded straight to
-        gray at 1/``scale`` (libjpeg's DCT scaling: 1/2, 1/4 or 1/8, far cheaper than a full
-        decode); a BGR image is converted at full size. The caller resizes what is left.
+        The Y plane of a decoded picture costs nothing; a JPEG is decoded straight to gray at
+        1/``scale`` (libjpeg's DCT scaling: 1/2, 1/4 or 1/8, far cheaper than a full decode); a
+        BGR image is converted at full size. The caller resizes what is left.
         """
-        if self.yuv is not None:
-            plane = self.yuv.planes[0]
-            rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-            return rows[:, : plane.width]
-        if self.image is None and self._bgr_cache is None:
-            assert self.jpeg is not None
+        if self.picture is not None:
+            return luma(self.picture)
+        if self.image is not None:
+            return cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY)
+        if self.jpeg is not None:
             flag = _REDUCED_GRAY_FLAGS[min(scale, 8)]
             gray = cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), flag)
             if gray is None:
                 raise FrameDecodeError("JPEG decode failed")
             return gray
-        return cv2.cvtColor(self.bgr(), cv2.COLOR_BGR2GRAY)
+        raise FrameDecodeError("a coded video packet has no picture of its own")
 
     @property
     def nbytes(self) -> int:
-        """Memory held by this frame's pixel data (for bounding buffers)."""
-        total = len(self.jpeg) if self.jpeg is not None else 0
+        """Memory held by this frame's data (for bounding buffers); fixed, as frames are."""
+        total = sum(len(a.data) for a in self.audio)
+        if self.jpeg is not None:
+            total += len(self.jpeg)
+        if self.packet is not None:
+            total += len(self.packet.data)
         if self.image is not None:
             total += self.image.nbytes
-        if self._bgr_cache is not None:
-            total += self._bgr_cache.nbytes
-        if self.yuv is not None:
-            total += sum(plane.buffer_size for plane in self.yuv.planes)
+        if self.picture is not None:
+            total += sum(plane.buffer_size for plane in self.picture.planes)
         return total
 
-    def drop_decoded(self) -> None:
-        """Forget a cached full decode (kept JPEG frames stay small in buffers)."""
-        self._bgr_cache = None
+
+def luma(picture: Any) -> np.ndarray:
+    """The Y plane of a decoded YUV picture as a 2-D array (a view, no copy)."""
+    plane = picture.planes[0]
+    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    return rows[:, : plane.width]
+
+
+def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return encoded.tobytes()
+
+
+def decode_jpeg_to_yuv(jpeg: bytes, decoder: Any) -> Any:
+    """Decode a JPEG with ``decoder`` (an av "mjpeg" CodecContext) into a YUV picture."""
+    try:
+        pictures = decoder.decode(av.Packet(jpeg))
+    except av.FFmpegError as exc:
+        raise FrameDecodeError(str(exc)) from None
+    if not pictures:
+        raise FrameDecodeError("JPEG decode gave no picture")
+    picture = pictures[0]
+    # A decoded JPEG is marked as an I-frame, which libx264 would obey: every frame a
+    # keyframe, seven times the bitrate. Let the encoder choose.
+    picture.pict_type = PictureType.NONE
+    return picture
 
 
 _SOF_MARKERS = frozenset(

@@ -1,9 +1,9 @@
 """Event hooks: run a command and/or POST JSON to a URL when something happens to a camera.
 
 Events are ``clip_start``, ``clip_end``, ``camera_offline``, ``camera_online``,
-``storage_error`` and ``camera_tampered`` (the config keys in ``HOOK_EVENTS`` without their
-``on_`` prefix). For each event the global hook and the camera's own hook both run, if
-configured.
+``storage_error``, ``upload_failed`` and ``camera_tampered`` (the config keys in
+``HOOK_EVENTS`` without their ``on_`` prefix). For each event the global hook and the camera's
+own hook both run, if configured.
 
 Threads: ``emit()`` is the only entry the pipeline uses, from any thread; it only enqueues and
 never blocks (a full queue drops the event and counts it). A small pool of worker threads owned
@@ -39,6 +39,7 @@ from typing import Literal
 
 from motiond import __version__
 from motiond.config import HOOK_EVENTS, HookConfig, HooksConfig
+from motiond.redact import redact_text, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,10 @@ EVENTS = tuple(name.removeprefix("on_") for name in HOOK_EVENTS)
 USER_AGENT = f"motiond/{__version__}"
 DEFAULT_WORKERS = 2
 _OUTPUT_TAIL = 300  # characters of a failed command's output worth a log line
+# What a hook command inherits of the daemon's environment: enough to run programs, no more (the
+# daemon's environment may hold credentials, and systemd's sockets are not a hook's business).
+_INHERITED = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR"})
+_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _FORMATTER = string.Formatter()
 _CONVERSIONS: dict[str | None, Callable[[object], object]] = {
@@ -268,7 +273,7 @@ def _run_command(hook: HookConfig, event: str, camera: str | None, body: bytes) 
         if isinstance(value, str | int | float) and not isinstance(value, bool)
     }
     args = [format_argument(arg, values) for arg in hook.command]
-    env = dict(os.environ)
+    env = hook_environment(os.environ)
     env.update(MOTIOND_EVENT=event, MOTIOND_CAMERA=camera or "", MOTIOND_JSON=body.decode())
     who = camera or "-"
     try:
@@ -290,7 +295,7 @@ def _run_command(hook: HookConfig, event: str, camera: str | None, body: bytes) 
         )
         return False
     if result.returncode != 0:
-        output = (result.stderr or result.stdout).decode(errors="replace").strip()
+        output = redact_text((result.stderr or result.stdout).decode(errors="replace").strip())
         logger.warning(
             "hooks: %s command for camera %s failed with exit status %d: %s%s",
             event,
@@ -311,8 +316,9 @@ def _post_json(hook: HookConfig, event: str, camera: str | None, body: bytes) ->
     """
     assert hook.url is not None
     who = camera or "-"
+    shown = redact_url(hook.url)  # the URL may hold a token: never logged as it is
     if not hook.url.startswith(("http://", "https://")):
-        logger.warning("hooks: %s POST for camera %s: not an http(s) URL: %s", event, who, hook.url)
+        logger.warning("hooks: %s POST for camera %s: not an http(s) URL: %s", event, who, shown)
         return False
     request = urllib.request.Request(  # noqa: S310 (scheme checked above)
         hook.url,
@@ -330,16 +336,29 @@ def _post_json(hook: HookConfig, event: str, camera: str | None, body: bytes) ->
     except (OSError, http.client.HTTPException, ValueError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
         logger.warning(
-            "hooks: %s POST for camera %s to %s failed: %s", event, who, hook.url, reason
+            "hooks: %s POST for camera %s to %s failed: %s",
+            event,
+            who,
+            shown,
+            redact_text(str(reason)),
         )
         return False
     if not 200 <= status < 300:
-        logger.warning(
-            "hooks: %s POST for camera %s to %s got HTTP %d", event, who, hook.url, status
-        )
+        logger.warning("hooks: %s POST for camera %s to %s got HTTP %d", event, who, shown, status)
         return False
-    logger.debug("hooks: %s POST for camera %s to %s done", event, who, hook.url)
+    logger.debug("hooks: %s POST for camera %s to %s done", event, who, shown)
     return True
+
+
+def hook_environment(parent: Mapping[str, str]) -> dict[str, str]:
+    """The environment a hook command starts with (before the ``MOTIOND_*`` variables)."""
+    env = {
+        name: value
+        for name, value in parent.items()
+        if name in _INHERITED or name.startswith("LC_")
+    }
+    env.setdefault("PATH", _DEFAULT_PATH)
+    return env
 
 
 def format_argument(template: str, values: Mapping[str, object]) -> str:

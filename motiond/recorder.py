@@ -21,13 +21,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from motiond.config import CameraConfig
-from motiond.encoders import ClipWriter, OpenCVClipWriter, PyAVClipWriter, burn_overlay
-from motiond.frames import Frame, FrameDecodeError
+from motiond.config import CameraConfig, RecordConfig
+from motiond.encoders import (
+    ClipWriter,
+    CopyClipWriter,
+    OpenCVClipWriter,
+    Overlay,
+    PyAVClipWriter,
+    burn_overlay,
+)
+from motiond.frames import AudioParams, Frame, FrameDecodeError
 from motiond.motion import Box
-from motiond.recovery import ClipProbeError, playable_end, probe_clip
+from motiond.mp4boxes import ClipProbeError, playable_end, probe_clip
 from motiond.snapshots import write_snapshot
-from motiond.storage import ClipPaths, Storage, local_iso, rename_no_overwrite, write_sidecar
+from motiond.storage import (
+    ClipPaths,
+    ClipRecord,
+    Storage,
+    clip_timing,
+    local_iso,
+    new_clip_record,
+    rename_no_overwrite,
+    write_sidecar,
+)
 from motiond.trigger import ClipStats
 
 logger = logging.getLogger(__name__)
@@ -49,19 +65,26 @@ def is_disk_error(exc: BaseException) -> bool:
 # Messages from the capture thread
 
 
+@dataclass(frozen=True, slots=True)
+class Still:
+    """A picture for a warn snapshot: a decodable frame (JPEG or raw), boxes in its pixels."""
+
+    frame: Frame
+    boxes: tuple[Box, ...]
+
+
 @dataclass(slots=True)
 class _BeginClip:
-    frames: list[Frame]  # pre-roll, then the first changed frame
-    trigger_boxes: tuple[Box, ...]
-    trigger_frame: Frame
+    frames: list[Frame]  # from a keyframe: pre-roll, then the first changed frame
+    trigger: Still | None
+    boxes: tuple[Box, ...]  # what moved first, in the camera's pixels (for the event)
 
 
 @dataclass(slots=True)
 class _EndClip:
     keep: bool
     stats: ClipStats
-    peak_frame: Frame | None
-    peak_boxes: tuple[Box, ...]
+    peak: Still | None
     union: Box | None
     dropped: int
 
@@ -77,6 +100,9 @@ class _ActiveClip:
     codec: str = ""
     width: int = 0
     height: int = 0
+    mode: str = ""  # copy or transcode
+    source_codec: str = ""
+    audio: AudioParams | None = None
     failed: str | None = None
     disk_full: bool = False
     frames_lost: int = 0  # frames after a write failure, dropped
@@ -185,8 +211,14 @@ class ClipRecorder:
         )
         self._thread.start()
 
-    def begin_clip(self, frames: list[Frame], trigger_boxes: tuple[Box, ...]) -> None:
-        self._mailbox.put_control(_BeginClip(frames, trigger_boxes, frames[-1]))
+    def begin_clip(
+        self, frames: list[Frame], trigger: Still | None, boxes: tuple[Box, ...] = ()
+    ) -> None:
+        """Start a clip with ``frames`` (compressed, from a keyframe); ``trigger`` is the
+        picture of what moved first, for the start snapshot (None: a clip split off);
+        ``boxes`` are what moved, in the camera's (main stream's) pixels, for ``clip_start``:
+        a sub stream's still has its boxes in its own, smaller pixels."""
+        self._mailbox.put_control(_BeginClip(frames, trigger, boxes))
 
     def add_frame(self, frame: Frame) -> bool:
         """Queue a frame of the clip in progress; False (and counted) when it had to be dropped."""
@@ -196,16 +228,9 @@ class ClipRecorder:
         self._dropped_in_clip += 1
         return False
 
-    def end_clip(
-        self,
-        keep: bool,
-        stats: ClipStats,
-        peak_frame: Frame | None,
-        peak_boxes: tuple[Box, ...],
-        union: Box | None,
-    ) -> None:
+    def end_clip(self, keep: bool, stats: ClipStats, peak: Still | None, union: Box | None) -> None:
         dropped, self._dropped_in_clip = self._dropped_in_clip, 0
-        self._mailbox.put_control(_EndClip(keep, stats, peak_frame, peak_boxes, union, dropped))
+        self._mailbox.put_control(_EndClip(keep, stats, peak, union, dropped))
 
     def stop(self, timeout: float) -> bool:
         """Finish queued work (the caller ends any clip first) and join; False on timeout."""
@@ -257,9 +282,10 @@ class ClipRecorder:
             logger.error("camera %s: cannot start a clip: %s", self.camera.name, exc)
             self.on_event("storage_error", {"error": str(exc), "path": str(self.storage.clips_dir)})
             return
-        clip = _ActiveClip(paths=paths)
+        clip = _ActiveClip(paths=paths, audio=_audio_params(message.frames, self.camera))
         self._active = clip
-        self._snapshot(clip, paths.start_snapshot, message.trigger_frame, message.trigger_boxes)
+        if message.trigger is not None:
+            self._snapshot(clip, paths.start_snapshot, message.trigger)
         logger.info(
             "camera %s: clip started %s (%d pre-roll frames)",
             self.camera.name,
@@ -274,6 +300,7 @@ class ClipRecorder:
                 "poster_path": str(paths.start_snapshot),
                 "poster": self.storage.relative(paths.start_snapshot),
                 "start": local_iso(first.wall),
+                "boxes": [box.as_list() for box in message.boxes],
             },
         )
         for frame in message.frames:
@@ -300,10 +327,13 @@ class ClipRecorder:
         if clip.failed:
             clip.frames_lost += 1
             return
+        if clip.writer is None and not frame.keyframe:
+            clip.frames_lost += 1  # a coded stream decodes from a keyframe on; cannot happen
+            return
         try:
             if clip.writer is None:
                 clip.writer = self._open_writer(clip, frame)
-            clip.writer.write(self._with_overlay(frame))
+            clip.writer.write(frame)
         except FrameDecodeError:
             clip.frames_garbled += 1
             return
@@ -338,11 +368,26 @@ class ClipRecorder:
 
     def _open_writer(self, clip: _ActiveClip, frame: Frame) -> ClipWriter:
         record = self.camera.record
+        source_codec = frame.packet.params.codec if frame.packet else "mjpeg"
+        if frame.jpeg is None and frame.packet is None:
+            source_codec = "rawvideo"
         writer: ClipWriter
-        if record.encoder == "opencv":
-            writer = OpenCVClipWriter(
-                clip.paths.partial, frame.width, frame.height, self.nominal_fps
+        if record.mode == "copy" and not copies(record, source_codec):
+            logger.warning(
+                "camera %s: record.mode is copy but the camera sends %s, which an MP4 clip "
+                "cannot carry playably; transcoding %s",
+                self.camera.name,
+                source_codec,
+                clip.paths.clip_id,
             )
+        if frame.packet is not None and copies(record, source_codec):
+            writer = CopyClipWriter(clip.paths.partial, frame, frame.mono, clip.audio)
+            clip.mode = "copy"
+        elif record.encoder == "opencv":
+            writer = OpenCVClipWriter(
+                clip.paths.partial, frame.width, frame.height, self.nominal_fps, self._overlay()
+            )
+            clip.mode = "transcode"
         else:
             writer = PyAVClipWriter(
                 clip.paths.partial,
@@ -351,20 +396,24 @@ class ClipRecorder:
                 height=frame.height,
                 fps=self.nominal_fps,
                 origin=frame.mono,
+                audio=clip.audio,
+                overlay=self._overlay(),
             )
+            clip.mode = "transcode"
+        clip.source_codec = source_codec
         clip.codec, clip.width, clip.height = writer.codec_name, writer.width, writer.height
         return writer
 
-    def _with_overlay(self, frame: Frame) -> Frame:
+    def _overlay(self) -> Overlay | None:
         overlay = self.camera.record.overlay
         if not (overlay.name or overlay.timestamp):
-            return frame
-        image = burn_overlay(
-            frame.bgr(),
-            self.camera.name if overlay.name else None,
-            frame.wall if overlay.timestamp else None,
-        )
-        return Frame.from_image(frame.seq, frame.mono, frame.wall, image)
+            return None
+        name = self.camera.name if overlay.name else None
+
+        def burn(image: Any, wall: float) -> Any:
+            return burn_overlay(image, name, wall if overlay.timestamp else None)
+
+        return burn
 
     def _close_writer(self, clip: _ActiveClip) -> None:
         writer, clip.writer = clip.writer, None
@@ -395,8 +444,8 @@ class ClipRecorder:
         if not keep:
             self._discard(clip, message)
             return
-        if message.peak_frame is not None and not clip.disk_full:
-            self._snapshot(clip, paths.peak_snapshot, message.peak_frame, message.peak_boxes)
+        if message.peak is not None and not clip.disk_full:
+            self._snapshot(clip, paths.peak_snapshot, message.peak)
         final = rename_no_overwrite(paths.partial, paths.final)
         record = self._sidecar_record(clip, message, final)
         self._write_sidecar(final, record)
@@ -404,16 +453,16 @@ class ClipRecorder:
         logger.info(
             "camera %s: clip kept %s: %.1f s, %d frames, %d changed, peak delta %.4f%s",
             self.camera.name,
-            record["id"],
-            record["duration"],
-            record["frames"],
-            record["changed_frames"],
-            record["peak_delta"],
+            record.id,
+            record.duration,
+            record.frames,
+            record.changed_frames,
+            record.peak_delta,
             f", {message.dropped} frames dropped (encoder or disk too slow)"
             if message.dropped
             else "",
         )
-        self.on_event("clip_end", record)
+        self.on_event("clip_end", record.to_json())
         if clip.disk_full and self.make_room is not None:
             self.make_room(f"camera {self.camera.name}: clip cut short by a full disk")
 
@@ -435,12 +484,12 @@ class ClipRecorder:
         clip.salvaged_span = probe.span
         return probe.frames > 0
 
-    def _write_sidecar(self, final: Path, record: dict[str, Any]) -> None:
+    def _write_sidecar(self, final: Path, record: ClipRecord) -> None:
         """Write the sidecar; on a full disk make room and retry once. If it still fails the
         clip stays (the index lists it from the event; a restart rebuilds its sidecar)."""
         for attempt in (1, 2):
             try:
-                write_sidecar(final.with_suffix(".json"), record)
+                write_sidecar(self.storage.sidecar_of(final), record)
                 return
             except OSError as exc:
                 if attempt == 1 and is_disk_error(exc) and self.make_room is not None:
@@ -450,17 +499,15 @@ class ClipRecorder:
                     "camera %s: cannot write the sidecar of %s (%s); the clip is kept and "
                     "its sidecar is rebuilt at the next start",
                     self.camera.name,
-                    record["id"],
+                    record.id,
                     exc,
                 )
                 self.on_event("storage_error", {"error": str(exc), "path": str(final)})
 
-    def _snapshot(
-        self, clip: _ActiveClip, path: Path, frame: Frame, boxes: tuple[Box, ...]
-    ) -> None:
+    def _snapshot(self, clip: _ActiveClip, path: Path, still: Still) -> None:
         """Write a warn snapshot of the clip; a failure is logged, the clip goes on."""
         try:
-            write_snapshot(path, frame, boxes)
+            write_snapshot(path, still.frame, still.boxes)
         except Exception as exc:
             logger.error(
                 "camera %s: cannot write snapshot %s: %s",
@@ -493,40 +540,59 @@ class ClipRecorder:
             {"clip_id": clip.paths.clip_id, "changed_frames": message.stats.changed_frames},
         )
 
-    def _sidecar_record(self, clip: _ActiveClip, message: _EndClip, final: Path) -> dict[str, Any]:
+    def _sidecar_record(self, clip: _ActiveClip, message: _EndClip, final: Path) -> ClipRecord:
         assert clip.first is not None and clip.last is not None
-        frames = clip.frames_written
         span = clip.last.mono - clip.first.mono
         if clip.salvaged_span is not None:
             span = clip.salvaged_span
-        interval = span / (frames - 1) if frames > 1 else 1.0 / self.nominal_fps
-        duration = span + interval
-        start_ts = clip.first.wall
-        clip_id = self.storage.relative(final).removeprefix("clips/")
-        record: dict[str, Any] = {
-            "id": clip_id,
-            "camera": self.camera.name,
-            "file": self.storage.relative(final),
-            "start": local_iso(start_ts),
-            "end": local_iso(start_ts + duration),
-            "start_ts": round(start_ts, 3),
-            "end_ts": round(start_ts + duration, 3),
-            "duration": round(duration, 3),
-            "frames": frames,
-            "changed_frames": message.stats.changed_frames,
-            "peak_delta": round(message.stats.peak_delta, 5),
-            "codec": clip.codec,
-            "width": clip.width,
-            "height": clip.height,
-            "fps": round(1.0 / interval, 3) if interval > 0 else self.nominal_fps,
-            "size": final.stat().st_size,
-            "boxes_union": message.union.as_list() if message.union else None,
-            "snapshots": [self.storage.relative(p) for p in clip.snapshots],
-            "poster": self.storage.relative(clip.snapshots[0]) if clip.snapshots else None,
-            "dropped_frames": message.dropped + clip.frames_lost,
-            "keep": False,
-            "recovered": False,
-        }
-        if clip.failed:
-            record["error"] = clip.failed
-        return record
+        duration, interval = clip_timing(span, clip.frames_written, 1.0 / self.nominal_fps)
+        union = message.union
+        return new_clip_record(
+            self.storage,
+            final,
+            start_ts=clip.first.wall,
+            duration=duration,
+            frames=clip.frames_written,
+            codec=clip.codec,
+            width=clip.width,
+            height=clip.height,
+            fps=1.0 / interval if interval > 0 else self.nominal_fps,
+            snapshots=clip.snapshots,
+            changed_frames=message.stats.changed_frames,
+            peak_delta=message.stats.peak_delta,
+            boxes_union=(union.x, union.y, union.width, union.height) if union else None,
+            dropped_frames=message.dropped + clip.frames_lost,
+            error=clip.failed or None,
+            mode=clip.mode,
+            source_codec=clip.source_codec,
+            audio="aac" if clip.audio is not None else None,
+        )
+
+
+def copies(record: RecordConfig, source_codec: str) -> bool:
+    """Whether a camera stream of ``source_codec`` is recorded as it came (no re-encoding).
+
+    ``auto`` copies H.264, which every browser plays, and H.265 only with ``copy_hevc`` (Safari
+    and recent Chromium on some systems play it; Firefox does not); everything else is
+    transcoded. ``copy`` copies H.264 and H.265 (an MP4 of anything else would not play).
+    """
+    if record.mode == "transcode" or record.encoder == "opencv":
+        return False
+    overlay = record.overlay
+    if overlay.name or overlay.timestamp:
+        return False
+    if source_codec == "h264":
+        return True
+    if source_codec == "hevc":
+        return record.mode == "copy" or record.copy_hevc
+    return False
+
+
+def _audio_params(frames: list[Frame], camera: CameraConfig) -> AudioParams | None:
+    """The camera's audio format, from the first audio packet of a clip's first frames."""
+    if not camera.record.audio:
+        return None
+    for frame in frames:
+        for packet in frame.audio:
+            return packet.params
+    return None

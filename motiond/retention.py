@@ -4,6 +4,8 @@ Limits, oldest first: ``storage.max_age``, ``cameras[].record.max_bytes``,
 ``storage.max_bytes``, then ``storage.min_free`` plus room for one more ``max_clip`` at the
 fastest camera's recent bitrate. Clips marked ``keep`` are never deleted: when only they are
 left and space is still short, the storage is *full* and recording stops until space returns.
+Clips still waiting to be copied off-site (``upload.keep_until_uploaded``) are spared by every
+limit but ``min_free``: when space runs out they go as any other, and the loss is logged.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from motiond.clips import ClipStore
 from motiond.config import Config, FreeSpace
-from motiond.storage import SNAPSHOT_NAME, ClipStore, utc_parts
+from motiond.storage import ClipRecord, StoredSnapshot, utc_parts
 from motiond.units import format_size
 
 logger = logging.getLogger(__name__)
@@ -49,46 +52,43 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
-class SnapshotFile:
-    """An on-demand snapshot, or a warn snapshot whose clip is gone."""
-
-    path: Path
-    ts: float
-
-
-@dataclass(frozen=True, slots=True)
 class Plan:
     """What to delete, oldest first, and whether recording may go on afterwards."""
 
-    clips: list[tuple[dict[str, Any], Reason]]
-    snapshots: list[SnapshotFile]
+    clips: list[tuple[ClipRecord, Reason]]
+    snapshots: list[StoredSnapshot]  # on-demand ones, and warn ones whose clip is gone
     full: bool  # min_free cannot be met: only kept clips (or none) left
     free_after: int
     free_wanted: int
 
 
 def plan_deletions(
-    clips: Sequence[dict[str, Any]],
-    snapshots: Sequence[SnapshotFile],
+    clips: Sequence[ClipRecord],
+    snapshots: Sequence[StoredSnapshot],
     *,
     now: float,
     usage: DiskUsage,
     limits: Limits,
     headroom: int,
+    awaiting_upload: frozenset[str] = frozenset(),
 ) -> Plan:
-    """Decide what goes, oldest first. Pure: files and clocks are the caller's business."""
-    oldest_first = sorted(clips, key=lambda r: (r["start_ts"], r["id"]))
-    remaining = list(oldest_first)
-    deleted: list[tuple[dict[str, Any], Reason]] = []
+    """Decide what goes, oldest first. Pure: files and clocks are the caller's business.
 
-    def delete_while(reason: Reason, should: Callable[[dict[str, Any]], bool]) -> None:
+    Clips in ``awaiting_upload`` (ids) are only deleted for ``min_free``.
+    """
+    oldest_first = sorted(clips, key=lambda r: (r.start_ts, r.id))
+    remaining = list(oldest_first)
+    deleted: list[tuple[ClipRecord, Reason]] = []
+
+    def delete_while(reason: Reason, should: Callable[[ClipRecord], bool]) -> None:
         for record in list(remaining):
-            if not record.get("keep") and should(record):
+            spared = reason != "min_free" and record.id in awaiting_upload
+            if not record.keep and not spared and should(record):
                 remaining.remove(record)
                 deleted.append((record, reason))
 
     if limits.max_age:
-        delete_while("max_age", lambda r: r["start_ts"] < now - limits.max_age)
+        delete_while("max_age", lambda r: r.start_ts < now - limits.max_age)
     for camera, limit in sorted(limits.camera_max_bytes.items()):
         if limit:
             stored = [_bytes_of(r, camera) for r in remaining]
@@ -103,17 +103,17 @@ def plan_deletions(
     return Plan(deleted, old_snapshots, free_after < wanted, free_after, wanted)
 
 
-def _bytes_of(record: Mapping[str, Any], camera: str | None = None) -> int:
-    if camera is not None and record["camera"] != camera:
+def _bytes_of(record: ClipRecord, camera: str | None = None) -> int:
+    if camera is not None and record.camera != camera:
         return 0
-    return int(record.get("size", 0))
+    return record.size
 
 
-def _over(limit: int, stored: int, camera: str | None = None) -> Callable[[dict[str, Any]], bool]:
+def _over(limit: int, stored: int, camera: str | None = None) -> Callable[[ClipRecord], bool]:
     """A predicate deleting records (of ``camera``) in turn until ``stored`` fits ``limit``."""
     state = {"stored": stored}
 
-    def should(record: dict[str, Any]) -> bool:
+    def should(record: ClipRecord) -> bool:
         size = _bytes_of(record, camera)
         if state["stored"] <= limit or not size:
             return False
@@ -123,11 +123,11 @@ def _over(limit: int, stored: int, camera: str | None = None) -> Callable[[dict[
     return should
 
 
-def _short(free: int, wanted: int) -> Callable[[dict[str, Any]], bool]:
+def _short(free: int, wanted: int) -> Callable[[ClipRecord], bool]:
     """A predicate deleting records in turn until ``free`` reaches ``wanted``."""
     state = {"free": free}
 
-    def should(record: dict[str, Any]) -> bool:
+    def should(record: ClipRecord) -> bool:
         if state["free"] >= wanted:
             return False
         state["free"] += _bytes_of(record)
@@ -136,16 +136,16 @@ def _short(free: int, wanted: int) -> Callable[[dict[str, Any]], bool]:
     return should
 
 
-def headroom_for(clips: Sequence[Mapping[str, Any]], max_clips: Mapping[str, float]) -> int:
+def headroom_for(clips: Sequence[ClipRecord], max_clips: Mapping[str, float]) -> int:
     """Bytes for one more ``max_clip`` of the camera that needs most, at its recent bitrate."""
     needed = 0.0
     for camera, max_clip in max_clips.items():
         recent = sorted(
-            (r for r in clips if r["camera"] == camera and r.get("duration")),
-            key=lambda r: r["start_ts"],
+            (r for r in clips if r.camera == camera and r.duration),
+            key=lambda r: r.start_ts,
         )[-RECENT_CLIPS:]
-        seconds = sum(float(r["duration"]) for r in recent)
-        rate = sum(int(r.get("size", 0)) for r in recent) / seconds if seconds else DEFAULT_BITRATE
+        seconds = sum(r.duration for r in recent)
+        rate = sum(r.size for r in recent) / seconds if seconds else DEFAULT_BITRATE
         needed = max(needed, max_clip * rate)
     return round(needed)
 
@@ -165,6 +165,8 @@ class Retention:
         self.full = False
         self.full_reason = ""
         self.deleted_total = 0
+        # Destinations a clip still has to reach (upload.keep_until_uploaded); set by the daemon.
+        self.pending_uploads: Callable[[ClipRecord], list[str]] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -196,6 +198,8 @@ class Retention:
         headroom = min(headroom, disk.total // 2)
         found = self._snapshot_files(clips) if scan_snapshots and storage.max_age else []
         now = dt.datetime.now().timestamp()
+        pending = self.pending_uploads
+        awaiting = {r.id: pending(r) for r in clips} if pending is not None else {}
         plan = plan_deletions(
             clips,
             found,
@@ -203,12 +207,19 @@ class Retention:
             usage=DiskUsage(disk.total, disk.free),
             limits=limits,
             headroom=headroom,
+            awaiting_upload=frozenset(clip_id for clip_id, to in awaiting.items() if to),
         )
         for record, why in plan.clips:
             self.store.delete(record)
             self.deleted_total += 1
-            logger.info("retention: deleted %s (%s)", record["id"], why)
-            self._remove_empty_dirs(self.storage.root / record["file"], now)
+            logger.info("retention: deleted %s (%s)", record.id, why)
+            if awaiting.get(record.id):
+                logger.warning(
+                    "retention: %s was deleted before it was copied to %s (out of space)",
+                    record.id,
+                    ", ".join(awaiting[record.id]),
+                )
+            self._remove_empty_dirs(self.storage.clip_path(record.id), now)
         for snapshot in plan.snapshots:
             with contextlib.suppress(FileNotFoundError):
                 snapshot.path.unlink()
@@ -229,7 +240,7 @@ class Retention:
                 )
             self.full, self.full_reason = False, ""
             return
-        kept = sum(1 for r in self.store.index.list() if r.get("keep"))
+        kept = sum(1 for r in self.store.index.list() if r.keep)
         text = (
             f"storage full: {format_size(plan.free_after)} free, "
             f"{format_size(plan.free_wanted)} needed (min_free plus one clip) and "
@@ -243,33 +254,16 @@ class Retention:
             )
         self.full, self.full_reason = True, text
 
-    def _snapshot_files(self, clips: Sequence[Mapping[str, Any]]) -> list[SnapshotFile]:
-        """On-demand snapshots, and warn snapshots whose clip is not in the index."""
-        indexed = {str(s) for r in clips for s in r.get("snapshots", [])}
-        found = []
-        for folder in (self.storage.snapshots_dir, self.storage.warn_dir):
-            for path in folder.glob("*/*/*.jpg"):
-                match = SNAPSHOT_NAME.match(path.name)
-                if match is None or self.storage.relative(path) in indexed:
-                    continue
-                if folder == self.storage.warn_dir and self._clip_pending(path):
-                    continue
-                try:
-                    moment = dt.datetime.strptime(
-                        f"{path.parent.name} {match.group(1)}", "%Y-%m-%d %H%M%S"
-                    )
-                except ValueError:
-                    continue
-                found.append(SnapshotFile(path, moment.replace(tzinfo=dt.UTC).timestamp()))
-        return found
-
-    def _clip_pending(self, warn_snapshot: Path) -> bool:
-        """True when the warn snapshot's clip is still being written (or lost its sidecar)."""
-        stem = warn_snapshot.name.rsplit("-", 1)[0]
-        folder = (
-            self.storage.clips_dir / warn_snapshot.parent.parent.name / warn_snapshot.parent.name
-        )
-        return any(folder.glob(f"{stem}.*"))
+    def _snapshot_files(self, clips: Sequence[ClipRecord]) -> list[StoredSnapshot]:
+        """On-demand snapshots, and warn snapshots whose clip is not in the index (and is not
+        being written either)."""
+        indexed = {s for r in clips for s in r.snapshots}
+        return [
+            snapshot
+            for snapshot in self.storage.iter_snapshots()
+            if self.storage.relative(snapshot.path) not in indexed
+            and not (snapshot.kind == "warn" and self.storage.has_clip_files(snapshot))
+        ]
 
     def _remove_empty_dirs(self, removed: Path, now: float) -> None:
         """Remove the emptied day folder of a deleted file, but never today's or yesterday's

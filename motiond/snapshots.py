@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from motiond import frames
 from motiond.frames import Frame
 from motiond.motion import Box
 from motiond.storage import atomic_write_bytes
@@ -32,20 +34,25 @@ def outlined(image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
 
 
 def encode_jpeg(image: np.ndarray, quality: int = SNAPSHOT_QUALITY) -> bytes:
-    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return encoded.tobytes()
+    return frames.encode_jpeg(image, quality)
 
 
 def write_snapshot(path: Path, frame: Frame, boxes: Sequence[Box] = ()) -> Path:
     """Write ``frame`` as a JPEG at ``path`` atomically; boxes, if any, are outlined.
 
-    A camera JPEG with nothing to draw is written as it came, without re-encoding.
+    ``path`` is a name the storage layout gave out (for on-demand snapshots an empty file
+    reserved by ``Storage.reserve_snapshot``); if writing fails, an empty file left there is
+    removed. A camera JPEG with nothing to draw is written as it came, without re-encoding.
     """
-    if not boxes and frame.jpeg is not None:
-        data = frame.jpeg
-    else:
-        data = encode_jpeg(outlined(frame.bgr(), boxes))
-    atomic_write_bytes(path, data, durable=False)
+    try:
+        if not boxes and frame.jpeg is not None:
+            data = frame.jpeg
+        else:
+            data = encode_jpeg(outlined(frame.bgr(), boxes))
+        atomic_write_bytes(path, data, durable=False)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if path.stat().st_size == 0:
+                path.unlink()
+        raise
     return path

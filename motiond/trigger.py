@@ -38,6 +38,19 @@ class ClipStats:
     last_changed_at: float = 0.0
     keep_anyway: bool = False  # kept whatever its changed frames (the camera was tampered with)
 
+    def merged(self, later: ClipStats) -> ClipStats:
+        """These stats and those of the clip that followed, as one clip's."""
+        peak = self if self.peak_delta >= later.peak_delta else later
+        return ClipStats(
+            started_at=self.started_at,
+            frames=self.frames + later.frames,
+            changed_frames=self.changed_frames + later.changed_frames,
+            peak_delta=peak.peak_delta,
+            peak_at=peak.peak_at,
+            last_changed_at=max(self.last_changed_at, later.last_changed_at),
+            keep_anyway=self.keep_anyway or later.keep_anyway,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -94,6 +107,10 @@ class RecordingTrigger:
         self.threshold = motion.threshold
         self.min_changed_frames = motion.min_changed_frames
 
+    def keeps(self, stats: ClipStats) -> bool:
+        """Whether a clip with these numbers is kept (enough changed frames, or tampering)."""
+        return stats.changed_frames >= self.min_changed_frames or stats.keep_anyway
+
     def keep_clip(self) -> None:
         """Keep the clip in progress whatever its changed frames (the camera was tampered)."""
         if self.clip is not None:
@@ -145,6 +162,15 @@ class RecordingTrigger:
             return self._end(Action.STOP, changed)
         return Decision(Action.NONE, changed=changed, new_peak=new_peak)
 
+    def split(self, now: float) -> Decision:
+        """End the clip in progress at ``now`` and go on recording in a new one (the stream
+        changed under it); NONE when idle."""
+        if self.clip is None:
+            return Decision(Action.NONE, changed=False)
+        ended = self._end(Action.SPLIT, changed=False)
+        self.clip = ClipStats(started_at=now, changed_frames=0, peak_at=now, last_changed_at=now)
+        return ended
+
     def finish(self) -> Decision:
         """End the clip in progress now (camera lost, shutdown); NONE when idle."""
         if self.clip is None:
@@ -155,5 +181,4 @@ class RecordingTrigger:
         clip = self.clip
         assert clip is not None
         self.clip = None
-        keep = clip.changed_frames >= self.min_changed_frames or clip.keep_anyway
-        return Decision(action, changed=changed, keep=keep, ended=clip)
+        return Decision(action, changed=changed, keep=self.keeps(clip), ended=clip)

@@ -8,11 +8,16 @@ decode between frames (as while recording: caches are cold). The same frames als
 plain frame differencing (min_area 0, no nuisance model, no scene monitor: the work detection
 did before those were added), for comparison under the same conditions.
 
+A second table does the same for an IP camera with a sub stream: vtest.avi H.264-encoded at
+640x360 and decoded (not timed), then what its detection thread does with each picture (the
+Y plane scaled to the detection size of a 1920x1080 camera, everything from there to the
+decision, the colour sample from the picture's chroma planes included).
+
 Each is run --repeat times and each frame's lowest CPU time is kept (the work is the same in
 every run: what varies is what other processes on a shared machine do to caches and clock
 speed); the table shows the median and the 99th percentile of those, and the median of a
-single run (the first) for comparison. Prints a Markdown table.
-Usage: python -m scripts.bench_detect [--frames N] [--repeat N] [video]
+single run (the first) for comparison. Prints Markdown tables.
+Usage: python -m scripts.bench_detect [--frames N] [--repeat N] [--only jpeg|substream] [video]
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.bench.detect_cost import detection_cost
+from scripts.bench.detect_cost import detection_cost, substream_detection_cost
 
 SIZES = ((768, 576, 10.0), (1280, 720, 15.0), (1920, 1080, 15.0))
 
@@ -32,7 +37,15 @@ def main() -> None:
     parser.add_argument("video", nargs="?", type=Path, default=Path("../shared/data/vtest.avi"))
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--only", choices=("jpeg", "substream"))
     args = parser.parse_args()
+    if args.only != "substream":
+        jpeg_table(args)
+    if args.only != "jpeg":
+        substream_table(args)
+
+
+def jpeg_table(args: argparse.Namespace) -> None:
     print(
         "| stream | reduced gray JPEG decode | detection to the decision: median / p99 "
         "(one run's median) | plain differencing: median / p99 | colour sample (once a second) "
@@ -63,6 +76,30 @@ def main() -> None:
             f"({min(r['colour_per_frame_ms'] for r in runs):.2f} ms a frame) "
             f"| {min(r['decode_full_colour_ms'] for r in runs):.2f} ms |"
         )
+
+
+def substream_table(args: argparse.Namespace) -> None:
+    print()
+    print(
+        "| sub stream | detection thread, picture to the decision: median / p99 "
+        "(one run's median) | plain differencing: median / p99 |"
+    )
+    print("|---|---|---|")
+    runs, plain_runs = [], []
+    for _ in range(max(1, args.repeat)):
+        runs.append(substream_detection_cost(args.video, frames=args.frames))
+        plain_runs.append(substream_detection_cost(args.video, frames=args.frames, plain=True))
+    for run in (*runs, *plain_runs):
+        if not run.get("available"):
+            raise SystemExit(f"detection cost unavailable: {run.get('reason')}")
+    best = np.min([run["detect_samples_ms"] for run in runs], axis=0)
+    plain = np.min([run["detect_samples_ms"] for run in plain_runs], axis=0)
+    print(
+        f"| {runs[0]['size']} "
+        f"| {np.median(best):.2f} / {np.percentile(best, 99):.2f} ms "
+        f"({runs[0]['detect_ms']:.2f} ms) "
+        f"| {np.median(plain):.2f} / {np.percentile(plain, 99):.2f} ms |"
+    )
 
 
 if __name__ == "__main__":

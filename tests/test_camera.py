@@ -72,11 +72,12 @@ def make_worker(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     scripts: list[list[Frame | Exception | None]],
+    motion: MotionConfig | None = None,
 ) -> tuple[CameraWorker, list[tuple[str, dict[str, Any]]], threading.Event]:
     config = CameraConfig(
         name="cam",
         capture=CaptureConfig(source="scripted", kind="demo"),
-        motion=MotionConfig(warmup=0.0),
+        motion=motion or MotionConfig(warmup=0.0),
         record=RecordConfig(pre_roll=1.0),
     )
     storage = Storage(tmp_path)
@@ -87,7 +88,7 @@ def make_worker(
     monkeypatch.setattr(
         camera_module,
         "open_source",
-        lambda capture, stop: ScriptedSource(next(sources, []), release),
+        lambda capture, stop, **_: ScriptedSource(next(sources, []), release),
     )
     monkeypatch.setattr(camera_module, "BACKOFF_FIRST", 0.05)
     worker = CameraWorker(config, storage, lambda e, p: events.append((e, p)))
@@ -229,7 +230,7 @@ def test_only_garbled_frames_for_stall_timeout_means_offline(
     )
     sources = iter([[*good, *slow]])
     monkeypatch.setattr(
-        camera_module, "open_source", lambda c, s: SlowScripted(next(sources, []), release)
+        camera_module, "open_source", lambda c, s, **_: SlowScripted(next(sources, []), release)
     )
     worker.start()
     deadline = time.monotonic() + 10
@@ -241,7 +242,7 @@ def test_only_garbled_frames_for_stall_timeout_means_offline(
     assert worker.frames_garbled >= 9
 
 
-def test_camera_jpeg_frames_are_decoded_once_while_recording(
+def test_buffers_hold_camera_jpegs_and_the_encoder_decodes_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import av
@@ -252,13 +253,20 @@ def test_camera_jpeg_frames_are_decoded_once_while_recording(
         for f in scene_frames(moving=range(30, 45), count=80)
     ]
     worker, events, release = make_worker(tmp_path, monkeypatch, [list(frames)])
-    run_to_end(worker, release, "clip_end", events)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not any(e == "clip_end" for e, _ in events):
+        assert time.monotonic() < deadline, events
+        time.sleep(0.02)
+    # The camera's JPEGs are in the pre-roll ring as they came (the same objects: nothing
+    # decoded rode along); the recorder decodes them on its own thread.
+    ring = worker.preroll.take(99.0)
+    assert ring and all(any(f is g for g in frames) for f in ring)
+    release.set()
+    assert worker.stop(10)
     (record,) = sidecars(tmp_path)
     codec, decoded, _ = decode_clip(tmp_path / str(record["file"]))
     assert codec == "h264" and len(decoded) == record["frames"]
-    # Frames seen while recording were decoded to YUV by the capture thread (one decode: the
-    # encoder took that picture); pre-roll and idle frames never were.
-    assert frames[31].yuv is not None and frames[10].yuv is None
     with av.open(str(tmp_path / str(record["file"]))) as container:
         keyframes = sum(p.is_keyframe for p in container.demux(video=0) if p.size)
     assert keyframes == -(-int(record["frames"]) // 15)
@@ -301,11 +309,9 @@ def test_night_switch_applies_the_night_overrides_and_starts_nothing(
     from tests.scenes import SceneScript
 
     frames = scene_script_frames(SceneScript(night=[(4.0, 60.0)]), 8.0)
-    worker, events, release = make_worker(tmp_path, monkeypatch, [frames])
     night = NightOverrides(pixel_threshold=33, min_changed_frames=2)
-    worker.config = dataclasses.replace(
-        worker.config, motion=dataclasses.replace(worker.config.motion, night=night)
-    )
+    motion = MotionConfig(warmup=0.0, night=night)
+    worker, events, release = make_worker(tmp_path, monkeypatch, [frames], motion)
     with caplog.at_level(logging.INFO):
         worker.start()
         deadline = time.monotonic() + 20
@@ -317,7 +323,7 @@ def test_night_switch_applies_the_night_overrides_and_starts_nothing(
         assert worker.stop(10)
     assert "camera cam: switched to night mode" in caplog.text
     assert status.day_night == "night" and status.tampered is None
-    assert worker.detector.config.pixel_threshold == 33
+    assert worker.watch.detector.config.pixel_threshold == 33
     assert worker.trigger.min_changed_frames == 2
     assert [e for e, _ in events if e.startswith("clip")] == []
 
@@ -328,11 +334,8 @@ def test_tampering_is_an_event_and_keeps_the_clip_of_the_moment(
     from tests.scenes import SceneScript
 
     frames = scene_script_frames(SceneScript(covered=(8.0, 60.0)), 14.0)
-    worker, events, release = make_worker(tmp_path, monkeypatch, [frames])
-    worker.config = dataclasses.replace(
-        worker.config, motion=dataclasses.replace(worker.config.motion, tamper_after=2.0)
-    )
-    worker.scene = camera_module.SceneMonitor(2.0)
+    motion = MotionConfig(warmup=0.0, tamper_after=2.0)
+    worker, events, release = make_worker(tmp_path, monkeypatch, [frames], motion)
     run_to_end(worker, release, "clip_end", events)
     (payload,) = [p for e, p in events if e == "camera_tampered"]
     assert payload["kind"] == "covered" and "uniform" in payload["detail"]

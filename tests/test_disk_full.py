@@ -20,7 +20,7 @@ import pytest
 
 from motiond.config import RecordConfig
 from motiond.frames import Frame
-from motiond.recorder import ClipRecorder
+from motiond.recorder import ClipRecorder, Still
 from motiond.storage import Storage
 from motiond.trigger import ClipStats
 from tests.conftest import (
@@ -195,11 +195,11 @@ def test_the_recorder_keeps_what_fit_before_the_disk_filled(small_disk: Path) ->
         Frame.from_image(i, i / 10, 1_800_000_000.0 + i / 10, with_noise(scene, rng, 1.0))
         for i in range(100)
     ]
-    recorder.begin_clip(frames[:1], ())
+    recorder.begin_clip(frames[:1], Still(frames[0], ()))
     for frame in frames[1:]:
         recorder.add_frame(frame)
     stats = ClipStats(started_at=0.0, frames=100, changed_frames=100, peak_delta=0.1)
-    recorder.end_clip(True, stats, frames[50], (), None)
+    recorder.end_clip(True, stats, Still(frames[50], ()), None)
     assert events.ended.wait(30)
     assert recorder.stop(10)
 
@@ -254,3 +254,71 @@ def test_only_kept_clips_and_a_full_disk_stop_recording_loudly(
     assert code == 0, daemon.log
     records = check_files(storage)
     assert sum(bool(r["keep"]) for r in records) == 2  # the kept clips are all still there
+
+
+def camera_packet_frames(path: Path, count: int) -> list[Frame]:
+    """A camera file's coded pictures as an IP camera's frames (Annex B packets, 10 fps)."""
+    import av
+
+    from motiond.frames import StreamParams, VideoPacket
+    from motiond.nal import parameter_sets
+
+    frames: list[Frame] = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        to_annex_b = av.BitStreamFilterContext("h264_mp4toannexb", in_stream=stream)
+        params: StreamParams | None = None
+        for packet in container.demux(stream):
+            for coded in to_annex_b.filter(packet) if packet.size else []:
+                data = bytes(coded)
+                if params is None:
+                    params = StreamParams("h264", parameter_sets("h264", data), 640, 360)
+                i = len(frames)
+                frames.append(
+                    Frame(
+                        seq=i,
+                        mono=i / 10,
+                        wall=1_800_000_000.0 + i / 10,
+                        width=640,
+                        height=360,
+                        packet=VideoPacket(data, bool(coded.is_keyframe), params),
+                    )
+                )
+            if len(frames) >= count:
+                return frames
+    return frames
+
+
+def test_a_disk_that_fills_mid_copied_clip_keeps_it_to_its_last_fragment(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    from tests.rtsp import ffmpeg_unavailable, write_camera_video
+
+    if why := ffmpeg_unavailable():
+        pytest.fail(why, pytrace=False)
+    # An IP camera at 8 Mbit/s, a keyframe a second: the 2 MB disk fills after about 2 s.
+    video = write_camera_video(
+        tmp_path / "camera.mp4", width=640, height=360, fps=10.0, seconds=10.0, gop=10,
+        bitrate=8_000_000, moving=((0.0, 10.0),),
+    )  # fmt: skip
+    frames = camera_packet_frames(video.path, 100)
+    storage = Storage(small_disk / "data")
+    storage.ensure()
+    events = Events()
+    recorder = ClipRecorder(camera(RecordConfig()), storage, events, nominal_fps=10)
+    recorder.start()
+    recorder.begin_clip(frames[:1], None)
+    for frame in frames[1:]:
+        recorder.add_frame(frame)
+    stats = ClipStats(started_at=0.0, frames=100, changed_frames=100, peak_delta=0.1)
+    recorder.end_clip(True, stats, None, None)
+    assert events.ended.wait(30)
+    assert recorder.stop(10)
+
+    assert [e for e, _ in events.items] == ["clip_start", "storage_error", "clip_end"]
+    (record,) = check_files(storage.root)
+    assert record["mode"] == "copy" and 5 <= int(record["frames"]) < 90, record  # type: ignore[call-overload]
+    # Cut at a fragment's end: whole seconds of the camera's pictures, from its keyframe.
+    assert int(record["frames"]) % 10 == 0  # type: ignore[call-overload]
+    assert record["dropped_frames"] == 100 - record["frames"]
+    assert "No space left" in str(record["error"])

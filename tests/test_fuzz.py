@@ -1,5 +1,6 @@
 """Hostile input: fuzzed HTTP requests, WebSocket frames and raw TCP against the real daemon, and
-fuzzed YAML against the config loader.
+fuzzed YAML against the config loader. Also the camera parameter (a path component), Host
+headers (DNS rebinding) and login redirect targets (open redirects).
 
 The daemon runs as a user would run it (a subprocess on a loopback port, demo camera, a token
 for the API). Requests are written byte by byte on raw sockets so nothing in a client library
@@ -21,7 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
 
 import pytest
 import yaml
@@ -41,11 +42,12 @@ from motiond.config import (
     WebConfig,
     parse_config,
 )
-from motiond.web.auth import hash_token
+from motiond.web.auth import hash_password, hash_token
 from tests.test_camera_faults import RunningDaemon
 
 TOKEN = "fuzz-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+USER, PASSWORD = "fuzz", "fuzz password 123"
 IO_TIMEOUT = 10.0
 FUZZ = settings(
     max_examples=150,
@@ -70,7 +72,10 @@ def start_daemon(tmp: Path) -> RunningDaemon:
         },
     )
     config = yaml.safe_load(running.config_path.read_text())
-    config["web"]["auth"] = {"tokens": [{"name": "fuzz", "token_hash": hash_token(TOKEN)}]}
+    config["web"]["auth"] = {
+        "tokens": [{"name": "fuzz", "token_hash": hash_token(TOKEN)}],
+        "users": [{"name": USER, "password_hash": hash_password(PASSWORD)}],
+    }
     running.config_path.write_text(yaml.safe_dump(config))
     running.start()
     try:
@@ -122,9 +127,15 @@ def raw_exchange(port: int, request: bytes, timeout: float = IO_TIMEOUT) -> byte
 
 
 def build_request(
-    method: str, target: str, headers: dict[str, str], body: bytes, *, length: bool = True
+    method: str,
+    target: str,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    length: bool = True,
+    host: str = "127.0.0.1",
 ) -> bytes:
-    lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", "Connection: close"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     if length and body:
         lines.append(f"Content-Length: {len(body)}")
@@ -645,6 +656,163 @@ def test_websocket_abuse_left_the_camera_and_viewers_running(
     status, _ = daemon.get("/healthz")
     assert status == 200
     assert "Traceback" not in daemon.log()
+
+
+# -- the camera parameter, Host headers, redirect targets ----------------------------------------
+
+HOSTILE_CAMERAS = [
+    *("cam", "nope", "..", "../..", "*", "**", "?", "[c]am", "../../outside/x", "cam/.."),
+    *("../../../../usr/share/**", "cam/../../..", "cam\n", "cam\x00", "c\u0430m", "CAM", " cam"),
+    *("a" * 65, "%2e%2e", "cam/2026-01-01", "~root", "/etc", "cam/*/*", "\\..\\.."),
+]
+
+
+@FUZZ
+@given(
+    camera=st.sampled_from(HOSTILE_CAMERAS) | st.text(max_size=70),
+    path=st.sampled_from(["/api/snapshots", "/api/clips"]),
+    kind=st.sampled_from(["", "warn", "snapshot"]),
+)
+def test_fuzzed_camera_parameters_list_only_that_cameras_files(
+    daemon: RunningDaemon, camera: str, path: str, kind: str
+) -> None:
+    """A camera parameter names a configured camera or gets a 4xx: it never walks, lists or
+    probes anything but that camera's part of the storage layout."""
+    query = {"camera": camera, **({"kind": kind} if kind else {})}
+    target = f"{path}?{urlencode(query)}"
+    response = parse_response(raw_exchange(daemon.port, build_request("GET", target, AUTH, b"")))
+    assert response is not None
+    status, headers, raw_body = response
+    data = json.loads(decoded_body(headers, raw_body))
+    if camera not in ("cam", ""):  # "": no filter
+        assert status in (400, 404) and "error" in data, (camera, status, data)
+        return
+    assert status == 200, data
+    for item in data.get("snapshots", []):
+        assert re.fullmatch(
+            r"media/(warn|snapshots)/cam/[0-9-]{10}/[0-9]{6}Z[-a-z0-9]*\.jpg", item["url"]
+        )
+    for clip in data.get("clips", []):
+        assert clip["camera"] == "cam"
+
+
+HOSTS = [
+    *("127.0.0.1", "localhost", "LocalHost", "localhost.", "[::1]", "127.0.0.1:{port}"),
+    *("localhost:{port}", "[::1]:{port}", "rebind.evil.example", "rebind.evil.example:{port}"),
+    *("127.0.0.1.evil.example", "localhost.evil.example", "evil.example@127.0.0.1", "127.1"),
+    *("2130706433", "0x7f.0.0.1", "[::ffff:127.0.0.1]", "::1", "", " ", "127.0.0.1 evil"),
+    *("127.0.0.1:{port}:{port}", "[::1", "xn--e1afmkfd.example", "\u00e9.example", "*"),
+]
+LOOPBACK_HOST = re.compile(r"(?:localhost|127\.0\.0\.1|\[::1\])\.?(?::[0-9]{1,5})?", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def open_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
+    """The daemon as most people run it: no auth, on loopback."""
+    running = RunningDaemon(
+        tmp_path_factory.mktemp("open"),
+        {"cameras": [{"name": "cam", "source": "demo", "capture": {"width": 160, "height": 120}}]},
+    )
+    running.start()
+    try:
+        running.wait_for(lambda: running.get("/healthz")[0] == 200, 20, "the demo camera")
+        yield running
+    finally:
+        assert running.stop() == 0, running.log()
+
+
+@FUZZ
+@given(
+    host=st.sampled_from(HOSTS) | header_text,
+    target=st.sampled_from(["/api/clips", "/api/cameras", "/", "/healthz", "/static/app.css"]),
+    method=st.sampled_from(["GET", "POST"]),
+)
+def test_fuzzed_host_headers_reach_nothing_without_auth(
+    open_daemon: RunningDaemon, host: str, target: str, method: str
+) -> None:
+    """DNS rebinding: without auth only loopback names (and the listen address) are answered."""
+    host = host.replace("{port}", str(open_daemon.port))
+    path = "/api/cameras/cam/disarm" if method == "POST" else target
+    headers = {"Content-Type": "application/json", "Origin": f"http://{host}"}
+    raw = raw_exchange(open_daemon.port, build_request(method, path, headers, b"{}", host=host))
+    response = parse_response(raw)
+    assert response is not None
+    status = response[0]
+    assert status < 500 or (status == 503 and path == "/healthz"), (host, path, status)
+    if LOOPBACK_HOST.fullmatch(host.strip(" \t")):  # the server strips what surrounds a value
+        assert status != 421, (host, path)
+    else:
+        assert status in (400, 421), (host, path, status)
+
+
+def websocket_handshake_status(port: int, host: str, origin: str) -> int:
+    key = base64.b64encode(os.urandom(16)).decode()
+    headers = {
+        **AUTH,
+        "Origin": origin,
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": key,
+        "Sec-WebSocket-Version": "13",
+    }
+    request = build_request("GET", "/ws/live/cam", headers, b"", host=host)
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as sock:
+        sock.sendall(request.replace(b"Connection: close\r\n", b""))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            head += chunk
+    match = re.match(rb"HTTP/1\.1 (\d{3})", head)
+    assert match, head[:200]
+    return int(match.group(1))
+
+
+@FUZZ
+@given(host=st.sampled_from(HOSTS) | header_text, same_origin=st.booleans())
+def test_fuzzed_host_and_origin_open_the_live_view_only_for_this_server(
+    daemon: RunningDaemon, host: str, same_origin: bool
+) -> None:
+    """With auth too, the live view opens only for a loopback Host and a matching Origin."""
+    host = host.replace("{port}", str(daemon.port))
+    origin = f"http://{host}" if same_origin else f"http://127.0.0.1:{daemon.port}"
+    status = websocket_handshake_status(daemon.port, host, origin)
+    assert status < 500, (host, status)
+    if status == 101:
+        assert LOOPBACK_HOST.fullmatch(host.strip(" \t")), host
+        assert urlsplit(origin).netloc.lower() == host.lower()
+
+
+REDIRECTS = [
+    *("/", "/clips", "/clips?camera=cam#x", "//evil.example", "///evil.example", "/\\evil.example"),
+    *("/\\/evil.example", "\\\\evil.example", "/\t/evil.example", "/\n/evil.example", " /x"),
+    *("https://evil.example/", "http:evil.example", "javascript:alert(1)", "/%2F%2Fevil"),
+    *("/%5Cevil.example", "/.\\evil", "/x\x00y", "\u3002evil", "/\u00e9\u4e2d", "evil.example"),
+]
+
+
+@FUZZ
+@given(
+    target=st.sampled_from(REDIRECTS) | st.text(max_size=60) | st.text(max_size=60).map("/".__add__)
+)
+def test_fuzzed_login_redirect_targets_stay_on_this_site(
+    daemon: RunningDaemon, target: str
+) -> None:
+    body = urlencode({"username": USER, "password": PASSWORD, "next": target}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Motiond": "1"}
+    response = parse_response(
+        raw_exchange(daemon.port, build_request("POST", "/login", headers, body))
+    )
+    assert response is not None
+    status, response_headers, _ = response
+    assert status == 302, (target, status)
+    location = response_headers["location"]
+    assert location in ("/", target) or unquote(location) == target, (target, location)
+    # Where a browser would go: it reads "\\" as "/" and drops tabs and newlines.
+    browser_view = re.sub(r"[\t\n\r]", "", location.replace("\\", "/"))
+    base = f"http://127.0.0.1:{daemon.port}/"
+    assert urlsplit(urljoin(base, browser_view)).netloc == f"127.0.0.1:{daemon.port}", location
 
 
 # -- the config loader ---------------------------------------------------------------------------

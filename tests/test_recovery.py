@@ -18,10 +18,11 @@ from typing import Any, Literal
 
 import pytest
 
+from motiond.clips import ClipIndex
 from motiond.config import RecordConfig
 from motiond.encoders import PyAVClipWriter
 from motiond.recovery import playable_end, recover
-from motiond.storage import ClipIndex, Storage
+from motiond.storage import Storage
 from tests.conftest import clean_env, decode_clip, motiond_command, write_config, write_test_video
 from tests.test_browser import BROWSER_DIR, free_port, install_playwright, require_browser_tools
 from tests.test_recorder import frames_at
@@ -105,7 +106,7 @@ def test_partial_clip_cut_anywhere_is_truncated_to_its_last_fragment(
         assert sidecar["frames"] == frames and sidecar["duration"] == pytest.approx(frames / FPS)
         index = ClipIndex(storage)
         assert index.rebuild() == 1
-        assert index.get(f"cam/{DAY}/{STEM}.mp4") == sidecar
+        assert index.get(f"cam/{DAY}/{STEM}.mp4").to_json() == sidecar  # type: ignore[union-attr]
 
 
 def test_recovered_sidecar_has_the_recorders_fields(tmp_path: Path) -> None:
@@ -187,7 +188,7 @@ def test_missing_corrupt_and_orphan_sidecars(tmp_path: Path, caplog: Any) -> Non
     index = ClipIndex(storage)
     assert index.rebuild() == 3
     for clip in index.list():
-        assert clip["recovered"] is True and clip["frames"] == FRAMES
+        assert clip.recovered is True and clip.frames == FRAMES
     assert recover(storage).problems == report.problems  # a second run changes nothing else
     assert not recover(storage).sidecars_rebuilt
 

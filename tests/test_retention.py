@@ -12,17 +12,17 @@ from typing import Any
 
 import pytest
 
+from motiond.clips import ClipIndex, ClipStore
 from motiond.config import Config, ConfigError, FreeSpace, RecordConfig, parse_config
 from motiond.retention import (
     DEFAULT_BITRATE,
     DiskUsage,
     Limits,
     Retention,
-    SnapshotFile,
     headroom_for,
     plan_deletions,
 )
-from motiond.storage import ClipIndex, ClipStore, Storage
+from motiond.storage import ClipRecord, Storage, StoredSnapshot
 from tests.conftest import sidecars
 from tests.test_recorder import record_one_clip
 
@@ -32,23 +32,37 @@ MB = 1_000_000
 ROOMY = DiskUsage(total=1000 * MB, free=900 * MB)
 
 
-def clip(camera: str, age_days: float, size: int = 10 * MB, keep: bool = False) -> dict[str, Any]:
+def clip(camera: str, age_days: float, size: int = 10 * MB, keep: bool = False) -> ClipRecord:
     start = NOW - age_days * DAY
-    return {
-        "id": f"{camera}/{age_days:g}.mp4",
-        "camera": camera,
-        "start_ts": start,
-        "duration": 10.0,
-        "size": size,
-        "keep": keep,
-    }
+    clip_id = f"{camera}/2026-01-01/{round(age_days * 100):06d}Z.mp4"
+    return ClipRecord.from_json(
+        {
+            "id": clip_id,
+            "camera": camera,
+            "file": f"clips/{clip_id}",
+            "start_ts": start,
+            "end_ts": start + 10.0,
+            "duration": 10.0,
+            "frames": 100,
+            "codec": "h264",
+            "width": 320,
+            "height": 240,
+            "size": size,
+            "keep": keep,
+        }
+    )
 
 
-def planned(clips: list[dict[str, Any]], **kwargs: Any) -> list[tuple[str, str]]:
+def planned(clips: list[ClipRecord], **kwargs: Any) -> list[tuple[str, str]]:
     options: dict[str, Any] = {"now": NOW, "usage": ROOMY, "limits": Limits(), "headroom": 0}
     options.update(kwargs)
     plan = plan_deletions(clips, [], **options)
-    return [(record["id"], reason) for record, reason in plan.clips]
+    return [(name(record), reason) for record, reason in plan.clips]
+
+
+def name(record: ClipRecord) -> str:
+    """How these tests name a clip: "<camera>/<age in days>.mp4"."""
+    return f"{record.camera}/{round((NOW - record.start_ts) / DAY, 3):g}.mp4"
 
 
 def test_nothing_goes_without_limits() -> None:
@@ -110,13 +124,13 @@ def test_space_that_only_kept_clips_could_free_means_full() -> None:
         limits=Limits(min_free=FreeSpace(size=20 * MB)),
         headroom=0,
     )
-    assert [r["id"] for r, _ in plan.clips] == ["a/2.mp4"]
+    assert [name(r) for r, _ in plan.clips] == ["a/2.mp4"]
     assert plan.full and plan.free_after == 11 * MB and plan.free_wanted == 20 * MB
 
 
 def test_old_on_demand_snapshots_age_out() -> None:
-    old = SnapshotFile(Path("snapshots/a/old.jpg"), NOW - 31 * DAY)
-    new = SnapshotFile(Path("snapshots/a/new.jpg"), NOW - 1 * DAY)
+    old = StoredSnapshot(Path("snapshots/a/old.jpg"), NOW - 31 * DAY)
+    new = StoredSnapshot(Path("snapshots/a/new.jpg"), NOW - 1 * DAY)
     options: dict[str, Any] = {"now": NOW, "usage": ROOMY, "headroom": 0}
     plan = plan_deletions([], [old, new], limits=Limits(max_age=30 * DAY), **options)
     assert plan.snapshots == [old]
@@ -162,18 +176,19 @@ def files(storage: Storage) -> list[str]:
 def test_retention_deletes_old_clips_with_their_snapshots(tmp_path: Path) -> None:
     storage, store = recorded(tmp_path, [40, 35, 2])
     records = sidecars(storage.root)  # oldest first
-    store.set_keep(store.index.get(str(records[1]["id"])) or {}, True)
+    kept = store.index.get(str(records[1]["id"]))
+    assert kept is not None
+    store.set_keep(kept, True)
     # An on-demand snapshot from 40 days ago, and one from today.
-    stale = storage.snapshot_path("cam", time.time() - 40 * DAY)
-    fresh = storage.snapshot_path("cam", time.time())
+    stale = storage.reserve_snapshot("cam", time.time() - 40 * DAY)
+    fresh = storage.reserve_snapshot("cam", time.time())
     for path in (stale, fresh):
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"jpeg")
     retention = Retention(config_for(storage.root, "max_age: 30d, min_free: 0"), store, Emitted())
     assert retention.run("test", snapshots=True)
 
     gone = records[0]
-    left = [r["id"] for r in store.index.list()]
+    left = [r.id for r in store.index.list()]
     assert sorted(left) == sorted([records[1]["id"], records[2]["id"]])  # kept one stays
     remaining = files(storage)
     for path in [gone["file"], *gone["snapshots"], str(gone["file"]).replace(".mp4", ".json")]:
@@ -184,7 +199,7 @@ def test_retention_deletes_old_clips_with_their_snapshots(tmp_path: Path) -> Non
         assert record["file"] in remaining and all(s in remaining for s in record["snapshots"])
     # The index and the sidecars on disk agree.
     rebuilt = ClipIndex(storage)
-    assert rebuilt.rebuild() == 2 and {r["id"] for r in rebuilt.list()} == set(left)
+    assert rebuilt.rebuild() == 2 and {r.id for r in rebuilt.list()} == set(left)
     assert retention.deleted_total == 1
 
 
@@ -196,7 +211,7 @@ def test_max_bytes_per_camera_on_real_files(tmp_path: Path) -> None:
         storage.root, "max_age: 0, min_free: 0", f", record: {{max_bytes: {limit}}}"
     )
     assert Retention(config, store, Emitted()).run("test")
-    assert [r["id"] for r in store.index.list()] == [r["id"] for r in sidecars(storage.root)][::-1]
+    assert [r.id for r in store.index.list()] == [r["id"] for r in sidecars(storage.root)][::-1]
     assert len(sidecars(storage.root)) == 2
 
 
@@ -231,7 +246,7 @@ def test_deleting_the_last_clip_leaves_no_files_behind(tmp_path: Path) -> None:
     assert not list(storage.clips_dir.rglob("*.json")) and not list(
         storage.clips_dir.rglob("*.mp4")
     )
-    assert json.dumps(record)  # the record itself was not mutated into something unserialisable
+    assert json.dumps(record.to_json())  # the record still serialises
     assert os.listdir(storage.clips_dir / "cam") == []
 
 

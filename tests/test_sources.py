@@ -21,9 +21,11 @@ from motiond.frames import Frame, jpeg_size
 from motiond.sources import (
     DemoSource,
     FileSource,
+    HttpSource,
     MjpegHttpSource,
     MultipartReader,
     OpenCVSource,
+    PyAVSource,
     Source,
     SourceError,
     open_source,
@@ -276,7 +278,7 @@ def _assert_consecutive(frames: list[Frame | None], served: list[bytes]) -> None
 def test_mjpeg_frames_are_the_served_bytes(opened, stop, serve, jpegs, send_content_length) -> None:
     server = serve(jpegs, send_content_length=send_content_length)
     source = opened(open_source(capture(server.url), stop))
-    assert isinstance(source, MjpegHttpSource)
+    assert isinstance(source, HttpSource)  # MJPEG, by its Content-Type
     frames = [source.read() for _ in range(8)]
     assert all(f is not None and f.image is None for f in frames)
     _assert_consecutive(frames, jpegs)
@@ -342,7 +344,7 @@ def test_mjpeg_garbled_part_is_skipped_and_counted(opened, stop, serve, jpegs) -
     source = opened(open_source(capture(server.url), stop))
     frames = [source.read() for _ in range(5)]
     assert all(f is not None and f.jpeg in jpegs[:2] for f in frames)
-    assert isinstance(source, MjpegHttpSource)
+    assert isinstance(source, HttpSource)
     assert source.garbled_parts >= 2
 
 
@@ -352,7 +354,8 @@ def test_mjpeg_snapshot_url_is_polled_at_fps(opened, stop, serve, jpegs) -> None
     started = time.monotonic()
     frames = [source.read() for _ in range(4)]
     elapsed = time.monotonic() - started
-    assert isinstance(source, MjpegHttpSource) and source.snapshot_mode
+    assert isinstance(source, HttpSource)
+    assert isinstance(source.reader, MjpegHttpSource) and source.reader.snapshot_mode
     assert "snapshots" in source.description
     _assert_consecutive(frames, jpegs)
     assert 0.25 <= elapsed <= 2.0  # 3 polls 100 ms apart
@@ -452,7 +455,7 @@ def test_v4l2_missing_device_fails_quickly(stop) -> None:
 
 def test_rtsp_on_a_closed_port_fails_within_the_open_timeout(stop) -> None:
     source = open_source(capture(f"rtsp://127.0.0.1:{_closed_port()}/live", open_timeout=1.0), stop)
-    assert isinstance(source, OpenCVSource)
+    assert isinstance(source, PyAVSource)
     started = time.monotonic()
     with pytest.raises(SourceError, match="cannot open rtsp://"):
         source.open()
@@ -486,9 +489,10 @@ def test_opencv_url_reads_frames_then_ends_when_the_server_drops(
     [
         ("demo", "demo", DemoSource),
         ("file", "clip.avi", FileSource),
-        ("url", "http://cam/video.mjpg", MjpegHttpSource),
-        ("url", "HTTPS://cam/video.mjpg", MjpegHttpSource),
-        ("url", "rtsp://cam/live", OpenCVSource),
+        ("url", "http://cam/video.mjpg", HttpSource),
+        ("url", "HTTPS://cam/video.mjpg", HttpSource),
+        ("url", "rtsp://cam/live", PyAVSource),
+        ("url", "rtsps://cam/live", PyAVSource),
         ("v4l2", "/dev/video0", OpenCVSource),
     ],
 )

@@ -134,24 +134,6 @@ def test_delta_history_ring() -> None:
     assert len(history) == 3
 
 
-def test_pre_roll_ring_is_bounded_by_time_and_bytes() -> None:
-    import numpy as np
-
-    from motiond.frames import Frame
-    from motiond.preroll import PreRollBuffer
-
-    image = np.zeros((10, 10, 3), np.uint8)  # 300 bytes each
-    ring = PreRollBuffer(seconds=1.0, max_bytes=10_000)
-    for i in range(30):
-        ring.push(Frame.from_image(i, i / FPS, 0.0, image))
-    assert [f.seq for f in ring.take()] == list(range(19, 30))  # t >= 2.9 - 1.0
-    assert len(ring) == 0 and ring.nbytes == 0
-    small = PreRollBuffer(seconds=10.0, max_bytes=1000)
-    for i in range(10):
-        small.push(Frame.from_image(i, i / FPS, 0.0, image))
-    assert len(small) == 3 and small.trimmed_by_size == 7
-
-
 def test_a_suspected_tamper_starts_a_clip_and_holds_it_open() -> None:
     trigger = make(stable_frames=3)
     assert trigger.update(QUIET, False, 0.0, suspect=True).action is Action.START
@@ -190,3 +172,14 @@ def test_configure_changes_threshold_and_min_changed_frames() -> None:
     trigger.update(0.0, False, 0.3)
     decision = trigger.update(0.0, False, 0.4)
     assert decision.action is Action.STOP and decision.keep  # 2 changed frames are enough
+
+
+def test_a_kept_clip_split_off_and_merged_is_still_kept() -> None:
+    trigger = make(min_changed=5)
+    trigger.update(QUIET, False, 0.0, suspect=True)
+    trigger.keep_clip()
+    first = trigger.split(1.0).ended
+    later = trigger.finish().ended
+    assert first is not None and later is not None
+    merged = first.merged(later)
+    assert merged.keep_anyway and trigger.keeps(merged) and merged.changed_frames == 0

@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import cv2
 import numpy as np
@@ -24,7 +26,7 @@ from motiond.config import parse_config
 from motiond.daemon import Daemon
 from motiond.frames import Frame
 from motiond.web.auth import hash_password, hash_token
-from motiond.web.live import CameraFeed
+from motiond.web.live import forwarded_jpeg, size_key
 from tests.test_recorder import record_one_clip
 
 PASSWORD = "correct horse battery"
@@ -45,6 +47,7 @@ class WebTestCase(tornado.testing.AsyncHTTPTestCase):
 
     web_yaml = "web: {port: 0}\n"
     extra_cameras = ""
+    web_options: dict[str, float] = {}
 
     def setUp(self) -> None:
         self.tmp = Path(tempfile.mkdtemp())
@@ -75,7 +78,7 @@ class WebTestCase(tornado.testing.AsyncHTTPTestCase):
         daemon.storage.ensure()
         daemon.index.rebuild()
         daemon.hooks.start()
-        app = daemon.build_web_app()
+        app = daemon.build_web_app(**self.web_options)
         for camera in self.config.cameras:
             daemon._start_camera(camera)
         return app
@@ -83,9 +86,9 @@ class WebTestCase(tornado.testing.AsyncHTTPTestCase):
     def tearDown(self) -> None:
         for camera in self.daemon.cameras.values():
             camera.stop(10)
-        self.daemon.hub.stop()
+        assert self.daemon.web_app is not None
+        self.daemon.web_app.close()
         self.daemon.hooks.stop(2)
-        self.daemon.executor.shutdown(wait=True)
         super().tearDown()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -151,7 +154,8 @@ class TestApi(WebTestCase):
         assert page["total"] == 3 and page["clips"][0]["id"] == data["clips"][1]["id"]
         since = json.loads(self.api("GET", f"/api/clips?since={starts[1]}").body)
         assert [c["id"] for c in since["clips"]] == [c["id"] for c in data["clips"][:2]]
-        assert json.loads(self.api("GET", "/api/clips?camera=other").body)["total"] == 0
+        assert json.loads(self.api("GET", "/api/clips?camera=cam").body)["total"] == 3
+        assert self.api("GET", "/api/clips?camera=other").code == 404  # not a camera here
         iso = json.loads(self.api("GET", "/api/clips?until=2000-01-01T00:00:00Z").body)
         assert iso["total"] == 0
 
@@ -236,6 +240,14 @@ class TestApi(WebTestCase):
         ):
             assert line in metrics
         assert 'motiond_frames_total{camera="cam"}' in metrics
+        # Memory: the camera's buffers and the whole process (tens of MB at least: Python,
+        # numpy, OpenCV, PyAV), as numbers a monitor can graph.
+        values = dict(
+            line.rsplit(" ", 1) for line in metrics.splitlines() if not line.startswith("#")
+        )
+        assert float(values['motiond_buffered_bytes{camera="cam"}']) >= 0
+        resident = float(values["motiond_process_resident_bytes"])
+        assert 20e6 < resident <= float(values["motiond_process_peak_resident_bytes"])
 
     def test_unknown_paths_and_security_headers(self) -> None:
         response = self.api("GET", "/no/such/thing")
@@ -330,7 +342,7 @@ class TestLive(WebTestCase):
 
     @tornado.testing.gen_test(timeout=30)
     async def test_nothing_is_encoded_while_nobody_watches(self) -> None:
-        feed = self.daemon.hub.feeds["cam"]
+        feed = self.daemon.hub.feed("cam")
         camera = self.daemon.cameras["cam"]
         frames_before = camera.frames
         await tornado.gen.sleep(1.0)
@@ -371,7 +383,7 @@ class TestLive(WebTestCase):
             await tornado.websocket.websocket_connect(self.ws_url("/ws/live/cam?width=160"))
             for _ in range(4)
         ]
-        feed = self.daemon.hub.feeds["cam"]
+        feed = self.daemon.hub.feed("cam")
         for connection in connections:
             await self.receive_jpeg(connection)
         encodes_before = feed.encodes
@@ -420,7 +432,7 @@ class TestLive(WebTestCase):
                 "Sec-WebSocket-Version: 13\r\n\r\n"
             ).encode()
         )
-        feed = self.daemon.hub.feeds["cam"]
+        feed = self.daemon.hub.feed("cam")
         deadline = time.monotonic() + 5
         while not feed.viewers:
             assert time.monotonic() < deadline
@@ -448,13 +460,9 @@ class TestLive(WebTestCase):
 def test_camera_jpeg_is_forwarded_unchanged() -> None:
     jpeg = cv2.imencode(".jpg", np.zeros((240, 320, 3), np.uint8))[1].tobytes()
     frame = Frame.from_jpeg(0, 0.0, 0.0, jpeg)
-
-    class Stub:
-        encodes = 0
-
-    feed: Any = Stub()
-    assert CameraFeed._encode(feed, frame, None) is jpeg  # no decode, no encode
-    assert CameraFeed._size_key(frame, 640) is None and CameraFeed._size_key(frame, 150) == 160
+    assert forwarded_jpeg(frame, None) is jpeg  # no decode, no encode
+    assert size_key(frame, 640) is None and size_key(frame, 150) == 160
+    assert forwarded_jpeg(frame, 160) is None
 
 
 class TestAuth(WebTestCase):
@@ -466,6 +474,26 @@ class TestAuth(WebTestCase):
 
     def basic(self, user: str, password: str) -> str:
         return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def login(
+        self, user: str, password: str, next_page: str = "/", **headers: str
+    ) -> tornado.httpclient.HTTPResponse:
+        """The login form as a browser posts it: with the token and cookie from the page."""
+        page = self.fetch("/login", headers=headers)
+        token = re.search(r'name="_xsrf" type="hidden" value="([^"]+)"', page.body.decode())
+        assert token, page.body
+        cookie = page.headers["Set-Cookie"].split(";")[0]
+        form = urlencode(
+            {"username": user, "password": password, "next": next_page, "_xsrf": token[1]}
+        )
+        return self.fetch(
+            "/login",
+            method="POST",
+            body=form,
+            follow_redirects=False,
+            raise_error=False,
+            headers={**headers, "Cookie": cookie},
+        )
 
     def test_api_needs_credentials(self) -> None:
         response = self.api("GET", "/api/cameras")
@@ -484,32 +512,25 @@ class TestAuth(WebTestCase):
         assert self.api("GET", "/healthz").code in (200, 503)  # for monitors
 
     def test_failed_logins_are_rate_limited(self) -> None:
+        client = {"X-Forwarded-For": "192.0.2.8"}  # through the trusted proxy, from one client
         codes = [
-            self.api("GET", "/api/cameras", Authorization=self.basic("alice", "nope")).code
+            self.api(
+                "GET", "/api/cameras", Authorization=self.basic("alice", "nope"), **client
+            ).code
             for _ in range(6)
         ]
         assert codes[:5] == [401] * 5 and codes[5] == 429
-        assert (
-            self.api("GET", "/api/cameras", Authorization=self.basic("alice", PASSWORD)).code == 429
+        response = self.api(
+            "GET", "/api/cameras", Authorization=self.basic("alice", PASSWORD), **client
         )
+        assert response.code == 429
 
     def test_browser_login_flow(self) -> None:
         page = self.fetch("/clips", follow_redirects=False, raise_error=False)
         assert page.code == 302 and page.headers["Location"] == "/login?next=/clips"
-        wrong = self.fetch(
-            "/login",
-            method="POST",
-            body="username=alice&password=nope&next=/clips",
-            raise_error=False,
-        )
+        wrong = self.login("alice", "nope", "/clips")
         assert wrong.code == 401
-        login = self.fetch(
-            "/login",
-            method="POST",
-            body=f"username=alice&password={PASSWORD}&next=/clips",
-            follow_redirects=False,
-            raise_error=False,
-        )
+        login = self.login("alice", PASSWORD, "/clips")
         assert login.code == 302 and login.headers["Location"] == "/clips"
         cookie = login.headers["Set-Cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
@@ -527,13 +548,11 @@ class TestAuth(WebTestCase):
         assert self.api("POST", "/api/cameras/cam/disarm", Cookie=session).code == 200
 
     def test_login_next_cannot_leave_the_site_and_secure_behind_https_proxy(self) -> None:
-        login = self.fetch(
-            "/login",
-            method="POST",
-            body=f"username=alice&password={PASSWORD}&next=//evil.example/x",
-            follow_redirects=False,
-            raise_error=False,
-            headers={
+        login = self.login(
+            "alice",
+            PASSWORD,
+            "//evil.example/x",
+            **{
                 "X-Forwarded-Proto": "https",
                 "X-Forwarded-For": "192.0.2.7",
                 "X-Forwarded-Prefix": "/cams",
@@ -657,7 +676,12 @@ def test_https_with_tls_cert_and_key(tmp_path: Path) -> None:
         )
         body = urllib.parse.urlencode({"username": "alice", "password": PASSWORD, "next": "/"})
         try:
-            opener.open(f"{base}/login", data=body.encode())
+            # As the login page's script posts it (a plain form would carry its token).
+            opener.open(
+                urllib.request.Request(
+                    f"{base}/login", data=body.encode(), headers={"X-Motiond": "1"}
+                )
+            )
             raise AssertionError("no redirect after login")
         except urllib.error.HTTPError as exc:
             assert exc.code == 302

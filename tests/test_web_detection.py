@@ -53,7 +53,9 @@ class TestDetectionState(WebTestCase):
         # The capture thread replaces the report with every frame: stop feeding it first.
         worker.armed = False
         tamper = TamperState(tampered="turned", tampered_since=100.0)
-        worker.scene.report = SceneReport(mode="day", switched=False, settling=False, tamper=tamper)
+        worker.watch.scene.report = SceneReport(
+            mode="day", switched=False, settling=False, tamper=tamper
+        )
         response = self.api("GET", "/healthz")
         body = json.loads(response.body)
         assert response.code == 503 and body["ok"] is False
@@ -88,7 +90,7 @@ class TestDetectionState(WebTestCase):
         worker = self.daemon.cameras["cam"]
         worker.armed = False
         await tornado.gen.sleep(0.3)  # a frame being detected right now is done
-        nuisance = worker.detector.nuisance
+        nuisance = worker.watch.detector.nuisance
         assert nuisance is not None
         nuisance.areas = (((10, 10), (60, 10), (60, 40)),)
         areas = await read_until(connection, "areas")

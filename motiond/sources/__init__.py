@@ -21,6 +21,7 @@ import threading
 from urllib.parse import urlsplit
 
 from motiond.config import CaptureConfig
+from motiond.frames import Frame
 from motiond.sources.base import (
     DEFAULT_FPS,
     DEFAULT_SNAPSHOT_FPS,
@@ -31,19 +32,66 @@ from motiond.sources.base import (
 )
 from motiond.sources.demo import DemoSource
 from motiond.sources.files import FileSource
-from motiond.sources.mjpeg import MjpegHttpSource, MultipartReader
+from motiond.sources.mjpeg import MjpegHttpSource, MultipartReader, VideoStreamError
 from motiond.sources.opencv import OpenCVSource
+from motiond.sources.pyav import PyAVSource
 
 
-def open_source(capture: CaptureConfig, stop: threading.Event) -> Source:
-    """The source for ``capture.kind``, not yet opened."""
+def open_source(capture: CaptureConfig, stop: threading.Event, audio: bool = False) -> Source:
+    """The source for ``capture.kind``, not yet opened. A network camera's main stream is
+    decoded for detection unless it has a ``detect_source``; ``audio`` reads its sound too."""
     if capture.kind == "demo":
         return DemoSource(capture, stop)
     if capture.kind == "file":
         return FileSource(capture, stop)
-    if capture.kind == "url" and urlsplit(capture.source).scheme.lower() in ("http", "https"):
-        return MjpegHttpSource(capture, stop)
+    if capture.kind == "url":
+        decode = capture.detect_source is None
+        if urlsplit(capture.source).scheme.lower() in ("http", "https"):
+            return HttpSource(capture, stop, decode=decode, audio=audio)
+        return PyAVSource(capture, stop, decode=decode, audio=audio)
     return OpenCVSource(capture, stop)
+
+
+class HttpSource:
+    """An HTTP(S) camera: MJPEG streams and JPEG snapshots through our own reader, coded video
+    (MPEG-TS, MP4 ...) through libavformat, chosen by the Content-Type at the first open."""
+
+    realtime = True
+
+    def __init__(
+        self, capture: CaptureConfig, stop: threading.Event, *, decode: bool, audio: bool
+    ) -> None:
+        self._capture = capture
+        self._stop = stop
+        self._decode = decode
+        self._audio = audio
+        # The reader in use: MJPEG until the server says it sends coded video.
+        self.reader: MjpegHttpSource | PyAVSource = MjpegHttpSource(capture, stop)
+        self.description = self.reader.description
+
+    @property
+    def garbled_parts(self) -> int:
+        return self.reader.garbled_parts
+
+    def open(self) -> None:
+        if isinstance(self.reader, MjpegHttpSource):
+            try:
+                self.reader.open()
+            except VideoStreamError:
+                self.reader = PyAVSource(
+                    self._capture, self._stop, decode=self._decode, audio=self._audio
+                )
+            else:
+                self.description = self.reader.description
+                return
+        self.reader.open()
+        self.description = self.reader.description
+
+    def read(self) -> Frame | None:
+        return self.reader.read()
+
+    def close(self) -> None:
+        self.reader.close()
 
 
 __all__ = [
@@ -52,9 +100,11 @@ __all__ = [
     "MAX_PART_BYTES",
     "DemoSource",
     "FileSource",
+    "HttpSource",
     "MjpegHttpSource",
     "MultipartReader",
     "OpenCVSource",
+    "PyAVSource",
     "Source",
     "SourceError",
     "open_source",

@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from typing import Protocol
-from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 
 from motiond.config import CaptureConfig
 from motiond.frames import Frame, FrameDecodeError
+from motiond.redact import redact_url as redact_url  # noqa: PLC0414 (re-exported for sources)
 
 DEFAULT_FPS = 15.0
 DEFAULT_SNAPSHOT_FPS = 5.0
@@ -104,15 +104,6 @@ class Pacer:
             return False
         self._due += self.interval
         return True
-
-
-def redact_url(url: str) -> str:
-    """``url`` without the password, for logs and errors."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
 
 
 # ---------------------------------------------------------------------------------------------

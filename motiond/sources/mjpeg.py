@@ -28,6 +28,15 @@ from motiond.sources.base import (
 
 logger = logging.getLogger(__name__)
 
+# Content types of coded video over HTTP (MPEG-TS, MP4, HLS playlists), read by libavformat.
+VIDEO_STREAM_TYPES = frozenset(
+    {"application/octet-stream", "application/vnd.apple.mpegurl", "application/x-mpegurl"}
+)
+
+
+class VideoStreamError(SourceError):
+    """The URL serves coded video, not MJPEG or JPEG snapshots."""
+
 
 class MultipartReader:
     """Splits a ``multipart/x-mixed-replace`` byte stream into part bodies, without copying much.
@@ -214,11 +223,14 @@ class MjpegHttpSource:
             self._first_snapshot = (self._read_body(response), time.monotonic(), time.time())
             self._pacer = Pacer(capture.fps or DEFAULT_SNAPSHOT_FPS, self._stop)
             self._pacer.wait()  # the first snapshot counts as the first poll
+        elif mime.startswith("video/") or mime in VIDEO_STREAM_TYPES:
+            self.close()
+            raise VideoStreamError(f"{self.description}: a video stream ({mime})")
         else:
             self.close()
             raise SourceError(
                 f"{self.description}: unexpected content type {content_type!r} "
-                "(want multipart/x-mixed-replace or image/jpeg)"
+                "(want multipart/x-mixed-replace, image/jpeg or a video stream)"
             )
         self._set_timeout(capture.read_timeout)
         logger.info("opened %s", self.description)

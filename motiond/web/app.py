@@ -1,338 +1,123 @@
-"""The Tornado application: routes, the base handler (auth, headers, errors), pages, media.
+"""The Tornado application: its routes, its executors and its sessions, built around a ``Door``.
 
-Handlers get their collaborators through ``initialize()`` and run on the IOLoop's thread.
-Anything slow (file scans, snapshot encoding, sidecar writes) goes to the daemon's executor.
+``make_app`` is the web package's only entry: the daemon passes its door, the web config and the
+storage directory (for the cookie secret and the session table). Nothing in the web package
+imports this module, and it imports nothing of the daemon's internals.
 """
 
 from __future__ import annotations
 
-import http
-import ipaddress
-import json
 import logging
-import os
 import time
-from importlib import resources
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from typing import Any
 
-import tornado.escape
+import tornado.ioloop
 import tornado.web
 
-from motiond import __version__
-from motiond.web.auth import SESSION_COOKIE, Authenticator
-
-if TYPE_CHECKING:
-    from motiond.daemon import Daemon
+from motiond.config import WebConfig
+from motiond.web import api, live, media, pages
+from motiond.web.base import MAX_BODY_BYTES, WebContext
+from motiond.web.door import Door
+from motiond.web.sessions import SessionStore
 
 logger = logging.getLogger(__name__)
 
-STATIC_DIR = Path(str(resources.files("motiond").joinpath("web", "static")))
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
-    "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; "
-    "frame-ancestors 'none'; object-src 'none'; base-uri 'self'; form-action 'self'"
-)
-STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-MAX_BODY_BYTES = 64 * 1024
+# A viewer that vanished without closing (phone out of range) is found by WebSocket pings and
+# its slot freed: after PING_TIMEOUT without an answer, not when TCP gives up (minutes later).
+PING_INTERVAL = 10.0
+PING_TIMEOUT = 30.0
 
 
-class Security:
-    """Auth decisions shared by HTTP and WebSocket handlers (IOLoop thread only)."""
+class MotiondApp(tornado.web.Application):
+    """The application plus what it owns: the live hub, the executors, the sessions."""
 
-    def __init__(self, daemon: Daemon, authenticator: Authenticator) -> None:
-        self.daemon = daemon
-        self.authenticator = authenticator
-        self.trusted_proxies = {ipaddress.ip_address(p) for p in daemon.config.web.trusted_proxies}
-        self.tls = daemon.config.web.tls_cert is not None
-        self._warned_cleartext = False
+    def __init__(self, context: WebContext, hub: live.LiveHub, **settings: Any) -> None:
+        self.context = context
+        self.hub = hub
+        super().__init__(routes(context, hub), **settings)
 
-    @property
-    def enabled(self) -> bool:
-        return self.authenticator.enabled
+    def reload_secret(self) -> None:
+        """IOLoop thread: take up a rotated (or removed) cookie secret; sessions end then."""
+        sessions = self.context.sessions
+        if sessions.reload_secret():
+            self.settings["cookie_secret"] = sessions.secret
+            self.context.io_executor.submit(sessions.save, *sessions.snapshot())
+            logger.warning("web: the cookie secret changed; every session has ended")
 
-    def apply_proxy_headers(self, handler: tornado.web.RequestHandler) -> str:
-        """Honour X-Forwarded-For/-Proto/-Prefix only from a trusted reverse proxy.
-
-        Returns the base path the proxy serves us under ('' without one).
-        """
-        request = handler.request
-        try:
-            peer = ipaddress.ip_address(request.remote_ip or "")
-        except ValueError:
-            return ""
-        if peer not in self.trusted_proxies:
-            return ""
-        forwarded_for = request.headers.get("X-Forwarded-For", "")
-        if forwarded_for:
-            request.remote_ip = forwarded_for.split(",")[-1].strip()
-        proto = request.headers.get("X-Forwarded-Proto", "").lower()
-        if proto in ("http", "https"):
-            request.protocol = proto
-        prefix = request.headers.get("X-Forwarded-Prefix", "").strip("/")
-        if not prefix or not all(c.isalnum() or c in "/-_." for c in prefix) or ".." in prefix:
-            return ""
-        return "/" + prefix
-
-    def current_user(self, handler: tornado.web.RequestHandler) -> str | None:
-        if not self.enabled:
-            return "anonymous"
-        header = handler.request.headers.get("Authorization", "")
-        scheme, _, credentials = header.partition(" ")
-        if scheme.lower() == "bearer" and credentials:
-            return self.authenticator.check_token(credentials.strip())
-        if scheme.lower() == "basic" and credentials:
-            return self._basic(handler, credentials.strip())
-        cookie = handler.get_signed_cookie(SESSION_COOKIE, max_age_days=366)
-        if cookie:
-            user, _, issued = cookie.decode().partition("|")
-            try:
-                if self.authenticator.session_valid(float(issued)) and user:
-                    return user
-            except ValueError:
-                return None
-        return None
-
-    def _basic(self, handler: tornado.web.RequestHandler, credentials: str) -> str | None:
-        import base64  # noqa: PLC0415 (rarely used)
-
-        client = handler.request.remote_ip or ""
-        now = time.monotonic()
-        if not self.authenticator.limiter.allowed(client, now):
-            raise tornado.web.HTTPError(429, reason="too many failed logins; try again later")
-        try:
-            name, _, password = base64.b64decode(credentials).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return None
-        user = self.authenticator.check_password(name, password)
-        if user is None:
-            self.authenticator.limiter.failed(client, now)
-        return user
-
-    def warn_if_cleartext(self, handler: tornado.web.RequestHandler) -> None:
-        if handler.request.protocol != "https" and not self._warned_cleartext:
-            self._warned_cleartext = True
-            logger.warning(
-                "web: a login over plain HTTP from %s: credentials travel in clear on the "
-                "network; set web.tls_cert/tls_key or use a reverse proxy with HTTPS",
-                handler.request.remote_ip,
-            )
+    def close(self) -> None:
+        """Close live viewers and stop the executors (queued work is dropped)."""
+        self.hub.stop()
+        for executor in (self.context.io_executor, self.context.auth_executor):
+            executor.shutdown(wait=False, cancel_futures=True)
 
 
-class BaseHandler(tornado.web.RequestHandler):
-    """Security headers, JSON errors, auth and the CSRF rule for every HTTP handler."""
-
-    daemon: Daemon
-    security: Security
-    requires_auth = True
-
-    def initialize(self, daemon: Daemon, security: Security) -> None:
-        self.daemon = daemon
-        self.security = security
-        self.base_path = ""
-
-    def set_default_headers(self) -> None:
-        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("X-Frame-Options", "DENY")
-        self.set_header("Referrer-Policy", "same-origin")
-        self.clear_header("Server")
-
-    def get_current_user(self) -> str | None:
-        return self.security.current_user(self)
-
-    def prepare(self) -> None:
-        self.base_path = self.security.apply_proxy_headers(self)
-        if self.request.protocol == "https":
-            self.set_header("Strict-Transport-Security", "max-age=31536000")
-        if self.requires_auth and self.current_user is None:
-            self.refuse_unauthenticated()
-            return
-        if self.request.method in STATE_CHANGING and self.requires_auth:
-            content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip()
-            if content_type != "application/json" and "X-Motiond" not in self.request.headers:
-                raise tornado.web.HTTPError(
-                    403, reason="state-changing requests need Content-Type: application/json"
-                )
-
-    def refuse_unauthenticated(self) -> None:
-        raise tornado.web.HTTPError(401, reason="authentication required")
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Errors are JSON with a reason, never a traceback."""
-        reason = self._reason
-        if "exc_info" in kwargs:
-            error = kwargs["exc_info"][1]
-            if isinstance(error, tornado.web.HTTPError) and error.reason:
-                reason = error.reason
-            elif not isinstance(error, tornado.web.HTTPError):
-                reason = http.HTTPStatus(status_code).phrase
-        self.set_header("Content-Type", "application/json")
-        # Scripts learn they may use Basic; the pages' own requests (X-Motiond) must not make
-        # the browser pop up its login dialog.
-        if status_code == 401 and "X-Motiond" not in self.request.headers:
-            self.set_header("WWW-Authenticate", 'Basic realm="motiond", charset="UTF-8"')
-        self.finish(json.dumps({"error": reason}))
-
-    def write_json(self, data: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(data))
-
-    def json_body(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise tornado.web.HTTPError(400, reason="the body is not JSON") from None
-        if not isinstance(data, dict):
-            raise tornado.web.HTTPError(400, reason="the body must be a JSON object")
-        return data
-
-
-class PageHandler(BaseHandler):
-    """An HTML page from static/, with the base path put in."""
-
-    def initialize(self, daemon: Daemon, security: Security, page: str) -> None:  # type: ignore[override]
-        super().initialize(daemon, security)
-        self.page = page
-
-    def refuse_unauthenticated(self) -> None:
-        target = self.request.uri or "/"
-        base = self.base_path
-        self.redirect(f"{base}/login?next={quote(target, safe='/')}")
-
-    def get(self) -> None:
-        self.render_page(self.page)
-
-    def render_page(self, page: str, status: int = 200, message: str = "") -> None:
-        try:
-            html = (STATIC_DIR / page).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise tornado.web.HTTPError(404, reason=f"{page} is not installed") from None
-        html = html.replace("{{BASE}}", self.base_path)
-        html = html.replace("{{MESSAGE}}", tornado.escape.xhtml_escape(message))
-        self.set_status(status)
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.set_header("Cache-Control", "no-cache")
-        self.finish(html)
-
-
-class LoginHandler(PageHandler):
-    requires_auth = False
-
-    def get(self) -> None:
-        self.render_page("login.html")
-
-    def post(self) -> None:
-        security = self.security
-        client = self.request.remote_ip or ""
-        now = time.monotonic()
-        limiter = security.authenticator.limiter
-        if not limiter.allowed(client, now):
-            self.render_page(
-                "login.html", 429, "Too many failed logins. Try again in a few minutes."
-            )
-            return
-        security.warn_if_cleartext(self)
-        name = self.get_body_argument("username", "")
-        password = self.get_body_argument("password", "")
-        user = security.authenticator.check_password(name, password) if security.enabled else None
-        if user is None:
-            limiter.failed(client, now)
-            self.render_page("login.html", 401, "Wrong user name or password.")
-            return
-        limiter.succeeded(client)
-        lifetime_days = security.authenticator.config.session_lifetime / 86400
-        self.set_signed_cookie(
-            SESSION_COOKIE,
-            f"{user}|{int(time.time())}",  # floor: a rounded-up time would be in the future
-            expires_days=lifetime_days,
-            httponly=True,
-            samesite="Strict",
-            secure=self.request.protocol == "https",
-            path="/",
-        )
-        logger.info("web: %s logged in from %s", user, client)
-        self.redirect(self.base_path + _safe_next(self.get_argument("next", "/")))
-
-
-def _safe_next(target: str) -> str:
-    """Only a local path: never another site (open redirect)."""
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return "/"
-    return target
-
-
-class LogoutHandler(BaseHandler):
-    def post(self) -> None:
-        self.clear_cookie(SESSION_COOKIE, path="/")
-        self.set_status(204)
-        self.finish()
-
-
-class StaticAssetHandler(tornado.web.StaticFileHandler):
-    """CSS, JS and icons; same security headers as everything else."""
-
-    def set_default_headers(self) -> None:
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-
-
-def make_app(daemon: Daemon, cookie_secret: str) -> tornado.web.Application:
-    from motiond.web import api, live, media  # noqa: PLC0415 (they import this module)
-
-    security = Security(daemon, Authenticator(daemon.config.web.auth))
-    context = {"daemon": daemon, "security": security}
-    hub = daemon.hub
-    return tornado.web.Application(
-        [
-            (r"/", PageHandler, {**context, "page": "index.html"}),
-            (r"/clips", PageHandler, {**context, "page": "clips.html"}),
-            (r"/login", LoginHandler, {**context, "page": "login.html"}),
-            (r"/logout", LogoutHandler, context),
-            (r"/static/(.*)", StaticAssetHandler, {"path": str(STATIC_DIR)}),
-            (
-                r"/ws/live/([A-Za-z0-9_-]{1,64})",
-                live.LiveSocket,
-                {"hub": hub, **context},
-            ),
-            (r"/media/(.*)", media.MediaHandler, {**context, "path": str(daemon.storage.root)}),
-            (r"/healthz", api.HealthHandler, context),
-            (r"/metrics", api.MetricsHandler, context),
-            (r"/api/session", api.SessionHandler, context),
-            (r"/api/cameras", api.CamerasHandler, context),
-            (r"/api/cameras/([^/]+)/(arm|disarm|snapshot)", api.CameraActionHandler, context),
-            (r"/api/clips", api.ClipsHandler, context),
-            (r"/api/clips/(.+)", api.ClipHandler, context),
-            (r"/api/snapshots", api.SnapshotsHandler, context),
-        ],
-        cookie_secret=cookie_secret,
+def make_app(
+    door: Door,
+    web: WebConfig,
+    state_dir: Path,
+    *,
+    ping_interval: float = PING_INTERVAL,
+    ping_timeout: float = PING_TIMEOUT,
+) -> MotiondApp:
+    """The application on the current IOLoop; binds nothing."""
+    sessions = SessionStore(state_dir, web.auth.session_lifetime)
+    context = WebContext(
+        door,
+        web,
+        sessions,
+        # File work for handlers (snapshots, sidecar edits, scans, session saves).
+        io_executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="web-io"),
+        # scrypt: one at a time, 16 MiB each; a spray of guesses waits here, not the IOLoop.
+        auth_executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="web-auth"),
+    )
+    if web.auth.enabled and sessions.forget_stale(
+        context.authenticator.fingerprints(), time.time()
+    ):
+        context.io_executor.submit(sessions.save, *sessions.snapshot())
+    hub = live.LiveHub(
+        tornado.ioloop.IOLoop.current(),
+        door,
+        web.max_viewers_per_camera,
+        web.max_viewers_per_client,
+    )
+    context.viewers = hub.viewers
+    return MotiondApp(
+        context,
+        hub,
+        cookie_secret=sessions.secret,
         websocket_max_message_size=4096,
+        websocket_ping_interval=ping_interval,
+        websocket_ping_timeout=ping_timeout,
         default_handler_class=api.NotFoundHandler,
-        default_handler_args=context,
+        default_handler_args={"context": context},
         compress_response=True,
-        xsrf_cookies=False,
+        xsrf_cookies=False,  # checked where needed: the login form (pages.LoginHandler)
+        xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict", "path": "/"},
         static_hash_cache=False,
     )
 
 
-def load_or_create_cookie_secret(storage_root: Path) -> str:
-    """A random secret kept in the storage directory (0600), so sessions survive restarts."""
-    path = storage_root / ".cookie-secret"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    import secrets  # noqa: PLC0415
+def routes(context: WebContext, hub: live.LiveHub) -> list[tuple[str, Any, dict[str, Any]]]:
+    given = {"context": context}
+    return [
+        (r"/", pages.PageHandler, {**given, "page": "index.html"}),
+        (r"/clips", pages.PageHandler, {**given, "page": "clips.html"}),
+        (r"/login", pages.LoginHandler, {**given, "page": "login.html"}),
+        (r"/logout", pages.LogoutHandler, given),
+        (r"/static/(.*)", pages.StaticAssetHandler, {**given, "path": str(pages.STATIC_DIR)}),
+        (r"/ws/live/([^/]+)", live.LiveSocket, {**given, "hub": hub}),
+        (r"/media/(.*)", media.MediaHandler, {**given, "path": str(context.door.storage.root)}),
+        (r"/healthz", api.HealthHandler, given),
+        (r"/metrics", api.MetricsHandler, given),
+        (r"/api/session", api.SessionHandler, given),
+        (r"/api/cameras", api.CamerasHandler, given),
+        (r"/api/cameras/([^/]+)/(arm|disarm|snapshot)", api.CameraActionHandler, given),
+        (r"/api/clips", api.ClipsHandler, given),
+        (r"/api/clips/(.+)", api.ClipHandler, given),
+        (r"/api/snapshots", api.SnapshotsHandler, given),
+    ]
 
-    secret = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secret)
-    return secret
 
-
-__all__ = ["MAX_BODY_BYTES", "BaseHandler", "Security", "__version__", "make_app"]
+__all__ = ["MAX_BODY_BYTES", "MotiondApp", "make_app"]

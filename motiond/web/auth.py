@@ -1,8 +1,14 @@
-"""Who may use the web side: password hashes, bearer tokens, session cookies, login limits.
+"""Who may use the web side: password hashes, bearer tokens, login limits, verified-login cache.
 
-Password hashes are ``scrypt$N$r$p$salt$hash`` (stdlib ``hashlib.scrypt``); tokens are stored
+Password hashes are ``scrypt$N$r$p$salt$hash`` (stdlib ``hashlib.scrypt``). New hashes use
+N=2^14, r=8, p=5, one of OWASP's scrypt settings that fits a small board (16 MiB per hash, about
+five times the work of p=1); hashes made with other parameters keep working. Tokens are stored
 as ``sha256$hex`` of the token (a token is random, so a fast hash is enough). Every comparison
 of secrets is constant-time.
+
+scrypt is slow on purpose, so it never runs on the IOLoop: the web side calls
+``check_password`` from its auth executor, and a successful Basic verification is remembered
+for ``VERIFIED_TTL`` seconds under a keyed hash of the credentials (``VerifiedCache``).
 """
 
 from __future__ import annotations
@@ -11,16 +17,18 @@ import base64
 import hashlib
 import hmac
 import secrets
-import time
-from collections import deque
+import threading
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from motiond.config import AuthConfig
 
 SCRYPT_N = 2**14
 SCRYPT_R = 8
-SCRYPT_P = 1
-SESSION_COOKIE = "motiond_session"
+SCRYPT_P = 5
+SCRYPT_MAX_MEMORY = 256 * 1024 * 1024  # verifies hashes up to N=2^17 (128 MiB)
+VERIFIED_TTL = 60.0
+VERIFIED_MAX = 256
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
@@ -32,6 +40,7 @@ def hash_password(password: str, salt: bytes | None = None) -> str:
 
 
 def verify_password(password: str, stored: str) -> bool:
+    """True when ``password`` matches ``stored`` (with whatever parameters it was made)."""
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
@@ -43,20 +52,23 @@ def verify_password(password: str, stored: str) -> bool:
             n=int(n),
             r=int(r),
             p=int(p),
+            maxmem=SCRYPT_MAX_MEMORY,
             dklen=len(expected),
         )
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, MemoryError):
         return False
     return hmac.compare_digest(actual, expected)
 
 
 _DUMMY: list[str] = []
+_DUMMY_LOCK = threading.Lock()
 
 
 def _dummy_hash() -> str:
-    if not _DUMMY:
-        _DUMMY.append(hash_password(secrets.token_urlsafe(16)))
-    return _DUMMY[0]
+    with _DUMMY_LOCK:
+        if not _DUMMY:
+            _DUMMY.append(hash_password(secrets.token_urlsafe(16)))
+        return _DUMMY[0]
 
 
 def new_token() -> tuple[str, str]:
@@ -69,57 +81,119 @@ def hash_token(token: str) -> str:
     return "sha256$" + hashlib.sha256(token.encode()).hexdigest()
 
 
+def password_fingerprint(password_hash: str) -> str:
+    """A short stand-in for a user's password hash: a session records it, and a changed hash
+    (a new password) ends the user's sessions."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:32]
+
+
 @dataclass
 class LoginLimiter:
-    """At most ``attempts`` failed logins per client address within ``window`` seconds."""
+    """Failed logins, limited per client address and per account, each within ``window``.
 
-    attempts: int = 5
+    A client whose address is unknown (a trusted proxy that sent no X-Forwarded-For) is
+    ``None``: it has no address bucket, since all such clients would share one and an
+    attacker's failures would lock everyone out; the account's limit still applies.
+    """
+
+    per_client: int = 5
+    per_account: int = 10
     window: float = 300.0
     _failures: dict[str, deque[float]] = field(default_factory=dict)
 
-    def allowed(self, client: str, now: float) -> bool:
-        failures = self._failures.get(client)
+    @staticmethod
+    def _keys(client: str | None, account: str) -> list[tuple[str, int]]:
+        return [("account:" + account, 0)] + ([("client:" + client, 1)] if client else [])
+
+    def allowed(self, client: str | None, account: str, now: float) -> bool:
+        limits = (self.per_account, self.per_client)
+        return all(
+            self._count(key, now) < limits[which] for key, which in self._keys(client, account)
+        )
+
+    def _count(self, key: str, now: float) -> int:
+        failures = self._failures.get(key)
         if not failures:
-            return True
+            return 0
         while failures and failures[0] < now - self.window:
             failures.popleft()
         if not failures:
-            del self._failures[client]
-            return True
-        return len(failures) < self.attempts
+            del self._failures[key]
+        return len(failures)
 
-    def failed(self, client: str, now: float) -> None:
-        self._failures.setdefault(client, deque()).append(now)
-        if len(self._failures) > 10000:  # bound memory under a spray of addresses
+    def failed(self, client: str | None, account: str, now: float) -> None:
+        for key, _ in self._keys(client, account):
+            self._failures.setdefault(key, deque()).append(now)
+        while len(self._failures) > 20000:  # bound memory under a spray of addresses and names
             self._failures.pop(next(iter(self._failures)))
 
-    def succeeded(self, client: str) -> None:
-        self._failures.pop(client, None)
+    def succeeded(self, client: str | None, account: str) -> None:
+        for key, _ in self._keys(client, account):
+            self._failures.pop(key, None)
+
+
+class VerifiedCache:
+    """Basic credentials verified recently, so each request of a script (or each Range request
+    of a clip) does not cost a scrypt. Keys are HMACs under a per-process random key, so the
+    cache holds nothing a stolen memory image could be checked against offline cheaply.
+    IOLoop thread only."""
+
+    def __init__(self, ttl: float = VERIFIED_TTL, size: int = VERIFIED_MAX) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._key = secrets.token_bytes(32)
+        self._entries: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+
+    def _digest(self, name: str, password: str, stored: str) -> bytes:
+        text = "\0".join((name, password, stored)).encode()
+        return hmac.new(self._key, text, hashlib.sha256).digest()
+
+    def get(self, name: str, password: str, stored: str, now: float) -> str | None:
+        key = self._digest(name, password, stored)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        user, expires = entry
+        if now >= expires:
+            del self._entries[key]
+            return None
+        return user
+
+    def put(self, name: str, password: str, stored: str, user: str, now: float) -> None:
+        self._entries[self._digest(name, password, stored)] = (user, now + self.ttl)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
 
 
 class Authenticator:
-    """Checks credentials against the config. Used on the IOLoop thread only."""
+    """Checks credentials against the config. ``check_password`` is slow (scrypt): the web side
+    calls it from its auth executor; everything else is quick and runs on the IOLoop."""
 
     def __init__(self, config: AuthConfig) -> None:
         self.config = config
         self.limiter = LoginLimiter()
+        self.verified = VerifiedCache()
 
     @property
     def enabled(self) -> bool:
         return self.config.enabled
 
+    def password_hash(self, name: str) -> str | None:
+        """The configured hash of user ``name`` (constant-time name comparison), or None."""
+        found = None
+        for candidate in self.config.users:
+            if hmac.compare_digest(candidate.name.encode(), name.encode()):
+                found = candidate.password_hash
+        return found
+
     def check_password(self, name: str, password: str) -> str | None:
-        """The user's name when the password is right, else None.
+        """The user's name when the password is right, else None. Blocking (scrypt).
 
         An unknown name costs one scrypt too, so timing does not tell which names exist.
         """
-        user = None
-        for candidate in self.config.users:
-            if hmac.compare_digest(candidate.name.encode(), name.encode()):
-                user = candidate
-        stored = user.password_hash if user is not None else _dummy_hash()
-        if verify_password(password, stored) and user is not None:
-            return user.name
+        stored = self.password_hash(name)
+        if verify_password(password, stored or _dummy_hash()) and stored is not None:
+            return name
         return None
 
     def check_token(self, token: str) -> str | None:
@@ -130,6 +204,6 @@ class Authenticator:
                 matched = configured.name
         return matched
 
-    def session_valid(self, issued_at: float, now: float | None = None) -> bool:
-        now = time.time() if now is None else now
-        return 0 <= now - issued_at <= self.config.session_lifetime
+    def fingerprints(self) -> dict[str, str]:
+        """Each user's password fingerprint (what a session must match to stay valid)."""
+        return {user.name: password_fingerprint(user.password_hash) for user in self.config.users}

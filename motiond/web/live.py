@@ -1,22 +1,29 @@
 """The live view: camera frames to WebSocket viewers, newest first, never a backlog.
 
-Thread crossing: a camera's capture thread calls the listener installed by ``LiveHub.attach``.
-The listener stores the frame in the feed's ``latest`` slot and, unless a delivery is already
-scheduled, schedules one with ``IOLoop.add_callback`` (the only thread-safe entry into the loop).
-Everything else here runs on the IOLoop's thread. Nothing is scheduled while nobody watches.
+Thread crossings:
+- A camera's capture thread calls ``LiveHub.on_frame`` (a door frame listener). It stores the
+  frame in the feed's ``latest`` slot and, unless a delivery is already scheduled, schedules one
+  with ``IOLoop.add_callback`` (the only thread-safe entry into the loop). Nothing is scheduled
+  while nobody watches.
+- Decoding, resizing and encoding a frame for a scaled view (or a camera without JPEG) runs on
+  the hub's encode executor, one frame per feed at a time; its result comes back to the loop
+  through the future's callback. A camera's own JPEG at full size is forwarded as it is.
+Everything else here runs on the IOLoop's thread.
 
-Each frame is JPEG-encoded at most once per output width, whatever the number of viewers, and a
-camera's own JPEG is forwarded unchanged when it fits. Each viewer has one write in flight and a
-one-frame slot: a slow reader gets the newest frame when it is ready, never a queue.
+Each frame is JPEG-encoded at most once per output width, whatever the number of viewers. Each
+viewer has one write in flight and a one-frame slot: a slow reader gets the newest frame when
+it is ready, never a queue.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import urlsplit
 
 import cv2
@@ -25,10 +32,9 @@ import tornado.websocket
 
 from motiond.frames import Frame
 from motiond.motion import MotionResult
-from motiond.snapshots import encode_jpeg
-
-if TYPE_CHECKING:
-    from motiond.camera import CameraWorker
+from motiond.storage import is_camera_name
+from motiond.web.base import WebContext
+from motiond.web.door import DetectionAreas, Door
 
 logger = logging.getLogger(__name__)
 
@@ -91,23 +97,52 @@ class Viewer:
             self._writing = False
 
 
+def size_key(frame: Frame, width: int | None) -> int | None:
+    """None: the full frame; else the output width (rounded up to WIDTH_STEP)."""
+    if width is None or frame.width <= width:
+        return None
+    stepped = -(-width // WIDTH_STEP) * WIDTH_STEP
+    return None if stepped >= frame.width else stepped
+
+
+def forwarded_jpeg(frame: Frame, key: int | None) -> bytes | None:
+    """The camera's own JPEG when it fits as it is (full size), else None (it needs encoding)."""
+    return frame.jpeg if key is None else None
+
+
+def encode_for_width(frame: Frame, width: int | None) -> bytes:
+    """The JPEG of ``frame`` at ``width`` (None: full size). Slow: the encode executor's."""
+    image = frame.bgr()
+    if width is not None:
+        height = max(2, round(frame.height * width / frame.width))
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, LIVE_JPEG_QUALITY])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return encoded.tobytes()
+
+
 class CameraFeed:
     """The viewers of one camera and the current frame's encodings."""
 
-    def __init__(self, hub: LiveHub, worker: CameraWorker) -> None:
+    def __init__(self, hub: LiveHub, camera: str) -> None:
         self.hub = hub
-        self.worker = worker
+        self.camera = camera
         self.viewers: set[Viewer] = set()
         # Written by the capture thread, read on the IOLoop: a plain reference swap.
         self.latest: tuple[Frame, MotionResult | None] | None = None
         self.delivery_scheduled = False
         self.deltas: deque[float] = deque(maxlen=64)
         self.last_status = float("-inf")
-        self.encodes = 0
+        self.encodes = 0  # frames encoded for viewers (at some width)
+        self.encoding = False  # a frame of this feed is on the encode executor
+        # Frames carry monotonic capture times (not a file read "fast"); from the last status.
+        self.clocked = True
         # The latest frame's changed regions, for the page's overlay: (counted, not counted).
         self.boxes: tuple[list[list[int]], list[list[int]]] = ([], [])
         self.largest = 0.0  # the latest frame's largest changed region (min_area's measure)
-        self.areas_sent: object = None  # the ignored areas last sent (identity)
+        # The areas last sent: the ignored outlines (by identity) and the picture's size.
+        self.areas_sent: tuple[object, int | None, int | None] | None = None
 
     # -- capture thread -------------------------------------------------------------------------
 
@@ -137,24 +172,59 @@ class CameraFeed:
         now = time.monotonic()
         if now - self.last_status >= STATUS_INTERVAL:
             self.send_status(now)
-        encodings: dict[int | None, bytes] = {}
+        to_encode: set[int | None] = set()
         for viewer in list(self.viewers):
             if not viewer.wants_frame(now):
                 continue
-            key = self._size_key(frame, viewer.width)
-            jpeg = encodings.get(key)
-            if jpeg is None:
-                jpeg = encodings[key] = self._encode(frame, key)
-            info = None
-            if now - viewer.last_frame_info >= FRAME_INFO_INTERVAL:
-                viewer.last_frame_info = now
-                info = self._frame_info(frame, now)
-            viewer.offer_frame(jpeg, info, now)
+            key = size_key(frame, viewer.width)
+            jpeg = forwarded_jpeg(frame, key)
+            if jpeg is not None:
+                self._offer(viewer, frame, jpeg, now)
+            else:
+                to_encode.add(key)
+        if to_encode and not self.encoding:
+            # One frame of this feed on the executor at a time; viewers waiting for it get the
+            # newest frame after it, not a queue.
+            widths = sorted(to_encode, key=str)
+            try:
+                future = self.hub.loop.run_in_executor(
+                    self.hub.encoder, self._encode_all, frame, widths
+                )
+            except RuntimeError:  # the hub is stopping
+                return
+            self.encoding = True
+            future.add_done_callback(lambda done: self._encoded(frame, done))
+
+    def _encode_all(self, frame: Frame, widths: list[int | None]) -> dict[int | None, bytes]:
+        """Encode thread: one JPEG per width."""
+        return {width: encode_for_width(frame, width) for width in widths}
+
+    def _encoded(self, frame: Frame, done: asyncio.Future[dict[int | None, bytes]]) -> None:
+        self.encoding = False
+        if done.cancelled():  # the hub stopped
+            return
+        try:
+            encodings = done.result()
+        except Exception:
+            logger.exception("live view: cannot encode a frame of %s", self.camera)
+            return
+        self.encodes += 1
+        now = time.monotonic()
+        for viewer in list(self.viewers):
+            jpeg = encodings.get(size_key(frame, viewer.width))
+            if jpeg is not None and viewer.wants_frame(now):
+                self._offer(viewer, frame, jpeg, now)
+
+    def _offer(self, viewer: Viewer, frame: Frame, jpeg: bytes, now: float) -> None:
+        info = None
+        if now - viewer.last_frame_info >= FRAME_INFO_INTERVAL:
+            viewer.last_frame_info = now
+            info = self._frame_info(frame, now)
+        viewer.offer_frame(jpeg, info, now)
 
     def _frame_info(self, frame: Frame, now: float) -> str:
         # A file read "fast" stamps frames with file time, not the monotonic clock.
-        clocked = self.worker.config.capture.pacing == "realtime"
-        age_ms = round((now - frame.mono) * 1000, 2) if clocked else 0.0
+        age_ms = round((now - frame.mono) * 1000, 2) if self.clocked else 0.0
         return json.dumps(
             {
                 "type": "frame",
@@ -166,93 +236,94 @@ class CameraFeed:
 
     def send_status(self, now: float) -> None:
         self.last_status = now
-        status = self.worker.status()
+        state = self.hub.door.camera(self.camera)
+        if state is None:
+            return
+        self.clocked = state.realtime
         deltas = list(self.deltas)
         self.deltas.clear()
         text = json.dumps(
             {
                 "type": "status",
-                "online": status.online,
-                "recording": status.recording,
-                "armed": status.armed,
-                "fps": round(status.fps, 2),
-                "delta": status.last_delta,
+                "online": state.online,
+                "recording": state.recording,
+                "armed": state.armed,
+                "fps": round(state.fps, 2),
+                "delta": state.last_delta,
                 "deltas": [round(d, 5) for d in deltas],
-                "threshold": status.threshold,
+                "threshold": state.threshold,
                 "boxes": self.boxes[0],
                 "ignored_boxes": self.boxes[1],
                 "largest": round(self.largest, 5),
-                "min_area": self.worker.detector.config.min_area,
-                "ignored_share": status.ignored_share,
-                "day_night": status.day_night,
-                "tampered": status.tampered,
+                "min_area": state.min_area,
+                "ignored_share": state.ignored_share,
+                "day_night": state.day_night,
+                "tampered": state.tampered,
             }
         )
         for viewer in self.viewers:
             viewer.offer_text(text)
-        areas = self.worker.ignored_areas()
-        if areas is not self.areas_sent:
-            self.areas_sent = areas
-            message = self.areas_message()
+        areas = self.hub.door.detection_areas(self.camera)
+        sent = self.areas_sent
+        if areas is not None and (
+            sent is None or sent[0] is not areas.ignored or sent[1:] != (areas.width, areas.height)
+        ):
+            self.areas_sent = (areas.ignored, areas.width, areas.height)
+            message = areas_message(areas)
             for viewer in self.viewers:
                 viewer.offer_text(message)
 
-    def areas_message(self) -> str:
-        """Where changes never count, in camera pixels: the learned areas that never stop
-        moving, and the configured masks (for the overlay and the mask editor)."""
-        latest = self.worker.latest_frame
-        return json.dumps(
-            {
-                "type": "areas",
-                "width": latest.width if latest else None,
-                "height": latest.height if latest else None,
-                "ignored": [[list(p) for p in area] for area in self.worker.ignored_areas()],
-                "masks": [[list(p) for p in mask] for mask in self.worker.config.motion.masks],
-            }
-        )
 
-    @staticmethod
-    def _size_key(frame: Frame, width: int | None) -> int | None:
-        """None: the full frame; else the output width (rounded up to WIDTH_STEP)."""
-        if width is None or frame.width <= width:
-            return None
-        stepped = -(-width // WIDTH_STEP) * WIDTH_STEP
-        return None if stepped >= frame.width else stepped
-
-    def _encode(self, frame: Frame, width: int | None) -> bytes:
-        if width is None and frame.jpeg is not None:
-            return frame.jpeg  # the camera's own JPEG, unchanged
-        self.encodes += 1
-        image = frame.bgr()
-        if width is not None:
-            height = max(2, round(frame.height * width / frame.width))
-            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-        return encode_jpeg(image, LIVE_JPEG_QUALITY)
+def areas_message(areas: DetectionAreas) -> str:
+    """Where changes never count, in camera pixels (the main stream's, also where the picture
+    shown is a sub stream's): the learned areas that never stop moving, and the configured
+    masks (for the overlay and the mask editor)."""
+    return json.dumps(
+        {
+            "type": "areas",
+            "width": areas.width,
+            "height": areas.height,
+            "ignored": [[list(p) for p in area] for area in areas.ignored],
+            "masks": [[list(p) for p in mask] for mask in areas.masks],
+        }
+    )
 
 
 class LiveHub:
-    """All cameras' feeds. Created and used on the IOLoop thread."""
+    """All cameras' feeds. Created and used on the IOLoop thread, except ``on_frame``."""
 
     def __init__(
-        self, loop: tornado.ioloop.IOLoop, max_per_camera: int, max_per_client: int
+        self,
+        loop: tornado.ioloop.IOLoop,
+        door: Door,
+        max_per_camera: int,
+        max_per_client: int,
     ) -> None:
         self.loop = loop
+        self.door = door
         self.max_per_camera = max_per_camera
         self.max_per_client = max_per_client
+        # Decode, resize and encode for viewers: off the IOLoop, one thread for all cameras.
+        self.encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-encode")
+        # Added to on the IOLoop (a camera's first viewer), read on capture threads.
         self.feeds: dict[str, CameraFeed] = {}
         self._clients: dict[str, int] = {}
         self._status_timer = tornado.ioloop.PeriodicCallback(self._send_idle_status, 1000)
         self._status_timer.start()
+        door.add_frame_listener(self.on_frame)
 
-    def attach(self, worker: CameraWorker) -> None:
-        """Start feeding this camera's frames to its viewers (replaces an older worker's feed)."""
-        name = worker.config.name
-        feed = self.feeds.get(name)
+    def on_frame(self, camera: str, frame: Frame, result: MotionResult | None) -> None:
+        """Capture thread (a door frame listener): hand the frame to its feed, if watched."""
+        feed = self.feeds.get(camera)
+        if feed is not None:
+            feed.on_frame(frame, result)
+
+    def feed(self, camera: str) -> CameraFeed:
+        """The feed of a camera, made on first use (IOLoop thread)."""
+        feed = self.feeds.get(camera)
         if feed is None:
-            feed = self.feeds[name] = CameraFeed(self, worker)
-        else:
-            feed.worker = worker
-        worker.frame_listeners.append(feed.on_frame)
+            feed = self.feeds[camera] = CameraFeed(self, camera)
+        return feed
 
     def viewers(self, camera: str) -> int:
         feed = self.feeds.get(camera)
@@ -260,7 +331,7 @@ class LiveHub:
 
     def add(self, camera: str, client: str, viewer: Viewer) -> str | None:
         """Register a viewer; returns why not (the limit reached) or None."""
-        feed = self.feeds[camera]
+        feed = self.feed(camera)
         if len(feed.viewers) >= self.max_per_camera:
             return f"too many viewers of {camera} (web.max_viewers_per_camera)"
         if self._clients.get(client, 0) >= self.max_per_client:
@@ -292,6 +363,7 @@ class LiveHub:
         for feed in self.feeds.values():
             for viewer in list(feed.viewers):
                 viewer.socket.close(1001, "daemon stopping")
+        self.encoder.shutdown(wait=False, cancel_futures=True)
 
 
 class LiveSocket(tornado.websocket.WebSocketHandler):
@@ -301,22 +373,27 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
     viewer: Viewer | None = None
     camera: str = ""
 
-    def initialize(self, hub: LiveHub, daemon: Any, security: Any) -> None:
+    def initialize(self, hub: LiveHub, context: WebContext) -> None:
         self.hub = hub
-        self.security = security
+        self.context = context
+        self.client = ""
 
     def check_origin(self, origin: str) -> bool:
         """Only pages served by this daemon may open the socket (a browser always sends Origin)."""
         host = self.request.headers.get("Host", "")
         return urlsplit(origin).netloc.lower() == host.lower()
 
-    def get_current_user(self) -> str | None:
-        user: str | None = self.security.current_user(self)
-        return user
-
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        self.security.apply_proxy_headers(self)  # the client's address for viewer limits
-        if self.security.enabled and self.current_user is None:
+        context = self.context
+        via = context.apply_proxy_headers(self.request)  # the client's address for viewer limits
+        self.client = via.client or self.request.remote_ip or ""
+        # Always, auth or not: Origin equals Host for a page on a rebound name too.
+        if not context.hosts.allows(self.request.headers.get("Host")):
+            self.set_status(421)
+            self.finish({"error": "this server does not answer for that host name"})
+            return
+        self.current_user = await context.authenticate(self, via)
+        if self.current_user is None:
             self.set_status(401)
             self.finish({"error": "authentication required"})
             return
@@ -325,30 +402,26 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
     def open(self, *args: str, **kwargs: str) -> None:
         camera = args[0]
         self.camera = camera
-        if camera not in self.hub.feeds:
+        state = self.hub.door.camera(camera) if is_camera_name(camera) else None
+        if state is None:
             self.close(4404, "unknown camera")
             return
         width = _positive_int(self.get_query_argument("width", ""))
         fps = _positive_float(self.get_query_argument("fps", ""))
         viewer = Viewer(self, width, fps)
-        refused = self.hub.add(camera, self.request.remote_ip or "", viewer)
+        refused = self.hub.add(camera, self.client, viewer)
         if refused:
             self.close(1013, refused)
             return
         self.viewer = viewer
-        worker = self.hub.feeds[camera].worker
-        latest = worker.latest_frame
         self.write_message(
             json.dumps(
-                {
-                    "type": "hello",
-                    "camera": camera,
-                    "width": latest.width if latest else None,
-                    "height": latest.height if latest else None,
-                }
+                {"type": "hello", "camera": camera, "width": state.width, "height": state.height}
             )
         )
-        viewer.offer_text(self.hub.feeds[camera].areas_message())
+        areas = self.hub.door.detection_areas(camera)
+        if areas is not None:
+            viewer.offer_text(areas_message(areas))
 
     def on_message(self, message: str | bytes) -> None:
         if self.viewer is None:
@@ -365,15 +438,14 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
 
     def on_close(self) -> None:
         if self.viewer is not None:
-            self.hub.remove(self.camera, self.request.remote_ip or "", self.viewer)
+            self.hub.remove(self.camera, self.client, self.viewer)
             self.viewer = None
 
 
 def _positive_int(text: str) -> int | None:
-    try:
-        value = int(text)
-    except ValueError:
+    if not text.isascii() or not text.isdigit():
         return None
+    value = int(text)
     return value if 16 <= value <= 7680 else None
 
 

@@ -8,50 +8,37 @@ are checked against the storage layout and resolved (no traversal, no symlink es
 from __future__ import annotations
 
 import os
-import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import tornado.web
 
-from motiond.web.app import CONTENT_SECURITY_POLICY, Security
-
-if TYPE_CHECKING:
-    from motiond.daemon import Daemon
-
-MEDIA_PATH = re.compile(
-    r"^(?:clips/[A-Za-z0-9_-]{1,64}/\d{4}-\d{2}-\d{2}/\d{6}Z(?:-\d+)?(?:\.partial)?\.mp4"
-    r"|(?:warn|snapshots)/[A-Za-z0-9_-]{1,64}/\d{4}-\d{2}-\d{2}/\d{6}Z(?:-\d+)?(?:-start|-peak)?\.jpg)$"
-)
+from motiond.storage import is_media_path
+from motiond.web.base import WebContext, error_reason, set_security_headers
 
 
 class MediaHandler(tornado.web.StaticFileHandler):
-    def initialize(self, path: str, daemon: Daemon, security: Security) -> None:  # type: ignore[override]
+    def initialize(self, path: str, context: WebContext) -> None:  # type: ignore[override]
         super().initialize(path)
-        self.daemon = daemon
-        self.security = security
+        self.context = context
 
     def set_default_headers(self) -> None:
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        set_security_headers(self)
 
-    def get_current_user(self) -> str | None:
-        return self.security.current_user(self)
-
-    def prepare(self) -> None:
-        self.base_path = self.security.apply_proxy_headers(self)
+    async def prepare(self) -> None:
+        context = self.context
+        via = context.apply_proxy_headers(self.request)
+        if not context.auth_enabled:
+            context.refuse_foreign_host(self.request)
+        self.current_user = await context.authenticate(self, via)
         if self.current_user is None:
             raise tornado.web.HTTPError(401, reason="authentication required")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json")
-        reason = self._reason
-        error = kwargs.get("exc_info", (None, None))[1]
-        if isinstance(error, tornado.web.HTTPError) and error.reason:
-            reason = error.reason
-        self.finish({"error": reason})
+        self.finish({"error": error_reason(self, status_code, kwargs)})
 
     async def get(self, path: str, include_body: bool = True) -> None:
-        if not MEDIA_PATH.match(path):
+        if not is_media_path(path):
             raise tornado.web.HTTPError(404, reason="not found")
         if self.get_query_argument("download", None):
             filename = path.rsplit("/", 1)[-1]

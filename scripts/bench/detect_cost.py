@@ -12,6 +12,7 @@ are timed too.
 from __future__ import annotations
 
 import contextlib
+import fractions
 import statistics
 import sys
 import time
@@ -138,3 +139,97 @@ def _learn_an_area(detector: Any, gray: np.ndarray, width: int, height: int) -> 
     nuisance.reset_clock()
     share: float = nuisance.ignored_share
     return share
+
+
+def substream_detection_cost(
+    video: Path,
+    sub_size: tuple[int, int] = (640, 360),
+    main_size: tuple[int, int] = (1920, 1080),
+    frames: int = 300,
+    fps: float = 15.0,
+    plain: bool = False,
+) -> dict[str, Any]:
+    """The detection thread's work per picture for an IP camera with a sub stream: ``video``
+    H.264-encoded at ``sub_size`` and decoded (not timed), then what the thread does with
+    each picture, timed: ``PictureWatch.look`` (the Y plane resized to the detection size of
+    a ``main_size`` camera, motion with everything on, the colour sample from the chroma
+    planes, day/night and tampering), and the trigger's update (on the capture thread in the
+    daemon; counted here as in ``detection_cost``). ``plain``: frame differencing only."""
+    sys.path.insert(0, str(REPO_ROOT))
+    try:
+        import av  # noqa: PLC0415
+
+        from motiond.config import CameraConfig, CaptureConfig, MotionConfig  # noqa: PLC0415
+        from motiond.frames import Frame  # noqa: PLC0415
+        from motiond.trigger import RecordingTrigger  # noqa: PLC0415
+        from motiond.watch import PictureWatch  # noqa: PLC0415
+    except ImportError as exc:
+        return {"available": False, "reason": f"motiond not importable: {exc}"}
+
+    packets = _h264_packets(video, sub_size, frames, fps)
+    motion = MotionConfig()
+    if plain:
+        motion = MotionConfig(min_area=0.0, nuisance=False, tamper_after=0.0)
+    config = CameraConfig(
+        name="bench", capture=CaptureConfig(source="bench", kind="rtsp"), motion=motion
+    )
+    trigger = RecordingTrigger(motion, 600.0)
+    watch = PictureWatch(config, lambda event, payload: None, lambda: trigger.recording)
+    decoder = av.CodecContext.create("h264", "r")
+    decoder.thread_count = 1
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    cpu: list[float] = []
+    wall: list[float] = []
+    try:
+        for index, packet in enumerate(packets):
+            pictures = decoder.decode(av.Packet(packet))
+            if not pictures:
+                continue
+            now = index / fps
+            frame = Frame(index, now, now, sub_size[0], sub_size[1], picture=pictures[-1])
+            if index == 0:
+                gray = frame.gray_for_detection(1)
+                _learn_an_area(watch.detector, gray, *main_size)
+            with _timed(cpu, wall):
+                result = watch.look(frame, main_size)
+                if result is not None:
+                    trigger.update(result.delta, result.lighting, now)
+    finally:
+        cv2.setNumThreads(threads)
+    del cpu[0], wall[0]  # the first picture has nothing to compare with
+    return {
+        "available": True,
+        "frames": len(cpu) + 1,
+        "size": f"{sub_size[0]}x{sub_size[1]} sub stream of {main_size[0]}x{main_size[1]}",
+        "detect_ms": _median_ms(cpu),
+        "detect_p99_ms": round(float(np.percentile(cpu, 99)) * 1000, 3),
+        "detect_samples_ms": [round(sample * 1000, 4) for sample in cpu],
+        "wall_ms": _median_ms(wall),
+    }
+
+
+def _h264_packets(video: Path, size: tuple[int, int], frames: int, fps: float) -> list[bytes]:
+    """``video``'s first ``frames`` frames at ``size``, as a camera's H.264 sub stream."""
+    import av  # noqa: PLC0415
+
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height = size
+    encoder.pix_fmt = "yuv420p"
+    encoder.time_base = fractions.Fraction(1, round(fps))
+    encoder.options = {"preset": "veryfast", "bf": "0", "g": "30"}
+    capture = cv2.VideoCapture(str(video))
+    packets: list[bytes] = []
+    try:
+        for index in range(frames):
+            ok, image = capture.read()
+            if not ok:
+                break
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            picture = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
+            picture.pts = index
+            packets.extend(bytes(p) for p in encoder.encode(picture))
+        packets.extend(bytes(p) for p in encoder.encode(None))
+    finally:
+        capture.release()
+    return packets

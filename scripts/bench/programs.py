@@ -9,6 +9,7 @@ default), i.e. Motion as a Debian user runs it.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -93,6 +94,8 @@ class Program:
 
 def motion_version() -> str:
     """E.g. ``Motion 4.5.1``, from ``motion -h`` (which exits non-zero)."""
+    if shutil.which("motion") is None:
+        return "Motion not installed"
     result = subprocess.run(["motion", "-h"], capture_output=True, text=True, check=False)
     for line in (result.stdout + result.stderr).splitlines():
         if line.startswith("motion Version"):

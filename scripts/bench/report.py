@@ -51,6 +51,32 @@ def results_table(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def ratio_table(runs: list[dict[str, Any]]) -> str:
+    """Each motiond run against Motion's on the same stream: CPU and peak RSS as ratios."""
+    lines = [
+        "| stream | program | idle CPU | recording CPU | peak RSS |",
+        "|---|---|---|---|---|",
+    ]
+    motion = {r["stream"]: r for r in runs if r["key"] == "motion" and not r.get("error")}
+    for run in runs:
+        reference = motion.get(run["stream"])
+        if run["key"] == "motion" or run.get("error") or reference is None:
+            continue
+        cells = [
+            _ratio(run["idle"]["cores"], reference["idle"]["cores"]),
+            _ratio(run["recording"]["cores"], reference["recording"]["cores"]),
+            _ratio(run["memory"]["peak_rss_mb"], reference["memory"]["peak_rss_mb"]),
+        ]
+        lines.append(f"| {run['stream']} | {run['label']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _ratio(value: float | None, reference: float | None) -> str:
+    if value is None or not reference:
+        return "-"
+    return f"{value / reference:.2f}x"
+
+
 def detection_table(detection: list[dict[str, Any]]) -> str:
     lines = [
         "| stream | reduced gray JPEG decode (ms) | detect (ms) | full colour decode (ms) |",
@@ -82,6 +108,10 @@ def markdown(results: dict[str, Any]) -> str:
         f'after a clean SIGTERM stop; "recorded s" is their total duration.',
         "",
         results_table(results["runs"]),
+        "",
+        "### motiond relative to Motion (same stream, same run)",
+        "",
+        ratio_table(results["runs"]),
         "",
         *[f"- {line}" for line in results.get("settings", [])],
         "",

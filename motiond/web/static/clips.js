@@ -273,6 +273,10 @@ function clipDetails(clip) {
     clip.peak_delta != null && `peak ${formatPercent(clip.peak_delta)} of the picture`,
     clip.width &&
       `${clip.width}×${clip.height} ${clip.codec || ''} ${clip.fps ? clip.fps.toFixed(1) + ' fps' : ''}`.trim(),
+    clip.mode === 'copy' && 'as the camera sent it',
+    clip.mode === 'transcode' && clip.source_codec && !['rawvideo', 'mjpeg'].includes(clip.source_codec) &&
+      `re-encoded from ${CODEC_NAMES[clip.source_codec] || clip.source_codec}`,
+    clip.audio && 'with sound',
     formatBytes(clip.size),
   ];
   if (clip.dropped_frames) parts.push(`${clip.dropped_frames} frames dropped`);
@@ -280,15 +284,43 @@ function clipDetails(clip) {
   return parts.filter(Boolean).join(' · ');
 }
 
+// What a browser is asked before it is given a clip (RFC 6381 codec strings, typical levels).
+const CODEC_TYPES = {
+  h264: 'video/mp4; codecs="avc1.4D401F"',
+  hevc: 'video/mp4; codecs="hvc1.1.6.L93.B0"',
+  vp9: 'video/mp4; codecs="vp09.00.31.08"',
+  mpeg4: 'video/mp4; codecs="mp4v.20.9"',
+};
+const CODEC_NAMES = { h264: 'H.264', hevc: 'H.265 (HEVC)', vp9: 'VP9', mpeg4: 'MPEG-4 Part 2' };
+
+// Why this browser cannot play the clip, or '' when it can (as far as it says).
+function unplayableReason(clip, video) {
+  const type = CODEC_TYPES[clip.codec];
+  if (!type || video.canPlayType(type) !== '') return '';
+  const name = CODEC_NAMES[clip.codec] || clip.codec;
+  return `This browser cannot play ${name} video. Download the clip, or open this page in a browser that plays it` +
+    (clip.codec === 'hevc' ? ' (Safari, or Chrome and Edge with hardware decoding).' : '.');
+}
+
 function showClip(clip) {
   playing = clip;
   const video = $('player-video');
+  const reason = unplayableReason(clip, video);
+  $('player-unplayable').textContent = reason;
+  $('player-unplayable').hidden = !reason;
+  video.hidden = Boolean(reason);
   if (video.dataset.clip !== clip.id) {
     video.dataset.clip = clip.id;
     video.poster = clip.poster_url || '';
-    video.src = clip.url;
-    video.muted = true; // clips have no sound; muted lets playback start without a gesture
-    video.play().catch(() => {});
+    // Muted lets playback start without a gesture; clips with sound unmute from the controls.
+    video.muted = true;
+    if (reason) {
+      video.removeAttribute('src');
+      video.load();
+    } else {
+      video.src = clip.url;
+      video.play().catch(() => {});
+    }
   }
   const start = toDate(clip.start_ts ?? clip.start);
   $('player-title').textContent = `${clip.camera} · ${formatDay(start)} ${formatTime(start)}`;
