@@ -120,6 +120,29 @@ class Daemon:
         result: dict[str, Any] = json.loads(shown.stdout.strip().splitlines()[-1])
         return result
 
+    def live_frames(self, camera_name: str, count: int, query: str = "") -> list[bytes]:
+        """The first ``count`` pictures the live view sends a WebSocket viewer."""
+        import asyncio
+
+        import tornado.websocket
+
+        url = self.base_url.replace("http", "ws", 1) + f"/ws/live/{camera_name}{query}"
+
+        async def receive() -> list[bytes]:
+            connection = await tornado.websocket.websocket_connect(url)
+            pictures: list[bytes] = []
+            try:
+                while len(pictures) < count:
+                    message = await asyncio.wait_for(connection.read_message(), 15)
+                    assert message is not None, "the live view closed"
+                    if isinstance(message, bytes):
+                        pictures.append(message)
+            finally:
+                connection.close()
+            return pictures
+
+        return asyncio.run(receive())
+
     def clip(self, clip_id: str) -> dict[str, Any]:
         """The clip as the JSON API gives it."""
         with urllib.request.urlopen(f"{self.base_url}/api/clips/{clip_id}", timeout=10) as reply:
@@ -210,7 +233,7 @@ def test_copy_mode_clips_are_the_cameras_own_packets_from_a_keyframe(
     daemon: Callable[..., Daemon],
 ) -> None:
     video = camera_media(width=640, height=360, seconds=12.0, moving=((5.0, 8.0),))
-    server = rtsp_camera({"/main": video})
+    server = rtsp_camera({"/main": video}, loop=True)  # still on for the live view
     running = daemon([camera("door", server.url("/main"), video)])
     running.wait_for(r"clip kept door/")
     record = sidecars(tmp_path / "data")[0]
@@ -220,6 +243,13 @@ def test_copy_mode_clips_are_the_cameras_own_packets_from_a_keyframe(
     played = running.play_in_chromium(api)
     assert played["ended"] and played["videoWidth"] == 640
     assert played["duration"] == pytest.approx(record["duration"], abs=0.15)
+    # The live view shows the camera: its decoded pictures as JPEGs, full size or scaled.
+    for query, width in (("", 640), ("?width=320", 320)):
+        pictures = running.live_frames("door", 3, query)
+        shapes = {
+            cv2.imdecode(np.frombuffer(p, np.uint8), cv2.IMREAD_COLOR).shape for p in pictures
+        }
+        assert shapes == {(width * 9 // 16, width, 3)}, shapes
     assert running.stop() == 0
     assert (record["mode"], record["source_codec"], record["codec"]) == ("copy", "h264", "h264")
     assert (record["width"], record["height"]) == (640, 360)

@@ -389,15 +389,15 @@ def _remote_label(remote: str) -> str:
     return f'{{remote="{escaped}"}}'
 
 
-def process_memory() -> tuple[float, float]:
+def process_memory() -> tuple[int, int]:
     """(resident, peak resident) bytes of this process, from /proc (Linux); 0 elsewhere."""
-    values = {"VmRSS:": 0.0, "VmHWM:": 0.0}
+    values = {"VmRSS:": 0, "VmHWM:": 0}
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
                 fields = line.split()
                 if fields and fields[0] in values:
-                    values[fields[0]] = float(fields[1]) * 1024  # kB
+                    values[fields[0]] = int(fields[1]) * 1024  # kB
     except OSError:
         pass
     return values["VmRSS:"], values["VmHWM:"]
