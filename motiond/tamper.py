@@ -62,6 +62,8 @@ BLOCK_MATCH = 0.5  # correlation below which a block no longer matches
 MIN_BLOCK_CONTRAST = 3.0  # a block flatter than this (usual) is not judged
 GRID = (6, 4)  # blocks across and down
 BLOCK = 8  # thumbnail pixels per block side
+SAME_PICTURE_MEAN = 12.0  # the two frames of a look differ by less in mean brightness ...
+SAME_PICTURE_SHARE = 0.3  # ... and by less than this share in contrast, or the look is void
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,29 +98,44 @@ class PreparedMask:
 def measure(picture: np.ndarray, mask: PreparedMask | None = None) -> PictureMeasures:
     """Measures of a gray picture (uint8, any size, unblurred); ``mask`` marks the pixels that
     count (None: all)."""
-    return with_sharpness(measure_brightness(picture, mask), picture, mask)
+    measures = with_sharpness(measure_brightness(picture, mask), picture, mask)
+    assert measures is not None  # one picture is always itself
+    return measures
 
 
-def measure_brightness(picture: np.ndarray, mask: PreparedMask | None) -> PictureMeasures:
-    """The first half of ``measure`` (sharpness 0): brightness, contrast, thumbnail."""
+def _mean_and_contrast(picture: np.ndarray, mask: PreparedMask | None) -> tuple[float, float]:
     if mask is None:
         mean, std = cv2.meanStdDev(picture)
     else:
         mean, std = cv2.meanStdDev(np.ascontiguousarray(picture[::2, ::2]), mask=mask.half)
+    return float(mean[0][0]), float(std[0][0])
+
+
+def measure_brightness(picture: np.ndarray, mask: PreparedMask | None) -> PictureMeasures:
+    """The first half of ``measure`` (sharpness 0): brightness, contrast, thumbnail."""
+    mean, contrast = _mean_and_contrast(picture, mask)
     if mask is not None:
         # Masked pixels (a timestamp the camera burns in, a road) take no part in the scene.
-        filled = np.full_like(picture, round(float(mean[0][0])))
+        filled = np.full_like(picture, round(mean))
         cv2.copyTo(picture, mask.mask, filled)
         picture = filled
-    return PictureMeasures(float(mean[0][0]), float(std[0][0]), 0.0, _thumbnail(picture))
+    return PictureMeasures(mean, contrast, 0.0, _thumbnail(picture))
 
 
 def with_sharpness(
     measures: PictureMeasures, picture: np.ndarray, mask: PreparedMask | None
-) -> PictureMeasures:
-    """The second half of ``measure``: the sharpness of ``picture`` added."""
+) -> PictureMeasures | None:
+    """The second half of ``measure``: the sharpness of ``picture`` added, relative to its own
+    contrast. None when ``picture`` is not the one ``measures`` describe (the picture jumped
+    between the two frames of a look: a glitch frame, a light switched), so no look mixes two
+    pictures' measures."""
+    mean, contrast = _mean_and_contrast(picture, mask)
+    if abs(mean - measures.mean) >= SAME_PICTURE_MEAN or abs(
+        contrast - measures.contrast
+    ) >= SAME_PICTURE_SHARE * max(contrast, measures.contrast, MIN_CONTRAST):
+        return None
     edges = _steepest_edges(picture, None if mask is None else mask.inside)
-    return dataclasses.replace(measures, sharpness=edges / max(measures.contrast, 1.0))
+    return dataclasses.replace(measures, sharpness=edges / max(contrast, 1.0))
 
 
 def _thumbnail(picture: np.ndarray) -> np.ndarray:
@@ -282,9 +299,11 @@ class TamperWatch:
                 self._half_measured = measure_brightness(picture, prepared)
             return state
         self._half_measured = None
+        measures = with_sharpness(half, picture, prepared)
+        if measures is None:
+            return state  # the picture jumped within the look: look again at the next frame
         step = 0.0 if self._last_sample is None else min(1.0, now - self._last_sample)
         self._last_sample = now
-        measures = with_sharpness(half, picture, prepared)
         usual = self._usual
         if usual is None or not self.ready:
             self._learn(measures, step)

@@ -109,6 +109,35 @@ def test_scenes_that_are_no_tampering(scene: SceneScript) -> None:
     assert not any(r.tamper.suspect for _, r in reports)
 
 
+class BlackFrames:
+    """The still scene with one black frame (a glitch of the camera) every ``every`` frames,
+    the first at frame ``first``."""
+
+    def __init__(self, first: int, every: int = 40) -> None:
+        self.scene = SceneScript()
+        self.first, self.every = first, every
+
+    def frame(self, t: float) -> np.ndarray:
+        index = round(t * FPS)
+        if index >= self.first and (index - self.first) % self.every == 0:
+            return np.zeros_like(self.scene.frame(t))
+        return self.scene.frame(t)
+
+
+@pytest.mark.parametrize("first", range(3, 9))
+def test_single_black_frames_never_make_the_camera_suspect(first: int) -> None:
+    """Whichever frame of a look (two frames: brightness, then sharpness) a glitch falls on,
+    while learning or after: no look mixes two pictures, so what is usual stays right."""
+    monitor = SceneMonitor(TAMPER_AFTER)
+    reports = watch(BlackFrames(first), 30.0, monitor)
+    assert not raised(reports)
+    assert not any(r.tamper.suspect for _, r in reports)
+    usual = measure(cv2.cvtColor(SceneScript().frame(29.0), cv2.COLOR_BGR2GRAY))
+    learned = monitor.tamper._usual
+    assert learned is not None
+    assert learned.sharpness == pytest.approx(usual.sharpness, rel=0.2)
+
+
 class Dusk:
     """The scene darkening to a tenth of its light over three minutes (no infrared)."""
 
