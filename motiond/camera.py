@@ -48,6 +48,7 @@ from motiond.snapshots import encode_jpeg, write_snapshot
 from motiond.sources import Source, SourceError, open_source
 from motiond.storage import Storage
 from motiond.substream import DetectionThread, wait_beating
+from motiond.threads import named_thread
 from motiond.trigger import Action, ClipStats, Decision, RecordingTrigger
 from motiond.watch import Detection, PictureWatch
 
@@ -175,8 +176,8 @@ class CameraWorker:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError(f"camera {self.config.name} already started")
-        self._thread = threading.Thread(
-            target=self._run, name=f"capture-{self.config.name}", daemon=True
+        self._thread = named_thread(
+            self._run, f"capture-{self.config.name}", os_name=f"cap:{self.config.name}"
         )
         self._thread.start()
         if self.detection is not None:

@@ -40,6 +40,7 @@ from typing import Literal
 from motiond import __version__
 from motiond.config import HOOK_EVENTS, HookConfig, HooksConfig
 from motiond.redact import redact_text, redact_url
+from motiond.threads import named_thread
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ class HookRunner:
                 raise RuntimeError("HookRunner already started")
             self._started = True
         for index in range(self._worker_count):
-            thread = threading.Thread(target=self._work, name=f"hooks-{index + 1}", daemon=True)
+            thread = named_thread(self._work, f"hooks-{index + 1}")
             self._threads.append(thread)
             thread.start()
 

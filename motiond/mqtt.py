@@ -31,6 +31,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from motiond.config import MqttConfig
+from motiond.threads import named_thread
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class MqttClient:
         if self._thread is not None:
             raise RuntimeError("MqttClient already started")
         self.set_retained(self.status_topic, "online")
-        self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
+        self._thread = named_thread(self._run, "mqtt")
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -44,6 +44,7 @@ from motiond.storage import (
     rename_no_overwrite,
     write_sidecar,
 )
+from motiond.threads import named_thread
 from motiond.trigger import ClipStats
 
 logger = logging.getLogger(__name__)
@@ -206,8 +207,8 @@ class ClipRecorder:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("recorder already started")
-        self._thread = threading.Thread(
-            target=self._run, name=f"recorder-{self.camera.name}", daemon=True
+        self._thread = named_thread(
+            self._run, f"recorder-{self.camera.name}", os_name=f"rec:{self.camera.name}"
         )
         self._thread.start()
 

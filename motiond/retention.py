@@ -23,6 +23,7 @@ from typing import Any, Literal
 from motiond.clips import ClipStore
 from motiond.config import Config, FreeSpace
 from motiond.storage import ClipRecord, StoredSnapshot, utc_parts
+from motiond.threads import named_thread
 from motiond.units import format_size
 
 logger = logging.getLogger(__name__)
@@ -281,7 +282,7 @@ class Retention:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("retention already started")
-        self._thread = threading.Thread(target=self._loop, name="retention", daemon=True)
+        self._thread = named_thread(self._loop, "retention")
         self._thread.start()
 
     def _loop(self) -> None:

@@ -30,6 +30,7 @@ from motiond.recorder import Still
 from motiond.snapshots import encode_jpeg
 from motiond.sources import SourceError
 from motiond.sources.pyav import PyAVSource
+from motiond.threads import named_thread
 from motiond.watch import Detection, PictureWatch
 
 logger = logging.getLogger(__name__)
@@ -139,8 +140,8 @@ class DetectionThread:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run, name=f"detect-{self.config.name}", daemon=True
+        self._thread = named_thread(
+            self._run, f"detect-{self.config.name}", os_name=f"det:{self.config.name}"
         )
         self._thread.start()
 

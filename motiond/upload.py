@@ -45,6 +45,7 @@ from motiond.clips import ClipStore
 from motiond.config import UploadConfig, UploadDestination
 from motiond.redact import redact_text
 from motiond.storage import ClipRecord, Storage, atomic_write_bytes, fsync_dir
+from motiond.threads import named_thread
 
 logger = logging.getLogger(__name__)
 
@@ -321,7 +322,7 @@ class DestinationWorker:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError(f"upload worker for {self.remote} already started")
-        self._thread = threading.Thread(target=self._run, name="upload", daemon=True)
+        self._thread = named_thread(self._run, "upload")
         self._thread.start()
 
     def request_stop(self) -> None:

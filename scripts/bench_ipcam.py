@@ -42,7 +42,7 @@ from scripts.bench.ipcam_programs import (
     motiond_ipcam_runnable,
     motiond_ipcam_summary,
 )
-from scripts.bench.procstat import cpu_between, memory, sample_cpu
+from scripts.bench.procstat import cpu_between, memory, sample_cpu, thread_cpu_seconds
 from scripts.bench.programs import Program
 from scripts.bench.stream import StreamProcess
 from scripts.bench_vs_motion import ProgramDied, log, machine_info, motiond_source_digest
@@ -200,12 +200,19 @@ def wait_until(program: Program, when: float) -> None:
 def measure(program: Program, stream: Stream, start: float, end: float) -> dict[str, Any]:
     wait_until(program, start)
     before, server_before = sample_cpu(program.pid), sample_cpu(stream.pid)
+    threads_before = thread_cpu_seconds(program.pid)
     wait_until(program, end)
     after, server_after = sample_cpu(program.pid), sample_cpu(stream.pid)
+    threads_after = thread_cpu_seconds(program.pid)
     use, server = cpu_between(before, after), cpu_between(server_before, server_after)
     return {
         "seconds": round(use.seconds, 2),
         "cores": round(use.cores, 3),
+        # Per kind of thread (motiond's cap/det/rec per camera; Motion's are all "other").
+        "thread_cores": {
+            kind: round((threads_after[kind] - threads_before.get(kind, 0.0)) / use.seconds, 4)
+            for kind in sorted(threads_after)
+        },
         "stream_server_cores": round(server.cores, 3),
         "other_cores": round(use.machine_cores - use.cores - server.cores, 3),
         "rss_mb": round(memory(program.pid).rss_mb, 1),

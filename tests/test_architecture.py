@@ -12,7 +12,7 @@ from tests.conftest import REPO
 
 PACKAGE = REPO / "motiond"
 # What the web package may import of motiond: the config's types, the on-disk format, what a
-# frame and a motion result are, and redaction. Nothing that runs the pipeline.
+# frame and a motion result are, redaction, and naming threads. Nothing that runs the pipeline.
 WEB_MAY_IMPORT = {
     "motiond",
     "motiond.config",
@@ -20,6 +20,7 @@ WEB_MAY_IMPORT = {
     "motiond.motion",
     "motiond.redact",
     "motiond.storage",
+    "motiond.threads",
     "motiond.units",
 }
 DAEMON_INTERNALS = [

@@ -335,6 +335,11 @@ def test_a_sub_stream_is_decoded_for_detection_and_the_main_stream_copied(
     running = daemon([entry], hooks={"on_clip_start": hook})
     running.wait_for(r"clip kept door/")
     wait_for_file(started)
+    # Each of the camera's threads carries its name for the OS (top -H, the benchmarks).
+    assert running.process is not None
+    tasks = Path(f"/proc/{running.process.pid}/task")
+    names = {(task / "comm").read_text().strip() for task in tasks.iterdir()}
+    assert {"cap:door", "det:door", "rec:door"} <= names, names
     assert running.stop() == 0
     log = running.log
     assert re.search(r"opened rtsp://\S+/main: h264 1280x720, packets only", log), log

@@ -17,6 +17,7 @@ import tornado.ioloop
 import tornado.web
 
 from motiond.config import WebConfig
+from motiond.threads import executor_namer
 from motiond.web import api, live, media, pages
 from motiond.web.base import MAX_BODY_BYTES, WebContext
 from motiond.web.door import Door
@@ -68,9 +69,13 @@ def make_app(
         web,
         sessions,
         # File work for handlers (snapshots, sidecar edits, scans, session saves).
-        io_executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="web-io"),
+        io_executor=ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="web-io", initializer=executor_namer("web-io")
+        ),
         # scrypt: one at a time, 16 MiB each; a spray of guesses waits here, not the IOLoop.
-        auth_executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="web-auth"),
+        auth_executor=ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="web-auth", initializer=executor_namer("web-auth")
+        ),
     )
     if web.auth.enabled and sessions.forget_stale(
         context.authenticator.fingerprints(), time.time()

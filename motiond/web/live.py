@@ -33,6 +33,7 @@ import tornado.websocket
 from motiond.frames import Frame
 from motiond.motion import MotionResult
 from motiond.storage import is_camera_name
+from motiond.threads import executor_namer
 from motiond.web.base import WebContext
 from motiond.web.door import DetectionAreas, Door
 
@@ -304,7 +305,11 @@ class LiveHub:
         self.max_per_camera = max_per_camera
         self.max_per_client = max_per_client
         # Decode, resize and encode for viewers: off the IOLoop, one thread for all cameras.
-        self.encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-encode")
+        self.encoder = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="live-encode",
+            initializer=executor_namer("live-encode"),
+        )
         # Added to on the IOLoop (a camera's first viewer), read on capture threads.
         self.feeds: dict[str, CameraFeed] = {}
         self._clients: dict[str, int] = {}

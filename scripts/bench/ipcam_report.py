@@ -123,6 +123,36 @@ def results_table(runs: list[dict[str, Any]], labels: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+THREAD_KINDS = {
+    "cap": "capture (read; decode and detect without a sub stream)",
+    "det": "sub stream (read, decode, detect)",
+    "rec": "recorder (clip writing)",
+    "other": "everything else",
+}
+
+
+def thread_table(runs: list[dict[str, Any]], labels: dict[str, str]) -> str:
+    """motiond's cores per kind of thread, idle and recording (its threads are named for the
+    OS: cap:, det:, rec: per camera, summed over cameras)."""
+    lines = [
+        "| scenario | threads | idle cores | recording cores | recording - idle |",
+        "|---|---|---|---|---|",
+    ]
+    for run in runs:
+        if run.get("error") or run["key"] != "motiond":
+            continue
+        idle = run["idle"].get("thread_cores", {})
+        recording = run["recording"].get("thread_cores", {})
+        for kind, label in THREAD_KINDS.items():
+            if kind not in idle and kind not in recording:
+                continue
+            a, b = idle.get(kind, 0.0), recording.get(kind, 0.0)
+            lines.append(
+                f"| {labels[run['scenario']]} | {label} | {a:.4f} | {b:.4f} | {b - a:+.4f} |"
+            )
+    return "\n".join(lines)
+
+
 def ratio_table(rows: list[dict[str, Any]], labels: dict[str, str]) -> str:
     lines = [
         "| scenario | idle CPU | recording CPU | peak RSS |",
@@ -190,6 +220,10 @@ def markdown(results: dict[str, Any]) -> str:
         "### motiond relative to Motion (same scenario)",
         "",
         ratio_table(results["comparison"], labels),
+        "",
+        "### Where motiond's CPU goes, per kind of thread",
+        "",
+        thread_table(results["runs"], labels),
         "",
         "### Targets (issue 8)",
         "",

@@ -52,6 +52,24 @@ def tree_cpu_seconds(pid: int) -> float:
     return ticks / CLOCK_TICKS
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """utime+stime of ``pid``'s live threads by their kind: the OS name up to its ``:``
+    (motiond names a camera's threads ``cap:NAME``, ``det:NAME``, ``rec:NAME``), every other
+    thread under ``other``. A thread that ended before the reading is not counted."""
+    totals: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "stat").read_text()
+        except OSError:
+            continue  # ended between the listing and the read
+        comm = text[text.index("(") + 1 : text.rindex(")")]
+        kind = comm.split(":", 1)[0] if ":" in comm else "other"
+        fields = text[text.rindex(")") + 2 :].split()
+        ticks = int(fields[11]) + int(fields[12])
+        totals[kind] = totals.get(kind, 0.0) + ticks / CLOCK_TICKS
+    return totals
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds the whole machine spent busy (all CPUs), from the first line of /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
