@@ -12,7 +12,9 @@ The parts of a camera that bench_memory.py cannot separate, with motiond's own s
   decode; motiond/encoders.py ``PictureDecoder``);
 - ``clip-writer-jpeg``: motiond's ``PyAVClipWriter`` with the default record settings (x264
   veryfast, CRF 26, look-ahead 3, one thread up to 720p, two above; fragmented MP4), fed camera
-  JPEGs as an MJPEG camera's recorder is (JPEG -> YUV through libavcodec -> x264).
+  JPEGs as an MJPEG camera's recorder is (JPEG -> YUV through libavcodec -> x264);
+- ``clip-writer-jpeg-lookahead-10``: the same with veryfast's own look-ahead (10 frames):
+  what bounding the look-ahead saves.
 
 Each part runs in a child process (``--child``) that imports everything, prepares its input
 (the demuxer opened, or 30 JPEGs encoded), reads VmRSS and /proc/PID/smaps, then runs the part
@@ -35,7 +37,14 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PARTS = ("decode-h264-detect", "decode-hevc-detect", "decode-hevc-clip", "clip-writer-jpeg")
+PARTS = (
+    "decode-h264-detect",
+    "decode-hevc-detect",
+    "decode-hevc-clip",
+    "clip-writer-jpeg",
+    "clip-writer-jpeg-lookahead-10",
+)
+X264_PRESET_LOOKAHEAD = "10"  # veryfast's own rc-lookahead, which motiond bounds to 3
 FRAMES = 90
 JPEGS = 30  # distinct camera JPEGs fed to the clip writer, cycled
 JPEG_QUALITY = 80  # as bench/stream.py serves them
@@ -109,7 +118,11 @@ def child(part: str, path: Path, fps: float) -> dict[str, Any]:
     pid = os.getpid()
     kept: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="motiond-memory-parts-") as scratch:
-        if part == "clip-writer-jpeg":
+        if part.startswith("clip-writer-jpeg"):
+            if part.endswith("-lookahead-10"):
+                import motiond.encoders  # noqa: PLC0415
+
+                motiond.encoders.X264_LOOKAHEAD = X264_PRESET_LOOKAHEAD
             jpegs = _jpegs(path)
             size = _jpeg_size(jpegs[0])
             clip = Path(scratch) / "clip.partial.mp4"
@@ -132,7 +145,7 @@ def child(part: str, path: Path, fps: float) -> dict[str, Any]:
         thread.start()
         thread.join()
         after, smaps_after = _rss_mb(pid), smaps_breakdown(pid)
-        if part == "clip-writer-jpeg":
+        if part.startswith("clip-writer-jpeg"):
             kept[0].close()
     parts = asdict(smaps_after)
     delta = {key: round(value - asdict(smaps_before)[key], 1) for key, value in parts.items()}
@@ -183,6 +196,7 @@ def inputs(args: argparse.Namespace, size_key: str) -> dict[str, Path]:
         "decode-hevc-detect": hevc.path,
         "decode-hevc-clip": hevc.path,
         "clip-writer-jpeg": raw,
+        "clip-writer-jpeg-lookahead-10": raw,
     }
 
 
