@@ -23,7 +23,6 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ from motiond.recovery import recover
 from motiond.retention import Retention
 from motiond.storage import ClipRecord, Storage
 from motiond.systemd import Notifier
-from motiond.threads import executor_namer
+from motiond.threads import named_executor
 from motiond.upload import Uploader
 from motiond.web.app import MAX_BODY_BYTES, MotiondApp, make_app
 from motiond.web.live import LiveHub
@@ -77,9 +76,7 @@ class Daemon:
         self.web_app: MotiondApp | None = None
         # SIGHUP reloads run here, one at a time, in order: stopping a changed camera takes up
         # to STOP_TIMEOUT, which the IOLoop (watchdog, web side) must not wait for.
-        self._reloader = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="reload", initializer=executor_namer("reload")
-        )
+        self._reloader = named_executor("reload", max_workers=1)
         self.notifier = Notifier.from_env()
         self.started_at = time.monotonic()
         self.web_port: int | None = None

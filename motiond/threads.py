@@ -9,6 +9,7 @@ import ctypes.util
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 OS_NAME_BYTES = 15  # the kernel keeps 16 bytes with the terminating NUL
 _PR_SET_NAME = 15
@@ -39,6 +40,11 @@ def named_thread(
     return threading.Thread(target=run, name=name, daemon=True)
 
 
-def executor_namer(name: str) -> Callable[[], None]:
-    """An ``initializer`` for a ThreadPoolExecutor whose threads are ``name`` for the OS."""
-    return lambda: name_this_thread(name)
+def named_executor(name: str, max_workers: int) -> ThreadPoolExecutor:
+    """A thread pool whose threads are ``name`` for the OS (``name_N`` in Python)."""
+    return ThreadPoolExecutor(
+        max_workers=max_workers,
+        thread_name_prefix=name,
+        initializer=name_this_thread,
+        initargs=(name,),
+    )

@@ -115,7 +115,7 @@ def write_costs(frames: list[Frame], workdir: Path) -> list[float]:
     return costs
 
 
-def split(costs: list[float], frames: list[Frame]) -> tuple[float, float]:
+def split(costs: list[float]) -> tuple[float, float]:
     """Mean ms over the still part and over the footage (first and last seconds left out)."""
     cut = round(STILL_S * FPS)
     still = costs[round(2 * FPS) : cut - round(FPS)]
@@ -133,10 +133,11 @@ def measure(
     name: str, size: tuple[int, int], bitrate: int, video: Path, cache: Path, runs: int
 ) -> dict[str, Any]:
     stream = stream_video(video, cache, size, FPS, bitrate, STILL_S, FOOTAGE_S)
-    packets, _ = read_frames(stream.path, decode=False)
-    read_ms = lowest([read_frames(stream.path, decode=False)[1] for _ in range(runs)])
-    decoded, _ = read_frames(stream.path, decode=True)
-    read_decode_ms = lowest([read_frames(stream.path, decode=True)[1] for _ in range(runs)])
+    reads = [read_frames(stream.path, decode=False) for _ in range(runs)]
+    packets, read_ms = reads[0][0], lowest([costs for _, costs in reads])
+    reads = [read_frames(stream.path, decode=True) for _ in range(runs)]
+    decoded, read_decode_ms = reads[0][0], lowest([costs for _, costs in reads])
+    del reads
     with tempfile.TemporaryDirectory() as workdir:
         write_ms = lowest([write_costs(packets, Path(workdir)) for _ in range(runs)])
     # Detection maps masks and boxes to the camera's picture size: the main stream's.
@@ -145,14 +146,11 @@ def measure(
     detect_ms = lowest([detect for detect, _ in watched])
     still_ms = lowest([stills for _, stills in watched])
     parts = {
-        "read": split(read_ms, packets),
-        "decode": tuple(
-            d - r
-            for d, r in zip(split(read_decode_ms, decoded), split(read_ms, packets), strict=True)
-        ),
-        "detect": split(detect_ms, decoded),
-        "stills": split(still_ms, decoded),
-        "copy_write": split([0.0] * (len(packets) - len(write_ms)) + write_ms, packets),
+        "read": split(read_ms),
+        "decode": tuple(d - r for d, r in zip(split(read_decode_ms), split(read_ms), strict=True)),
+        "detect": split(detect_ms),
+        "stills": split(still_ms),
+        "copy_write": split([0.0] * (len(packets) - len(write_ms)) + write_ms),
     }
     return {"stream": name, "frames": len(packets), "ms": {k: list(v) for k, v in parts.items()}}
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from motiond.threads import executor_namer, named_thread
+from motiond.threads import named_executor, named_thread
 
 
 def os_name(native_id: int) -> str:
@@ -27,5 +26,5 @@ def test_a_named_thread_is_named_for_the_os_within_its_15_bytes() -> None:
 
 
 def test_an_executors_threads_are_named_for_the_os() -> None:
-    with ThreadPoolExecutor(max_workers=1, initializer=executor_namer("web-io")) as pool:
+    with named_executor("web-io", max_workers=1) as pool:
         assert pool.submit(lambda: os_name(threading.get_native_id())).result() == "web-io"

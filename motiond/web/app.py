@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import tornado.ioloop
 import tornado.web
 
 from motiond.config import WebConfig
-from motiond.threads import executor_namer
+from motiond.threads import named_executor
 from motiond.web import api, live, media, pages
 from motiond.web.base import MAX_BODY_BYTES, WebContext
 from motiond.web.door import Door
@@ -69,13 +68,9 @@ def make_app(
         web,
         sessions,
         # File work for handlers (snapshots, sidecar edits, scans, session saves).
-        io_executor=ThreadPoolExecutor(
-            max_workers=2, thread_name_prefix="web-io", initializer=executor_namer("web-io")
-        ),
+        io_executor=named_executor("web-io", max_workers=2),
         # scrypt: one at a time, 16 MiB each; a spray of guesses waits here, not the IOLoop.
-        auth_executor=ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="web-auth", initializer=executor_namer("web-auth")
-        ),
+        auth_executor=named_executor("web-auth", max_workers=1),
     )
     if web.auth.enabled and sessions.forget_stale(
         context.authenticator.fingerprints(), time.time()

@@ -22,7 +22,6 @@ import json
 import logging
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,7 +32,7 @@ import tornado.websocket
 from motiond.frames import Frame
 from motiond.motion import MotionResult
 from motiond.storage import is_camera_name
-from motiond.threads import executor_namer
+from motiond.threads import named_executor
 from motiond.web.base import WebContext
 from motiond.web.door import DetectionAreas, Door
 
@@ -305,11 +304,7 @@ class LiveHub:
         self.max_per_camera = max_per_camera
         self.max_per_client = max_per_client
         # Decode, resize and encode for viewers: off the IOLoop, one thread for all cameras.
-        self.encoder = ThreadPoolExecutor(
-            max_workers=1,
-            thread_name_prefix="live-encode",
-            initializer=executor_namer("live-encode"),
-        )
+        self.encoder = named_executor("live-encode", max_workers=1)
         # Added to on the IOLoop (a camera's first viewer), read on capture threads.
         self.feeds: dict[str, CameraFeed] = {}
         self._clients: dict[str, int] = {}
