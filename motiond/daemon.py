@@ -31,21 +31,21 @@ import tornado.httpserver
 import tornado.netutil
 
 from motiond import __version__
-from motiond.camera import CameraWorker
-from motiond.clips import ClipIndex, ClipStore
+from motiond.capture.camera import CameraWorker
 from motiond.config import CameraConfig, Config, ConfigError, load_config
-from motiond.hooks import HookRunner
 from motiond.logs import set_level
-from motiond.mqtt_bridge import MqttBridge
-from motiond.recovery import recover
-from motiond.retention import Retention
-from motiond.storage import ClipRecord, Storage
+from motiond.notify.hooks import HookRunner
+from motiond.notify.mqtt_bridge import MqttBridge
+from motiond.notify.upload import Uploader
+from motiond.store.clips import ClipIndex, ClipStore
+from motiond.store.layout import ClipRecord, Storage
+from motiond.store.recovery import recover
+from motiond.store.retention import Retention
 from motiond.systemd import Notifier
 from motiond.threads import named_executor
-from motiond.upload import Uploader
 from motiond.web.app import MAX_BODY_BYTES, MotiondApp, make_app
 from motiond.web.live import LiveHub
-from motiond.webdoor import DaemonDoor
+from motiond.web_backend import DaemonDoor
 
 logger = logging.getLogger(__name__)
 

@@ -37,13 +37,13 @@ if __package__ in (None, ""):
 
 import cv2
 
+from motiond.capture.sources.pyav import PyAVSource
 from motiond.config import CameraConfig, CaptureConfig
-from motiond.encoders import CopyClipWriter
+from motiond.detect.trigger import RecordingTrigger
+from motiond.detect.watch import PictureWatch
 from motiond.frames import Frame
-from motiond.snapshots import encode_jpeg
-from motiond.sources.pyav import PyAVSource
-from motiond.trigger import RecordingTrigger
-from motiond.watch import PictureWatch
+from motiond.record.encoders import CopyClipWriter
+from motiond.record.snapshots import encode_jpeg
 from scripts.bench.ipcam_media import stream_video
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -43,7 +43,7 @@ from scripts.bench.procstat import cpu_between, memory, sample_cpu
 from scripts.bench.programs import REPO_ROOT, Program
 from scripts.bench.stream import StreamProcess
 from scripts.bench_vs_motion import ProgramDied, log, machine_info, motiond_source_digest
-from tests.rtsp import RtspCamera, rtsp_server_unavailable
+from tests.fixtures.rtsp import RtspCamera, rtsp_server_unavailable
 
 DEFAULT_VIDEO = REPO_ROOT.parent / "shared" / "data" / "vtest.avi"
 SUB_SIZE, SUB_BITRATE = (640, 360), 750_000
@@ -455,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         notes.insert(0, "motiond's source changed during the run: the rows mix versions")
     streams.append(
         f"HTTP MJPEG: scripts/bench/stream.py serving {args.video.name} as JPEGs (quality 80), "
-        f"{FPS:g} fps; RTSP: tests/rtsp_server.py (GStreamer), the files looped, over TCP"
+        f"{FPS:g} fps; RTSP: tests/fixtures/rtsp_server.py (GStreamer), the files looped, over TCP"
     )
     results = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -35,8 +35,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from motiond.config import MotionConfig
-from motiond.motion import MotionDetector
-from motiond.nuisance import ENTER_LEVEL
+from motiond.detect.motion import MotionDetector
+from motiond.detect.nuisance import ENTER_LEVEL
 
 NOISE_SIGMA = 4.0
 FPS = 10.0

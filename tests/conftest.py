@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.synthetic import background, with_noise, with_square
+from tests.fixtures.synthetic import background, with_noise, with_square
 
 REPO = Path(__file__).resolve().parent.parent
 VTEST = REPO.parent / "shared" / "data" / "vtest.avi"

@@ -11,7 +11,7 @@ from typing import Any
 import tornado.web
 
 from motiond import __version__
-from motiond.storage import (
+from motiond.store.layout import (
     ClipRecord,
     LayoutError,
     SnapshotKind,

@@ -1,9 +1,9 @@
 """The web side's one door into the daemon: what it may ask and change, and nothing else.
 
 Every handler gets a ``Door`` through ``initialize``; the daemon implements it
-(``motiond.webdoor.DaemonDoor``). The web package imports nothing of the daemon's internals
+(``motiond.web_backend.DaemonDoor``). The web package imports nothing of the daemon's internals
 (cameras, recorders, retention, hooks): only the config's types, the on-disk format
-(``motiond.storage``) and what a frame is.
+(``motiond.store.layout``) and what a frame is.
 
 Threads: methods documented *quick* only read attributes or the clip index and are called on
 the IOLoop; those documented *blocking* touch files and are called from the web side's executor.
@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from motiond.detect.motion import MotionResult, Outlines
 from motiond.frames import Frame
-from motiond.motion import MotionResult, Outlines
-from motiond.storage import ClipRecord, SnapshotKind, Storage, StoredSnapshot
+from motiond.store.layout import ClipRecord, SnapshotKind, Storage, StoredSnapshot
 
 
 @dataclass(frozen=True, slots=True)

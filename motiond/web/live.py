@@ -29,9 +29,9 @@ import cv2
 import tornado.ioloop
 import tornado.websocket
 
+from motiond.detect.motion import MotionResult
 from motiond.frames import Frame
-from motiond.motion import MotionResult
-from motiond.storage import is_camera_name
+from motiond.store.layout import is_camera_name
 from motiond.threads import named_executor
 from motiond.web.base import WebContext
 from motiond.web.door import DetectionAreas, Door

@@ -12,7 +12,7 @@ from typing import Any
 
 import tornado.web
 
-from motiond.storage import is_media_path
+from motiond.store.layout import is_media_path
 from motiond.web.base import WebContext, error_reason, set_security_headers
 
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from motiond.storage import atomic_write_bytes
+from motiond.store.layout import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 

@@ -51,14 +51,14 @@ def detection_cost(
     nuisance, night and tamper handling were added, for comparison in the same conditions."""
     sys.path.insert(0, str(REPO_ROOT))
     try:
-        from motiond.colour import colourfulness  # noqa: PLC0415
         from motiond.config import MotionConfig  # noqa: PLC0415
+        from motiond.detect.colour import colourfulness  # noqa: PLC0415
+        from motiond.detect.motion import MotionDetector, detection_scale  # noqa: PLC0415
+        from motiond.detect.tamper import SceneMonitor  # noqa: PLC0415
+        from motiond.detect.trigger import RecordingTrigger  # noqa: PLC0415
         from motiond.frames import Frame  # noqa: PLC0415
-        from motiond.motion import MotionDetector, detection_scale  # noqa: PLC0415
-        from motiond.tamper import SceneMonitor  # noqa: PLC0415
-        from motiond.trigger import RecordingTrigger  # noqa: PLC0415
     except ImportError as exc:
-        return {"available": False, "reason": f"motiond.motion not importable: {exc}"}
+        return {"available": False, "reason": f"motiond.detect.motion not importable: {exc}"}
     from scripts.mjpeg_server import jpeg_frames_from_video  # noqa: PLC0415
 
     jpegs = jpeg_frames_from_video(str(video), size=size, quality=quality, limit=frames)
@@ -160,9 +160,9 @@ def substream_detection_cost(
         import av  # noqa: PLC0415
 
         from motiond.config import CameraConfig, CaptureConfig, MotionConfig  # noqa: PLC0415
+        from motiond.detect.trigger import RecordingTrigger  # noqa: PLC0415
+        from motiond.detect.watch import PictureWatch  # noqa: PLC0415
         from motiond.frames import Frame  # noqa: PLC0415
-        from motiond.trigger import RecordingTrigger  # noqa: PLC0415
-        from motiond.watch import PictureWatch  # noqa: PLC0415
     except ImportError as exc:
         return {"available": False, "reason": f"motiond not importable: {exc}"}
 

@@ -205,7 +205,8 @@ def markdown(results: dict[str, Any]) -> str:
         machine_line(results["machine"]),
         "",
         "Each program runs alone on a fresh stream served on loopback by another process: "
-        "RTSP by GStreamer's rtsp-server (tests/rtsp_server.py) from a camera-like H.264 file "
+        "RTSP by GStreamer's rtsp-server (tests/fixtures/rtsp_server.py) from a camera-like "
+        "H.264 file "
         "(Main profile, a keyframe every 2 s, no B-frames), MJPEG by scripts/bench/stream.py. "
         f"From the moment the program's first connection starts the stream: "
         f"{phases['warmup_s']:g} s warm-up, {phases['idle_s']:g} s idle window (a still "

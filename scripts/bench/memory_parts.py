@@ -6,10 +6,10 @@
 The parts of a camera that bench_memory.py cannot separate, with motiond's own settings:
 
 - ``decode-h264-detect``: the H.264 main stream decoded for detection (no sub stream): one
-  thread, ``skip_loop_filter: all`` (motiond/sources/pyav.py);
+  thread, ``skip_loop_filter: all`` (motiond/capture/sources/pyav.py);
 - ``decode-hevc-detect``: the same for H.265;
 - ``decode-hevc-clip``: the recorder's H.265 decoder when it transcodes (one thread, full
-  decode; motiond/encoders.py ``PictureDecoder``);
+  decode; motiond/record/encoders.py ``PictureDecoder``);
 - ``clip-writer-jpeg``: motiond's ``PyAVClipWriter`` with the default record settings (x264
   veryfast, CRF 26, look-ahead 3, one thread up to 720p, two above; fragmented MP4), fed camera
   JPEGs as an MJPEG camera's recorder is (JPEG -> YUV through libavcodec -> x264);
@@ -112,7 +112,7 @@ def child(part: str, path: Path, fps: float) -> dict[str, Any]:
     import numpy  # noqa: F401, PLC0415
 
     from motiond.config import RecordConfig  # noqa: PLC0415
-    from motiond.encoders import PyAVClipWriter  # noqa: PLC0415
+    from motiond.record.encoders import PyAVClipWriter  # noqa: PLC0415
     from scripts.bench.memory_probe import smaps_breakdown  # noqa: PLC0415
 
     pid = os.getpid()
@@ -120,9 +120,9 @@ def child(part: str, path: Path, fps: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="motiond-memory-parts-") as scratch:
         if part.startswith("clip-writer-jpeg"):
             if part.endswith("-lookahead-10"):
-                import motiond.encoders  # noqa: PLC0415
+                import motiond.record.encoders  # noqa: PLC0415
 
-                motiond.encoders.X264_LOOKAHEAD = X264_PRESET_LOOKAHEAD
+                motiond.record.encoders.X264_LOOKAHEAD = X264_PRESET_LOOKAHEAD
             jpegs = _jpegs(path)
             size = _jpeg_size(jpegs[0])
             clip = Path(scratch) / "clip.partial.mp4"

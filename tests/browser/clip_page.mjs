@@ -1,4 +1,4 @@
-// Opens the clip page on one clip (started by tests/test_ipcam.py) and reports what it shows.
+// Opens the clip page on one clip (started by tests/e2e/test_ipcam.py) and reports what it shows.
 //
 //   node clip_page.mjs http://127.0.0.1:PORT CLIP_ID
 //

@@ -1,4 +1,4 @@
-// Drives Debian's Chromium through the live page's detection parts (tests/test_browser_detection.py):
+// Drives Debian's Chromium through the live page's detection parts (tests/e2e/test_browser_detection.py):
 // the overlay of changed regions and learned areas, the day/night and tamper badges, and the
 // mask editor, against a daemon with two file cameras: "yard" (a tree swaying, a walker now and
 // then) and "porch" (infrared, then its lens covered).

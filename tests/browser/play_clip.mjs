@@ -1,4 +1,4 @@
-// Plays one clip in Debian's Chromium and seeks to its end (started by tests/test_recovery.py).
+// Plays one clip in Debian's Chromium and seeks to its end (started by tests/integration/test_recovery.py).
 //
 //   node play_clip.mjs http://127.0.0.1:PORT/media/clips/cam/2026-11-21/061502Z.mp4
 //

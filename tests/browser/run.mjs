@@ -1,5 +1,5 @@
 // Drives Debian's Chromium through the pages of two running daemons (started by
-// tests/test_browser.py): `plain` without auth, `auth` with one user.
+// tests/e2e/test_browser.py): `plain` without auth, `auth` with one user.
 //
 //   node run.mjs '{"plain": "http://127.0.0.1:P1", "auth": "http://127.0.0.1:P2",
 //                  "user": "...", "password": "...", "artifacts": "/abs/dir"}'

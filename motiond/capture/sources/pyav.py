@@ -1,0 +1,293 @@
+"""IP cameras: RTSP(S) and HTTP(S) streams of coded video, read with libavformat (PyAV).
+
+The camera's coded packets are kept as they came (for copy-mode clips and a cheap pre-roll
+ring); when the source also decodes (``decode=True``, the stream used for detection), each packet
+is decoded as cheaply as libavcodec allows: one thread, no loop filter (detection works on a
+picture a quarter of the size, where its blocking does not show), and nothing converted; the
+detector reads the Y plane. Open and read are bounded by ``capture.open_timeout`` and
+``read_timeout`` (libavformat's interrupt callback), so a stream that stalls with its TCP
+connection still open fails within ``read_timeout``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+from typing import Any
+from urllib.parse import urlsplit
+
+import av
+
+from motiond.capture.nal import is_annex_b, parameter_sets
+from motiond.capture.sources.base import SourceError, describe_error, redact_url
+from motiond.capture.streamclock import StreamClock
+from motiond.config import CaptureConfig
+from motiond.frames import AudioPacket, AudioParams, Frame, StreamParams, VideoPacket
+
+logger = logging.getLogger(__name__)
+
+# Keep libavformat's probing at open short: cameras announce their streams in the SDP.
+PROBE_OPTIONS = {"analyzeduration": "1000000", "probesize": "1000000", "fpsprobesize": "0"}
+ANNEX_B_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
+
+
+class PyAVSource:
+    """A network stream of coded video (H.264, H.265, MPEG-4, MJPEG ...) through libavformat.
+
+    ``url`` defaults to ``capture.source``; a camera's sub stream is a second PyAVSource with
+    its own URL. ``decode`` attaches a decoded picture to each frame (for detection and the live
+    view); ``audio`` reads the first audio stream too and hands its packets over with the frames.
+    """
+
+    realtime = True
+
+    def __init__(
+        self,
+        capture: CaptureConfig,
+        stop: threading.Event,
+        *,
+        url: str | None = None,
+        decode: bool = True,
+        audio: bool = False,
+    ) -> None:
+        self._capture_config = capture
+        self._stop = stop
+        self.url = url or capture.source
+        self.description = redact_url(self.url)
+        self.decode = decode
+        self.want_audio = audio
+        self.codec = ""
+        self.garbled_parts = 0
+        self._container: Any = None
+        self._packets: Iterator[Any] | None = None
+        self._video: Any = None
+        self._audio: Any = None
+        self._audio_params: AudioParams | None = None
+        self._to_annex_b: Any = None
+        self._params: StreamParams | None = None
+        self._video_clock = StreamClock()
+        self._audio_clock = StreamClock()
+        self._pending_audio: list[AudioPacket] = []
+        self._seq = 0
+        self._size = (0, 0)
+
+    # -- open / close ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self.close()
+        capture = self._capture_config
+        options = dict(PROBE_OPTIONS)
+        scheme = urlsplit(self.url).scheme.lower()
+        if scheme in ("rtsp", "rtsps"):
+            options["rtsp_transport"] = capture.rtsp_transport
+        try:
+            container = av.open(
+                self.url,
+                options=options,
+                timeout=(capture.open_timeout, capture.read_timeout),
+            )
+        except (av.FFmpegError, OSError) as exc:
+            why = _why(exc, f"no answer for {capture.open_timeout:g} s")
+            raise SourceError(f"cannot open {self.description}: {why}") from exc
+        try:
+            self._setup(container)
+        except BaseException:
+            container.close()
+            raise
+        self._container = container
+        logger.info(
+            "opened %s: %s %dx%d%s%s",
+            self.description,
+            self.codec,
+            self._size[0],
+            self._size[1],
+            ", decoding for detection" if self.decode else ", packets only",
+            f", audio {self._audio_params.codec}" if self._audio_params else "",
+        )
+
+    def _setup(self, container: Any) -> None:
+        if not container.streams.video:
+            raise SourceError(f"{self.description}: no video stream")
+        video = container.streams.video[0]
+        context = video.codec_context
+        self.codec = context.name
+        self._size = (context.width, context.height)
+        extradata = bytes(context.extradata or b"")
+        self._to_annex_b = None
+        if self.codec in ANNEX_B_FILTERS and extradata and not is_annex_b(extradata):
+            # MP4/Matroska carry length-prefixed units; the recorder and the ring use Annex B.
+            self._to_annex_b = av.BitStreamFilterContext(
+                ANNEX_B_FILTERS[self.codec], in_stream=video
+            )
+            extradata = b""  # the filter puts the parameter sets in front of keyframes
+        self._params = StreamParams(
+            codec=self.codec,
+            parameter_sets=parameter_sets(self.codec, extradata),
+            width=self._size[0],
+            height=self._size[1],
+        )
+        if self.decode:
+            context.thread_count = 1
+            context.options = {"skip_loop_filter": "all"}
+        self._video = video
+        streams = [video]
+        self._audio = None
+        self._audio_params = None
+        if self.want_audio and container.streams.audio:
+            audio = container.streams.audio[0]
+            self._audio = audio
+            self._audio_params = AudioParams(
+                codec=audio.codec_context.name,
+                sample_rate=audio.codec_context.sample_rate,
+                channels=audio.codec_context.channels,
+                extradata=bytes(audio.codec_context.extradata or b""),
+            )
+            streams.append(audio)
+        self._packets = container.demux(streams)
+        self._video_clock = StreamClock()
+        self._audio_clock = StreamClock()
+        self._pending_audio = []
+        self._seq = 0
+        self.garbled_parts = 0
+
+    def close(self) -> None:
+        container, self._container = self._container, None
+        self._packets = None
+        if container is not None:
+            try:
+                container.close()
+            except (av.FFmpegError, OSError) as exc:
+                logger.debug("%s: close: %s", self.description, exc)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def read(self) -> Frame | None:
+        """The next video frame (with the audio that came before it); None when the stream
+        ended; SourceError when it failed or stalled for ``read_timeout``."""
+        if self._packets is None:
+            raise SourceError(f"{self.description} is not open")
+        while True:
+            try:
+                packet = next(self._packets)
+            except StopIteration:
+                return None
+            except (av.FFmpegError, OSError) as exc:
+                if isinstance(exc, av.EOFError):
+                    return None
+                why = _why(exc, f"no packet for {self._capture_config.read_timeout:g} s")
+                raise SourceError(f"{self.description}: {why}") from exc
+            if packet.size == 0:
+                continue  # a demuxer's flush packet
+            arrival, wall_now = time.monotonic(), time.time()
+            if self._audio is not None and packet.stream.index == self._audio.index:
+                self._take_audio(packet, arrival)
+                continue
+            frame = self._video_frame(packet, arrival, wall_now)
+            if frame is not None:
+                return frame
+
+    def _video_frame(self, packet: Any, arrival: float, wall_now: float) -> Frame | None:
+        for coded in self._annex_b(packet):
+            data = bytes(coded)
+            keyframe = bool(coded.is_keyframe)
+            params = self._params_for(data, keyframe)
+            stamp = _seconds(coded.dts if coded.dts is not None else coded.pts, coded.time_base)
+            mono = self._video_clock.map(stamp, arrival)
+            pts_delay = 0.0
+            if coded.pts is not None and coded.dts is not None:
+                pts_delay = max(0.0, float((coded.pts - coded.dts) * coded.time_base))
+            picture = self._decode(coded) if self.decode else None
+            if picture is not None and (picture.width, picture.height) != self._size:
+                self._size = (picture.width, picture.height)
+            audio, self._pending_audio = tuple(self._pending_audio), []
+            frame = Frame(
+                seq=self._seq,
+                mono=mono,
+                wall=wall_now - (arrival - mono),
+                width=self._size[0],
+                height=self._size[1],
+                packet=VideoPacket(data, keyframe, params, pts_delay),
+                picture=picture,
+                audio=audio,
+            )
+            self._seq += 1
+            return frame
+        return None
+
+    def _annex_b(self, packet: Any) -> list[Any]:
+        if self._to_annex_b is None:
+            return [packet]
+        try:
+            return list(self._to_annex_b.filter(packet))
+        except av.FFmpegError:
+            self.garbled_parts += 1
+            return []
+
+    def _params_for(self, data: bytes, keyframe: bool) -> StreamParams:
+        """The stream's parameters; new ones when a keyframe brings different parameter sets."""
+        current = self._params
+        assert current is not None
+        if not keyframe:
+            return current
+        in_band = parameter_sets(self.codec, data)
+        if not in_band or in_band == current.parameter_sets:
+            return current
+        if current.parameter_sets:
+            logger.info("%s: the camera changed its stream parameters", self.description)
+        width, height = _decoded_size(self.codec, in_band, data) or self._size
+        self._size = (width, height)
+        self._params = StreamParams(self.codec, in_band, width, height)
+        return self._params
+
+    def _decode(self, packet: Any) -> Any:
+        try:
+            pictures = self._video.codec_context.decode(packet)
+        except av.FFmpegError as exc:
+            self.garbled_parts += 1
+            logger.debug("%s: undecodable packet: %s", self.description, exc)
+            return None
+        return pictures[-1] if pictures else None
+
+    def _take_audio(self, packet: Any, arrival: float) -> None:
+        assert self._audio_params is not None
+        stamp = _seconds(packet.pts, packet.time_base)
+        duration = float(packet.duration * packet.time_base) if packet.duration else 0.0
+        self._pending_audio.append(
+            AudioPacket(
+                bytes(packet), self._audio_clock.map(stamp, arrival), duration, self._audio_params
+            )
+        )
+        if len(self._pending_audio) > 256:  # video stalled while audio flows: keep it bounded
+            del self._pending_audio[:128]
+
+
+def _why(exc: BaseException, timed_out: str) -> str:
+    """A libavformat error in words: its message without the URL (which may hold a password);
+    ``timed_out`` for the interrupt that enforces our timeouts (timed out, in the log)."""
+    if isinstance(exc, av.ExitError | TimeoutError):
+        return f"timed out ({timed_out})"
+    if isinstance(exc, av.FFmpegError):
+        return exc.strerror or type(exc).__name__
+    return describe_error(exc)
+
+
+def _seconds(stamp: int | None, time_base: Fraction | None) -> float | None:
+    if stamp is None or time_base is None:
+        return None
+    return float(stamp * time_base)
+
+
+def _decoded_size(codec: str, parameter_sets: bytes, keyframe: bytes) -> tuple[int, int] | None:
+    """The picture size of a keyframe, decoded once (after a change of parameters only)."""
+    try:
+        decoder: Any = av.CodecContext.create(codec, "r")
+        pictures = decoder.decode(av.Packet(parameter_sets + keyframe))
+        pictures += decoder.decode(None)
+    except av.FFmpegError:
+        return None
+    if not pictures:
+        return None
+    return pictures[0].width, pictures[0].height

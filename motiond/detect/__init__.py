@@ -1,0 +1,1 @@
+"""Detection (pure): differencing, regions, nuisance areas, tampering, day/night, the trigger."""

@@ -1,0 +1,183 @@
+"""What detection makes of one camera's pictures, on the thread that has them.
+
+``PictureWatch`` runs, for each picture, the motion detector (changed regions, ``min_area``,
+learned nuisance areas) and then the scene monitor (day or night from the colour, tampering),
+switches the detector to the night overrides and back, and logs and emits what the scene
+monitor finds (``camera_tampered``). It runs where the decoded pictures are: on the capture
+thread of a camera without a sub stream, on the ``DetectionThread`` of one with a sub stream.
+
+What the trigger needs (on the capture thread either way) goes there in a ``Detection``: the
+motion result and the scene report after it. The capture thread reads the report's *levels*
+(the mode, whether the camera is suspect or tampered with and since when, settling), never
+its one-picture news, so a detection dropped by the hand-over loses nothing but itself.
+
+Threads: one thread (the owner) calls ``reopened`` and ``look``; others read ``report``,
+``ignored_share`` and ``ignored_areas()``: values the owner replaces, never changes.
+``on_event`` is called on the owner thread; the daemon's handler takes events from any thread
+(capture, detection and recorder threads all emit) and only hands them on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from motiond.config import CameraConfig
+from motiond.detect.colour import colourfulness
+from motiond.detect.motion import MotionDetector, MotionResult, Outlines, detection_scale
+from motiond.detect.tamper import SceneMonitor, SceneReport, TamperState
+from motiond.frames import Frame, FrameDecodeError
+from motiond.record.recorder import EventSink, Still
+from motiond.store.layout import local_iso
+
+logger = logging.getLogger(__name__)
+
+TAMPER_DETAILS = {
+    "covered": "the picture is nearly uniform or far darker than usual",
+    "blinded": "the picture is far brighter than usual",
+    "defocused": "the picture is far less sharp than usual",
+    "turned": "the camera no longer sees the scene it usually sees",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """What detection saw in one picture, for the trigger on the capture thread.
+
+    ``scene`` is the scene monitor's report after that picture (day/night, tampering).
+    ``frame`` is that picture's frame while the capture thread holds it (detection on the main
+    stream), else None and ``still`` is a JPEG of it (from a sub stream), made only for a
+    picture that may become a warn snapshot (see ``substream.SnapshotCandidates``).
+    ``reopened``: the detection stream was (re)opened at ``mono``; clips wait for the warm-up.
+    """
+
+    mono: float
+    result: MotionResult | None
+    scene: SceneReport | None = None
+    frame: Frame | None = None
+    still: Still | None = None
+    reopened: bool = False
+
+    @property
+    def suspect(self) -> bool:
+        """The camera may be being tampered with (not yet confirmed): a clip starts and goes on."""
+        tamper = self.scene.tamper if self.scene is not None else None
+        return tamper is not None and tamper.suspect and tamper.tampered is None
+
+    @property
+    def settling(self) -> bool:
+        """Just after a day/night switch: the picture's changes are not motion."""
+        return self.scene is not None and self.scene.settling
+
+
+class PictureWatch:
+    """Motion, day/night and tampering of one camera. Not thread-safe: one owner thread."""
+
+    def __init__(
+        self, config: CameraConfig, on_event: EventSink, recording: Callable[[], bool]
+    ) -> None:
+        self.name = config.name
+        self.day_motion = config.motion
+        self.night_motion = config.motion.at_night()
+        self.motion = config.motion  # in effect: the day's, or with the night overrides
+        self.detector = MotionDetector(config.motion)
+        self.scene = SceneMonitor(config.motion.tamper_after)
+        self.on_event = on_event
+        self.recording = recording  # whether the trigger records (read across threads)
+
+    @property
+    def report(self) -> SceneReport:
+        """The scene monitor's latest report (any thread)."""
+        return self.scene.report
+
+    @property
+    def ignored_share(self) -> float:
+        """The share of the picture learned as always moving (any thread)."""
+        nuisance = self.detector.nuisance
+        return nuisance.ignored_share if nuisance is not None else 0.0
+
+    def ignored_areas(self) -> Outlines:
+        """Outlines of the areas learned as always moving, in camera pixels (any thread)."""
+        return self.detector.ignored_areas()
+
+    def reopened(self, now: float) -> None:
+        """The stream was (re)opened at ``now``: the next picture is compared with nothing, and
+        tampering is not judged before the warm-up ends."""
+        self.detector.reset()
+        self.scene.reset(now + self.day_motion.warmup)
+
+    def look(self, frame: Frame, size: tuple[int, int]) -> MotionResult | None:
+        """Detect motion in ``frame`` and watch the scene. ``size`` is the camera's picture
+        size (its main stream's), in which masks are given and boxes returned. None for the
+        first picture after ``reopened``. Raises FrameDecodeError (a garbled picture)."""
+        width, height = size
+        gray = frame.gray_for_detection(detection_scale(width, self.motion.detect_width))
+        result = self.detector.detect(gray, width, height, now=frame.mono)
+        if result is not None:
+            self._watch_scene(frame, result)
+        return result
+
+    def _watch_scene(self, frame: Frame, result: MotionResult) -> None:
+        """Day/night and tampering, from the detection picture and, now and then, the colour."""
+        picture = self.detector.picture
+        if picture is None:
+            return
+        jumped = not self.recording() and (
+            result.lighting or result.raw_delta > self.motion.threshold
+        )
+        colour = None
+        if self.scene.wants_colour(frame.mono, jumped):
+            try:
+                colour = colourfulness(frame)
+            except FrameDecodeError:
+                colour = None
+        report = self.scene.update(picture, frame.mono, colour, self.detector.mask)
+        self._follow_mode(report)
+        self._note_tamper(frame, report.tamper)
+
+    def _follow_mode(self, report: SceneReport) -> None:
+        """The night overrides while in night mode (also when the camera starts at night)."""
+        motion = self.night_motion if report.mode == "night" else self.day_motion
+        if motion is not self.motion:
+            self.motion = motion
+            self.detector.configure(motion)
+            if not report.switched:  # the first colour sample: the camera started at night
+                logger.info("camera %s: in night mode (the picture has no colour)", self.name)
+        if report.switched:
+            logger.info(
+                "camera %s: switched to %s",
+                self.name,
+                "night mode (infrared: the picture lost its colour)"
+                if report.mode == "night"
+                else "day mode (the picture has colour again)",
+            )
+
+    def _note_tamper(self, frame: Frame, tamper: TamperState) -> None:
+        name = self.name
+        if tamper.cleared:
+            logger.info("camera %s: no longer tampered with (was %s)", name, tamper.cleared)
+            if tamper.relearned:
+                logger.info("camera %s: its new view is now the usual one", name)
+        if not tamper.raised or tamper.tampered is None or tamper.tampered_since is None:
+            return
+        since_wall = frame.wall - (frame.mono - tamper.tampered_since)
+        detail = TAMPER_DETAILS[tamper.tampered]
+        logger.warning(
+            "camera %s: tampered with: %s (%s) for %.1f s",
+            name,
+            tamper.tampered,
+            detail,
+            frame.mono - tamper.tampered_since,
+        )
+        self.on_event(
+            "camera_tampered",
+            {
+                "kind": tamper.tampered,
+                "detail": detail,
+                "since": local_iso(since_wall),
+                "since_ts": round(since_wall, 3),
+                "detected": local_iso(frame.wall),
+                "detected_ts": round(frame.wall, 3),
+            },
+        )

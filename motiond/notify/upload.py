@@ -1,0 +1,596 @@
+"""Off-site copies: a durable queue on disk per destination, each file copied by rclone.
+
+Layout under ``storage.dir``::
+
+    uploads/<destination>/<seq>.json     one file waiting to be copied (an item)
+
+An item is written to a temporary file, fsync'd and renamed into place (then the folder is
+fsync'd), so after ``kill -9`` or a power cut it is either wholly there or not there. It is
+deleted (and the deletion fsync'd) only after rclone has confirmed the copy, and a clip's
+sidecar records the destination (``uploads``) before the clip's last item is deleted: what was
+confirmed is never queued again. A crash between rclone's success and that deletion runs the
+same ``rclone copyto`` again, which finds the identical file there and copies nothing.
+
+Order: per destination, items go out oldest first, posters ahead of everything else (a
+picture of who was there leaves the device first); an item that fails is retried with backoff
+(``retry_min`` doubling to ``retry_max``) and holds back the items behind it. At start, clips
+in the index that a destination has not confirmed and that are not queued are queued again
+(clips recovered after a crash, uploads configured later).
+
+Threads: ``Uploader.on_event`` is a daemon event listener (recorder threads); it only appends
+to each destination's bounded in-memory intake and never blocks. Each destination has one
+worker thread that owns its queue, its folder and its rclone process. ``stats()`` and
+``pending_remotes()`` may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import random
+import re
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from motiond.config import UploadConfig, UploadDestination
+from motiond.redact import redact_text
+from motiond.store.clips import ClipStore
+from motiond.store.layout import ClipRecord, Storage, atomic_write_bytes, fsync_dir
+from motiond.threads import named_thread
+
+logger = logging.getLogger(__name__)
+
+UPLOADS_DIR = "uploads"
+MAX_INTAKE = 1000  # files waiting to be written to a destination's queue
+STOP_GRACE = 5.0  # seconds rclone gets to exit after SIGTERM at shutdown
+_ERROR_TAIL = 400  # characters of rclone's error output worth a log line
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+FailureSink = Callable[[str, dict[str, Any]], None]  # camera, payload of on_upload_failed
+
+
+@dataclass(slots=True)
+class UploadItem:
+    """One file to copy to one destination."""
+
+    seq: int
+    file: str  # relative to storage.dir, '/'-separated
+    camera: str
+    kind: str  # poster, clip, snapshot, sidecar (the sidecar comes last and completes a clip)
+    clip_id: str | None
+    queued_at: float  # wall clock
+    attempts: int = 0
+    failing_since: float | None = None
+    last_error: str | None = None
+    alerted: bool = False
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return (0 if self.kind == "poster" else 1, self.seq)
+
+    def to_bytes(self) -> bytes:
+        return (json.dumps(asdict(self), sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> UploadItem:
+        raw = json.loads(data)
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+        return cls(**raw)
+
+
+@dataclass(frozen=True, slots=True)
+class FileSpec:
+    """What to queue: a file of a clip (from an event)."""
+
+    file: str
+    camera: str
+    kind: str
+    clip_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationStats:
+    remote: str
+    queued: int
+    oldest_age: float  # seconds; 0 when empty
+    uploaded: int
+    failures: int
+    failing_since: float | None  # wall clock of the current failure streak, if any
+
+
+def destination_folder(remote: str) -> str:
+    """A folder name for a destination: readable, and unique by a hash of the remote."""
+    digest = hashlib.sha256(remote.encode()).hexdigest()[:10]
+    return f"{_UNSAFE.sub('_', remote).strip('_')[:60]}-{digest}"
+
+
+def remote_path(remote: str, relative: str) -> str:
+    """Where a file of the storage layout goes under ``remote``."""
+    if remote.endswith((":", "/")):
+        return remote + relative
+    return f"{remote}/{relative}"
+
+
+def clip_files(record: ClipRecord, with_poster: bool) -> list[FileSpec]:
+    """A finished clip's files in upload order: poster, clip, other snapshots, sidecar last."""
+    camera, clip_id, poster = record.camera, record.id, record.poster
+    files = []
+    if with_poster and poster:
+        files.append(FileSpec(poster, camera, "poster", clip_id))
+    files.append(FileSpec(record.file, camera, "clip", clip_id))
+    files.extend(FileSpec(s, camera, "snapshot", clip_id) for s in record.snapshots if s != poster)
+    sidecar = Path(record.file).with_suffix(".json").as_posix()
+    files.append(FileSpec(sidecar, camera, "sidecar", clip_id))
+    return files
+
+
+def backoff_delay(
+    failures: int, first: float, cap: float, rng: random.Random | None = None
+) -> float:
+    """``first`` doubling to ``cap``, with jitter (75-100% of the step)."""
+    step = min(cap, first * 2.0 ** max(0, failures - 1))
+    draw = rng.random() if rng is not None else random.random()  # noqa: S311 (jitter)
+    return step * (0.75 + 0.25 * draw)
+
+
+class UploadQueue:
+    """One destination's items, on disk and in memory.
+
+    Written by its worker thread only; ``_lock`` protects ``_items`` for ``stats()`` readers.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()
+        self._items: dict[int, UploadItem] = {}
+        self._next_seq = 1
+
+    def load(self) -> int:
+        """Read the items left by earlier runs; a corrupt one is set aside. Returns the count."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        items: dict[int, UploadItem] = {}
+        for path in sorted(self.directory.iterdir()):
+            if path.name.startswith(".") and path.name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    path.unlink()  # an item that was never completely written
+                continue
+            if path.suffix != ".json":
+                continue
+            try:
+                item = UploadItem.from_bytes(path.read_bytes())
+            except (OSError, ValueError, TypeError) as exc:
+                logger.warning("upload: unreadable queue item %s (%s); set aside", path, exc)
+                with contextlib.suppress(OSError):
+                    path.rename(path.with_suffix(".corrupt"))
+                continue
+            items[item.seq] = item
+        with self._lock:
+            self._items = items
+            self._next_seq = max(items, default=0) + 1
+        return len(items)
+
+    def add(self, spec: FileSpec, now: float) -> UploadItem:
+        with self._lock:
+            seq = self._next_seq
+            self._next_seq += 1
+        item = UploadItem(seq, spec.file, spec.camera, spec.kind, spec.clip_id, queued_at=now)
+        atomic_write_bytes(self._path(item), item.to_bytes())
+        with self._lock:
+            self._items[seq] = item
+        return item
+
+    def update(self, item: UploadItem) -> None:
+        atomic_write_bytes(self._path(item), item.to_bytes())
+
+    def remove(self, item: UploadItem) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(item).unlink()
+        fsync_dir(self.directory)
+        with self._lock:
+            self._items.pop(item.seq, None)
+
+    def next(self) -> UploadItem | None:
+        with self._lock:
+            return min(self._items.values(), key=lambda i: i.order, default=None)
+
+    def has_sidecar_for(self, clip_id: str) -> bool:
+        with self._lock:
+            return any(i.clip_id == clip_id and i.kind == "sidecar" for i in self._items.values())
+
+    def counts(self, now: float) -> tuple[int, float]:
+        """(items, age in seconds of the oldest)."""
+        with self._lock:
+            oldest = min((i.queued_at for i in self._items.values()), default=None)
+            return len(self._items), 0.0 if oldest is None else max(0.0, now - oldest)
+
+    def _path(self, item: UploadItem) -> Path:
+        return self.directory / f"{item.seq:012d}.json"
+
+
+RcloneRunner = Callable[[list[str], float, threading.Event], tuple[bool, str]]
+
+
+def run_rclone(args: list[str], timeout: float, stop: threading.Event) -> tuple[bool, str]:
+    """Run rclone (no shell) until it exits, ``timeout`` passes or ``stop`` is set.
+
+    Returns (success, error text). Its output goes to a temporary file, not a pipe, so a
+    chatty rclone can never block on a full pipe.
+    """
+    with tempfile.TemporaryFile() as output:
+        try:
+            process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=output, stderr=output)
+        except OSError as exc:
+            return False, f"cannot run {args[0]}: {exc}"
+        deadline = time.monotonic() + timeout
+        reason = ""
+        while True:
+            try:
+                code = process.wait(0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if stop.is_set():
+                    reason = "stopped: motiond is shutting down"
+                elif time.monotonic() > deadline:
+                    reason = f"timed out after {timeout:g}s"
+                else:
+                    continue
+            process.terminate()
+            try:
+                code = process.wait(STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                code = process.wait()
+            break
+        output.seek(0)
+        text = output.read().decode(errors="replace").strip()
+    if reason:
+        return False, reason
+    if code != 0:
+        lines = [line for line in text.splitlines() if line.strip()]
+        detail = redact_text(lines[-1]) if lines else ""  # it may quote a URL with a token
+        return False, f"rclone exit status {code}" + (
+            f": {detail[-_ERROR_TAIL:]}" if detail else ""
+        )
+    return True, ""
+
+
+class DestinationWorker:
+    """Copies one destination's queue, in order, on its own thread."""
+
+    def __init__(
+        self,
+        destination: UploadDestination,
+        config: UploadConfig,
+        storage: Storage,
+        clips: ClipStore,
+        *,
+        on_failed: FailureSink,
+        runner: RcloneRunner = run_rclone,
+    ) -> None:
+        self.destination = destination
+        self.config = config
+        self.storage = storage
+        self.clips = clips
+        self.on_failed = on_failed
+        self.runner = runner
+        self.queue = UploadQueue(
+            storage.root / UPLOADS_DIR / destination_folder(destination.remote)
+        )
+        self.uploaded = 0
+        self.failures = 0
+        self.intake_dropped = 0
+        self.failing_since: float | None = None  # wall clock; worker thread writes
+        # Protects _intake and intake_dropped: submit() (any thread) appends, the worker takes.
+        self._lock = threading.Lock()
+        self._intake: deque[FileSpec] = deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._streak = 0  # consecutive failures (worker thread)
+        self._retry_at = 0.0  # monotonic
+
+    @property
+    def remote(self) -> str:
+        return self.destination.remote
+
+    def submit(self, files: Sequence[FileSpec]) -> None:
+        """Queue files (any thread; never blocks). Beyond MAX_INTAKE they are dropped, logged;
+        a dropped clip is queued again at the next start."""
+        with self._lock:
+            if len(self._intake) + len(files) > MAX_INTAKE:
+                self.intake_dropped += len(files)
+                dropped = True
+            else:
+                self._intake.extend(files)
+                dropped = False
+        if dropped:
+            logger.warning(
+                "upload to %s: intake full, %d file(s) not queued", self.remote, len(files)
+            )
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError(f"upload worker for {self.remote} already started")
+        self._thread = named_thread(self._run, "upload")
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Stop soon: a running rclone is terminated; its item stays queued."""
+        self._stop.set()
+        self._wake.set()
+
+    def stop(self, timeout: float) -> None:
+        self.request_stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                logger.warning("upload to %s: worker did not stop within %gs", self.remote, timeout)
+
+    def stats(self) -> DestinationStats:
+        queued, age = self.queue.counts(time.time())
+        return DestinationStats(
+            self.remote, queued, age, self.uploaded, self.failures, self.failing_since
+        )
+
+    # -- the worker thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            count = self.queue.load()
+            queued = self._catch_up()
+        except OSError as exc:
+            logger.error("upload to %s: cannot read or write the queue: %s", self.remote, exc)
+            return
+        logger.info(
+            "upload to %s: %d file(s) queued from earlier runs, %d clip(s) added",
+            self.remote,
+            count,
+            queued,
+        )
+        while not self._stop.is_set():
+            try:
+                self._step()
+            except Exception:  # a bug or an odd filesystem error: log, pause, go on
+                logger.exception("upload to %s: unexpected error; going on", self.remote)
+                self._stop.wait(self.config.retry_max)
+        self._take_intake()  # what arrived last (the clip finished at shutdown) is kept
+
+    def _step(self) -> None:
+        """Queue what arrived; copy the next file if its time has come, else wait."""
+        self._take_intake()
+        item = self.queue.next()
+        wait = None if item is None else self._retry_at - time.monotonic()
+        if item is not None and wait is not None and wait <= 0:
+            self._copy(item)
+            return
+        self._wake.wait(wait)
+        self._wake.clear()
+
+    def _take_intake(self) -> None:
+        with self._lock:
+            files = list(self._intake)
+            self._intake.clear()
+        now = time.time()
+        for spec in files:
+            try:
+                self.queue.add(spec, now)
+            except OSError as exc:
+                logger.error("upload to %s: cannot queue %s: %s", self.remote, spec.file, exc)
+
+    def _catch_up(self) -> int:
+        """Queue the clips this destination has not confirmed and that are not queued."""
+        added = 0
+        now = time.time()
+        for record in sorted(self.clips.index.list(), key=lambda r: r.start_ts):
+            if not self.destination.applies_to(record.camera):
+                continue
+            if self.remote in record.uploaded_remotes() or self.queue.has_sidecar_for(record.id):
+                continue
+            for spec in clip_files(record, with_poster=True):
+                self.queue.add(spec, now)
+            added += 1
+        return added
+
+    def _copy(self, item: UploadItem) -> None:
+        local = self.storage.root / item.file
+        if not local.is_file():
+            logger.info(
+                "upload to %s: %s is no longer on the device; skipped", self.remote, item.file
+            )
+            self.queue.remove(item)
+            return
+        target = remote_path(self.remote, item.file)
+        ok, error = self.runner(self._command(local, target), self.config.timeout, self._stop)
+        if self._stop.is_set() and not ok:
+            return  # interrupted by shutdown: not a failure; the item stays queued
+        if ok:
+            self._succeeded(item, target)
+        else:
+            self._failed(item, error)
+
+    def _command(self, local: Path, target: str) -> list[str]:
+        command = [
+            self.config.rclone,
+            "copyto",
+            "--retries=1",
+            "--low-level-retries=2",
+            "--ask-password=false",
+            "--log-level=ERROR",
+        ]
+        if self.config.rclone_config is not None:
+            command.append(f"--config={self.config.rclone_config}")
+        if self.destination.bwlimit is not None:
+            command.append(f"--bwlimit={self.destination.bwlimit}")
+        return [*command, "--", str(local.absolute()), target]
+
+    def _succeeded(self, item: UploadItem, target: str) -> None:
+        if item.kind == "sidecar" and item.clip_id is not None:
+            remote = self.remote
+            self.clips.mark_uploaded(
+                item.clip_id, remote, lambda record: remote_path(remote, record.file)
+            )
+            logger.info("upload to %s: clip %s copied", self.remote, item.clip_id)
+        else:
+            logger.debug("upload to %s: %s copied", self.remote, item.file)
+        self.queue.remove(item)
+        self.uploaded += 1
+        if self._streak:
+            logger.info(
+                "upload to %s: working again after %d failed attempt(s)", self.remote, self._streak
+            )
+        self._streak = 0
+        self._retry_at = 0.0
+        self.failing_since = None
+
+    def _failed(self, item: UploadItem, error: str) -> None:
+        now = time.time()
+        self.failures += 1
+        self._streak += 1
+        self.failing_since = self.failing_since or now
+        first = item.attempts == 0
+        item.attempts += 1
+        item.failing_since = item.failing_since or now
+        item.last_error = error
+        delay = backoff_delay(self._streak, self.config.retry_min, self.config.retry_max)
+        self._retry_at = time.monotonic() + delay
+        if first:
+            logger.warning(
+                "upload to %s: %s failed (%s); retrying with backoff", self.remote, item.file, error
+            )
+        else:
+            logger.debug("upload to %s: %s failed again (%s)", self.remote, item.file, error)
+        if not item.alerted and now - item.failing_since >= self.config.alert_after:
+            item.alerted = True
+            logger.error(
+                "upload to %s: %s has been failing for %.0f s (%d attempts): %s",
+                self.remote,
+                item.file,
+                now - item.failing_since,
+                item.attempts,
+                error,
+            )
+            self.on_failed(
+                item.camera,
+                {
+                    "clip_id": item.clip_id,
+                    "file": item.file,
+                    "kind": item.kind,
+                    "remote": self.remote,
+                    "error": error,
+                    "attempts": item.attempts,
+                    "failing_since": item.failing_since,
+                },
+            )
+        try:
+            self.queue.update(item)
+        except OSError as exc:
+            logger.error("upload to %s: cannot update the queue: %s", self.remote, exc)
+
+
+class Uploader:
+    """Every destination's worker, fed by the daemon's events."""
+
+    def __init__(
+        self,
+        config: UploadConfig,
+        storage: Storage,
+        clips: ClipStore,
+        *,
+        on_failed: FailureSink,
+        runner: RcloneRunner = run_rclone,
+    ) -> None:
+        self.config = config
+        self.storage = storage
+        self.workers = [
+            DestinationWorker(d, config, storage, clips, on_failed=on_failed, runner=runner)
+            for d in config.destinations
+        ]
+
+    def start(self) -> None:
+        self._note_abandoned_queues()
+        for worker in self.workers:
+            worker.start()
+
+    def stop(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for worker in self.workers:
+            worker.request_stop()
+        for worker in self.workers:
+            worker.stop(max(0.1, deadline - time.monotonic()))
+
+    def on_event(self, camera: str, event: str, payload: Mapping[str, Any]) -> None:
+        """A daemon event listener: the poster at clip start, the rest at clip end.
+
+        A clip split off a longer one has no start snapshot (its poster is its peak one):
+        nothing goes at its start, and its poster goes with the rest at its end.
+        """
+        poster = payload.get("poster")
+        if event == "clip_start" and poster:
+            if not (self.storage.root / str(poster)).is_file():  # written before the event
+                return
+            files = [FileSpec(str(poster), camera, "poster", payload.get("clip_id"))]
+        elif event == "clip_end":  # the payload is the clip's record (and a few URLs)
+            record = ClipRecord.from_json(dict(payload))
+            start, _peak = self.storage.warn_snapshots_of(self.storage.clip_path(record.id))
+            sent_at_start = record.poster == self.storage.relative(start)
+            files = clip_files(record, with_poster=not sent_at_start)
+        else:
+            return
+        for worker in self.workers:
+            if worker.destination.applies_to(camera):
+                worker.submit(files)
+
+    def pending_remotes(self, record: ClipRecord) -> list[str]:
+        """Destinations a clip still has to reach before retention may delete it (pure)."""
+        if not self.config.keep_until_uploaded:
+            return []
+        done = record.uploaded_remotes()
+        return [
+            d.remote
+            for d in self.config.destinations
+            if d.applies_to(record.camera) and d.remote not in done
+        ]
+
+    def stats(self) -> list[DestinationStats]:
+        return [worker.stats() for worker in self.workers]
+
+    def _note_abandoned_queues(self) -> None:
+        folder = self.storage.root / UPLOADS_DIR
+        wanted = {w.queue.directory.name for w in self.workers}
+        if not folder.is_dir():
+            return
+        for directory in folder.iterdir():
+            if directory.is_dir() and directory.name not in wanted:
+                count = sum(1 for _ in directory.glob("*.json"))
+                if count:
+                    logger.warning(
+                        "upload: %d file(s) queued in %s for a destination no longer in the "
+                        "config; they are left there (delete the folder to drop them)",
+                        count,
+                        directory,
+                    )
+
+
+__all__ = [
+    "DestinationStats",
+    "DestinationWorker",
+    "FileSpec",
+    "UploadItem",
+    "UploadQueue",
+    "Uploader",
+    "clip_files",
+    "destination_folder",
+    "remote_path",
+    "run_rclone",
+]

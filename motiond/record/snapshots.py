@@ -1,0 +1,58 @@
+"""Warn and on-demand snapshots: a JPEG of a frame, with what moved outlined."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from motiond import frames
+from motiond.detect.motion import Box
+from motiond.frames import Frame
+from motiond.store.layout import atomic_write_bytes
+
+SNAPSHOT_QUALITY = 85
+OUTLINE_COLOR = (0, 0, 255)  # BGR red
+
+
+def outlined(image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
+    """A copy of ``image`` with each box drawn as a rectangle."""
+    result = image.copy()
+    thickness = max(2, image.shape[1] // 400)
+    for box in boxes:
+        cv2.rectangle(
+            result,
+            (box.x, box.y),
+            (box.x + box.width - 1, box.y + box.height - 1),
+            OUTLINE_COLOR,
+            thickness,
+        )
+    return result
+
+
+def encode_jpeg(image: np.ndarray, quality: int = SNAPSHOT_QUALITY) -> bytes:
+    return frames.encode_jpeg(image, quality)
+
+
+def write_snapshot(path: Path, frame: Frame, boxes: Sequence[Box] = ()) -> Path:
+    """Write ``frame`` as a JPEG at ``path`` atomically; boxes, if any, are outlined.
+
+    ``path`` is a name the storage layout gave out (for on-demand snapshots an empty file
+    reserved by ``Storage.reserve_snapshot``); if writing fails, an empty file left there is
+    removed. A camera JPEG with nothing to draw is written as it came, without re-encoding.
+    """
+    try:
+        if not boxes and frame.jpeg is not None:
+            data = frame.jpeg
+        else:
+            data = encode_jpeg(outlined(frame.bgr(), boxes))
+        atomic_write_bytes(path, data, durable=False)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if path.stat().st_size == 0:
+                path.unlink()
+        raise
+    return path

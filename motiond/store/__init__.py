@@ -1,0 +1,1 @@
+"""Storage: the on-disk layout and clip record, the clip index, retention, crash recovery."""

@@ -1,0 +1,349 @@
+"""The capture thread with a scripted source: wiring, clocks, snapshots, reconnects."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from motiond.capture import camera as camera_module
+from motiond.capture.camera import CameraOfflineError, CameraWorker, backoff_delay
+from motiond.capture.sources import SourceError
+from motiond.config import CameraConfig, CaptureConfig, MotionConfig, RecordConfig
+from motiond.frames import Frame
+from motiond.store.layout import Storage
+from tests.conftest import decode_clip, sidecars
+from tests.fixtures.synthetic import background, with_noise, with_square
+
+FPS = 10.0
+
+
+class ScriptedSource:
+    """Plays a list of frames (None ends the stream; an exception is raised); then waits."""
+
+    realtime = True
+    description = "scripted"
+
+    def __init__(self, frames: list[Frame | Exception | None], release: threading.Event) -> None:
+        self._frames: Iterator[Frame | Exception | None] = iter(frames)
+        self.release = release
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> Frame | None:
+        item = next(self._frames, "done")
+        if item == "done":
+            self.release.wait(10)
+            return None
+        if isinstance(item, Exception):
+            raise item
+        return item  # type: ignore[return-value]
+
+    def close(self) -> None:
+        pass
+
+
+def scene_frames(
+    moving: range, count: int, wall_jump_at: int | None = None, start: int = 0
+) -> list[Frame]:
+    rng = np.random.default_rng(1)
+    scene = background()
+    frames = []
+    for i in range(start, start + count):
+        image = with_square(scene, 10 + 6 * (i % 45), 80) if i in moving else scene
+        wall = (
+            1_800_000_000.0
+            + i / FPS
+            + (3600.0 if wall_jump_at is not None and i >= wall_jump_at else 0.0)
+        )
+        frames.append(Frame.from_image(i, i / FPS, wall, with_noise(image, rng, 2.0)))
+    return frames
+
+
+def make_worker(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    scripts: list[list[Frame | Exception | None]],
+    motion: MotionConfig | None = None,
+) -> tuple[CameraWorker, list[tuple[str, dict[str, Any]]], threading.Event]:
+    config = CameraConfig(
+        name="cam",
+        capture=CaptureConfig(source="scripted", kind="demo"),
+        motion=motion or MotionConfig(warmup=0.0),
+        record=RecordConfig(pre_roll=1.0),
+    )
+    storage = Storage(tmp_path)
+    storage.ensure()
+    events: list[tuple[str, dict[str, Any]]] = []
+    release = threading.Event()
+    sources = iter(scripts)
+    monkeypatch.setattr(
+        camera_module,
+        "open_source",
+        lambda capture, stop, **_: ScriptedSource(next(sources, []), release),
+    )
+    monkeypatch.setattr(camera_module, "BACKOFF_FIRST", 0.05)
+    worker = CameraWorker(config, storage, lambda e, p: events.append((e, p)))
+    return worker, events, release
+
+
+def run_to_end(
+    worker: CameraWorker, release: threading.Event, wait_for: str, events: list[Any]
+) -> None:
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not any(e == wait_for for e, _ in events):
+        assert time.monotonic() < deadline, events
+        time.sleep(0.02)
+    release.set()
+    assert worker.stop(10)
+
+
+def test_pre_roll_frames_are_in_the_clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = scene_frames(moving=range(30, 40), count=80)
+    worker, events, release = make_worker(tmp_path, monkeypatch, [frames])
+    run_to_end(worker, release, "clip_end", events)
+    (record,) = sidecars(tmp_path)
+    _, decoded, times = decode_clip(tmp_path / str(record["file"]))
+    # Pre-roll of 1 s at 10 fps: frames 20..29 (the ring holds what is at most 1 s older).
+    assert len(decoded) == record["frames"]
+    assert times[0] == 0.0
+    first_changed_offset = 30 / FPS - float(record["start_ts"]) + 1_800_000_000.0
+    assert first_changed_offset == pytest.approx(1.0, abs=0.11)
+    assert [e for e, _ in events][:3] == ["camera_online", "clip_start", "clip_end"]
+
+
+def test_wall_clock_jump_is_logged_and_breaks_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    frames = scene_frames(moving=range(30, 40), count=80, wall_jump_at=35)
+    worker, events, release = make_worker(tmp_path, monkeypatch, [frames])
+    with caplog.at_level(logging.WARNING):
+        run_to_end(worker, release, "clip_end", events)
+    assert "wall clock jumped by +3600.0 s" in caplog.text
+    (record,) = sidecars(tmp_path)
+    assert float(record["duration"]) == pytest.approx(int(record["frames"]) / FPS, abs=0.01)
+
+
+def test_lost_source_finishes_the_clip_and_reopens_without_triggering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = scene_frames(moving=range(20, 60), count=40)  # lost mid-motion
+    # After the reconnect the picture is different (the camera moved): no clip from that.
+    second = [
+        Frame.from_image(
+            i, 100 + i / FPS, 1_800_000_100.0 + i / FPS, with_square(background(seed=9), 5, 5)
+        )
+        for i in range(30)
+    ]
+    worker, events, release = make_worker(
+        tmp_path, monkeypatch, [[*first, SourceError("gone")], second]
+    )
+    worker.start()
+    deadline = time.monotonic() + 20
+    while sum(e == "camera_online" for e, _ in events) < 2:
+        assert time.monotonic() < deadline, events
+        time.sleep(0.02)
+    time.sleep(0.5)
+    release.set()
+    assert worker.stop(10)
+    names = [e for e, _ in events]
+    # clip_end comes from the recorder's thread, so its place among the others may vary.
+    assert [n for n in names if n != "clip_end"][:4] == [
+        "camera_online",
+        "clip_start",
+        "camera_offline",
+        "camera_online",
+    ]
+    assert names.count("clip_start") == 1 and names.count("clip_end") == 1
+    assert len(sidecars(tmp_path)) == 1
+
+
+def test_on_demand_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = scene_frames(moving=range(0), count=5)
+    worker, _, release = make_worker(tmp_path, monkeypatch, [frames])
+    with pytest.raises(CameraOfflineError):
+        worker.take_snapshot()
+    worker.start()
+    deadline = time.monotonic() + 10
+    while worker.frames < 5:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    path = worker.take_snapshot()
+    release.set()
+    worker.stop(5)
+    assert (
+        path.parent.parent.parent == tmp_path / "snapshots" and path.read_bytes()[:2] == b"\xff\xd8"
+    )
+
+
+def test_disarmed_camera_does_not_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = scene_frames(moving=range(10, 40), count=60)
+    worker, events, release = make_worker(tmp_path, monkeypatch, [frames])
+    worker.armed = False
+    worker.start()
+    deadline = time.monotonic() + 10
+    while worker.frames < 60:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    release.set()
+    worker.stop(5)
+    assert "clip_start" not in [e for e, _ in events]
+    assert worker.status().armed is False
+
+
+def test_backoff_grows_caps_and_jitters() -> None:
+    import random
+
+    rng = random.Random(1)
+    delays = [backoff_delay(n, rng) for n in range(1, 12)]
+    assert 0.5 <= delays[0] <= 1.0 and 1.0 <= delays[1] <= 2.0
+    assert all(d <= 60.0 for d in delays) and delays[-1] >= 30.0
+
+
+def test_only_garbled_frames_for_stall_timeout_means_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = scene_frames(moving=range(0), count=3)
+    garbled = [
+        Frame(seq=3 + i, mono=0.3 + i / FPS, wall=0.0, width=320, height=240, jpeg=b"\xff\xd8junk")
+        for i in range(40)
+    ]
+    slow: list[Frame | Exception | None] = list(garbled)  # 10 fps: 4 s of nothing usable
+
+    class SlowScripted(ScriptedSource):
+        def read(self) -> Frame | None:
+            time.sleep(0.1)
+            return super().read()
+
+    worker, events, release = make_worker(tmp_path, monkeypatch, [])
+    worker.config = dataclasses.replace(
+        worker.config, capture=dataclasses.replace(worker.config.capture, stall_timeout=1.0)
+    )
+    sources = iter([[*good, *slow]])
+    monkeypatch.setattr(
+        camera_module, "open_source", lambda c, s, **_: SlowScripted(next(sources, []), release)
+    )
+    worker.start()
+    deadline = time.monotonic() + 10
+    while "camera_offline" not in [e for e, _ in events]:
+        assert time.monotonic() < deadline, events
+        time.sleep(0.05)
+    release.set()
+    worker.stop(5)
+    assert worker.frames_garbled >= 9
+
+
+def test_buffers_hold_camera_jpegs_and_the_encoder_decodes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import av
+    import cv2
+
+    frames = [
+        Frame.from_jpeg(f.seq, f.mono, f.wall, cv2.imencode(".jpg", f.bgr())[1].tobytes())
+        for f in scene_frames(moving=range(30, 45), count=80)
+    ]
+    worker, events, release = make_worker(tmp_path, monkeypatch, [list(frames)])
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not any(e == "clip_end" for e, _ in events):
+        assert time.monotonic() < deadline, events
+        time.sleep(0.02)
+    # The camera's JPEGs are in the pre-roll ring as they came (the same objects: nothing
+    # decoded rode along); the recorder decodes them on its own thread.
+    ring = worker.preroll.take(99.0)
+    assert ring and all(any(f is g for g in frames) for f in ring)
+    release.set()
+    assert worker.stop(10)
+    (record,) = sidecars(tmp_path)
+    codec, decoded, _ = decode_clip(tmp_path / str(record["file"]))
+    assert codec == "h264" and len(decoded) == record["frames"]
+    with av.open(str(tmp_path / str(record["file"]))) as container:
+        keyframes = sum(p.is_keyframe for p in container.demux(video=0) if p.size)
+    assert keyframes == -(-int(record["frames"]) // 15)
+
+
+def test_pre_roll_never_reaches_back_into_the_previous_clip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Motion 30..39 (frame 40, where the square vanishes, changes too) ends the first clip at
+    # frame 60 after 20 calm frames; motion from 61 starts the second with a 1 s pre-roll,
+    # which must not hold any frame of the first: it starts right where the first ended.
+    frames = scene_frames(moving=range(30, 40), count=100)
+    moving_again = scene_frames(moving=range(61, 75), count=100)
+    script = frames[:61] + moving_again[61:]
+    worker, events, release = make_worker(tmp_path, monkeypatch, [list(script)])
+    worker.start()
+    deadline = time.monotonic() + 20
+    while [e for e, _ in events].count("clip_end") < 2:
+        assert time.monotonic() < deadline, events
+        time.sleep(0.02)
+    release.set()
+    worker.stop(10)
+    first, second = sidecars(tmp_path)
+    first_end = float(first["start_ts"]) + float(first["duration"])
+    assert float(second["start_ts"]) == pytest.approx(first_end, abs=1e-3)
+    assert float(second["start_ts"]) == pytest.approx(1_800_000_000.0 + 6.1, abs=1e-3)
+
+
+def scene_script_frames(scene: Any, seconds: float) -> list[Frame]:
+    return [
+        Frame.from_image(i, i / FPS, 1_800_000_000.0 + i / FPS, scene.frame(i / FPS))
+        for i in range(round(seconds * FPS))
+    ]
+
+
+def test_night_switch_applies_the_night_overrides_and_starts_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from motiond.config import NightOverrides
+    from tests.fixtures.scenes import SceneScript
+
+    frames = scene_script_frames(SceneScript(night=[(4.0, 60.0)]), 8.0)
+    night = NightOverrides(pixel_threshold=33, min_changed_frames=2)
+    motion = MotionConfig(warmup=0.0, night=night)
+    worker, events, release = make_worker(tmp_path, monkeypatch, [frames], motion)
+    with caplog.at_level(logging.INFO):
+        worker.start()
+        deadline = time.monotonic() + 20
+        while worker.frames < len(frames):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        status = worker.status()
+        release.set()
+        assert worker.stop(10)
+    assert "camera cam: switched to night mode" in caplog.text
+    assert status.day_night == "night" and status.tampered is None
+    assert worker.watch.detector.config.pixel_threshold == 33
+    assert worker.trigger.min_changed_frames == 2
+    assert [e for e, _ in events if e.startswith("clip")] == []
+
+
+def test_tampering_is_an_event_and_keeps_the_clip_of_the_moment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fixtures.scenes import SceneScript
+
+    frames = scene_script_frames(SceneScript(covered=(8.0, 60.0)), 14.0)
+    motion = MotionConfig(warmup=0.0, tamper_after=2.0)
+    worker, events, release = make_worker(tmp_path, monkeypatch, [frames], motion)
+    run_to_end(worker, release, "clip_end", events)
+    (payload,) = [p for e, p in events if e == "camera_tampered"]
+    assert payload["kind"] == "covered" and "uniform" in payload["detail"]
+    assert payload["detected_ts"] - payload["since_ts"] == pytest.approx(2.0, abs=0.3)
+    assert payload["since_ts"] == pytest.approx(1_800_000_008.0, abs=0.8)
+    status = worker.status()
+    assert status.tampered == "covered"
+    assert status.tampered_since == pytest.approx(payload["since_ts"], abs=0.01)
+    (record,) = sidecars(tmp_path)
+    # The clip reaches back before the cover (pre-roll) and was kept.
+    assert float(record["start_ts"]) < 1_800_000_008.0
