@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import threading
 import time
 from collections import deque
@@ -39,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from motiond.backoff import RECONNECT
 from motiond.capture.sources import Source, SourceError, open_source
 from motiond.capture.substream import DetectionThread, wait_beating
 from motiond.config import CameraConfig
@@ -55,8 +55,6 @@ from motiond.threads import named_thread
 logger = logging.getLogger(__name__)
 
 PRE_ROLL_MAX_BYTES = 96 * 1024 * 1024
-BACKOFF_FIRST = 1.0
-BACKOFF_CAP = 60.0
 WALL_CLOCK_JUMP = 2.0  # seconds of disagreement between wall and monotonic clocks worth a log line
 LIGHTING_LOG_INTERVAL = 60.0
 
@@ -299,7 +297,7 @@ class CameraWorker:
                     source.open()
                 except SourceError as exc:
                     failures += 1
-                    delay = backoff_delay(failures)
+                    delay = RECONNECT.delay(failures)
                     logger.warning(
                         "camera %s: cannot open %s (%s); retrying in %.1f s",
                         name,
@@ -315,7 +313,7 @@ class CameraWorker:
                     logger.info("camera %s: %s ended", name, source.description)
                     if self.config.capture.kind == "file":
                         break
-                    self._wait(BACKOFF_FIRST)
+                    self._wait(RECONNECT.first)
         except Exception:
             logger.exception("camera %s: capture thread failed", name)
         finally:
@@ -655,10 +653,3 @@ def _hang_for_tests(camera: str) -> None:
         "camera %s: MOTIOND_TEST_HANG_CAPTURE_AFTER reached: hanging (test only)", camera
     )
     threading.Event().wait()
-
-
-def backoff_delay(failures: int, rng: random.Random | None = None) -> float:
-    """Exponential backoff from 1 s, capped at 60 s, with jitter (50-100% of the step)."""
-    step = min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** max(0, failures - 1))
-    draw = rng.random() if rng is not None else random.random()  # noqa: S311 (jitter)
-    return step * (0.5 + 0.5 * draw)

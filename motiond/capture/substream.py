@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from motiond.backoff import RECONNECT
 from motiond.capture.sources import SourceError
 from motiond.capture.sources.pyav import PyAVSource
 from motiond.config import CameraConfig
@@ -36,7 +37,6 @@ from motiond.threads import named_thread
 logger = logging.getLogger(__name__)
 
 RESULTS_CAPACITY = 64  # about 4 s at 15 fps: the capture thread drains it with every frame
-BACKOFF_CAP = 30.0
 
 
 class Detections:
@@ -158,7 +158,7 @@ class DetectionThread:
                 source.open()
             except SourceError as exc:
                 failures += 1
-                delay = min(BACKOFF_CAP, 2.0 ** min(failures - 1, 5))
+                delay = RECONNECT.delay(failures)
                 logger.warning(
                     "camera %s: cannot open detection stream %s (%s); retrying in %.0f s",
                     self.config.name,

@@ -17,7 +17,6 @@ What is kept while the broker is away:
 from __future__ import annotations
 
 import logging
-import random
 import socket
 import ssl
 import threading
@@ -30,13 +29,12 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
+from motiond.backoff import RECONNECT
 from motiond.config import MqttConfig
 from motiond.threads import named_thread
 
 logger = logging.getLogger(__name__)
 
-BACKOFF_FIRST = 1.0
-BACKOFF_CAP = 60.0
 CONNACK_TIMEOUT = 10.0  # seconds from the TCP connection to the broker's answer
 LOOP_TIMEOUT = 0.1  # seconds the thread waits for network events between outbox flushes
 MAX_EVENTS = 100
@@ -195,7 +193,7 @@ class MqttClient:
             if self._stop.is_set():
                 break
             failures = 1 if was_connected else failures + 1
-            self._stop.wait(backoff_delay(failures))
+            self._stop.wait(RECONNECT.delay(failures))
         self._say_goodbye()
 
     def _session(self) -> bool:
@@ -337,13 +335,6 @@ class MqttClient:
         self.connected = False
 
 
-def backoff_delay(failures: int, rng: random.Random | None = None) -> float:
-    """1 s doubling to 60 s, with jitter (50-100% of the step)."""
-    step = min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** max(0, failures - 1))
-    draw = rng.random() if rng is not None else random.random()  # noqa: S311 (jitter)
-    return step * (0.5 + 0.5 * draw)
-
-
 def describe_refusal(reason_code: ReasonCode, config: MqttConfig) -> str:
     """The broker's CONNACK refusal in words, with what to check."""
     where = f"{config.host}:{config.port}"
@@ -379,4 +370,4 @@ def default_client_id(topic_prefix: str) -> str:
     return f"motiond-{host}-{topic_prefix.replace('/', '_')}"[:128]
 
 
-__all__ = ["MqttClient", "backoff_delay", "default_client_id"]
+__all__ = ["MqttClient", "default_client_id"]

@@ -29,7 +29,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import random
 import re
 import subprocess
 import tempfile
@@ -41,6 +40,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from motiond.backoff import Backoff
 from motiond.config import UploadConfig, UploadDestination
 from motiond.redact import redact_text
 from motiond.store.clips import ClipStore
@@ -132,15 +132,6 @@ def clip_files(record: ClipRecord, with_poster: bool) -> list[FileSpec]:
     sidecar = Path(record.file).with_suffix(".json").as_posix()
     files.append(FileSpec(sidecar, camera, "sidecar", clip_id))
     return files
-
-
-def backoff_delay(
-    failures: int, first: float, cap: float, rng: random.Random | None = None
-) -> float:
-    """``first`` doubling to ``cap``, with jitter (75-100% of the step)."""
-    step = min(cap, first * 2.0 ** max(0, failures - 1))
-    draw = rng.random() if rng is not None else random.random()  # noqa: S311 (jitter)
-    return step * (0.75 + 0.25 * draw)
 
 
 class UploadQueue:
@@ -462,7 +453,9 @@ class DestinationWorker:
         item.attempts += 1
         item.failing_since = item.failing_since or now
         item.last_error = error
-        delay = backoff_delay(self._streak, self.config.retry_min, self.config.retry_max)
+        delay = Backoff(self.config.retry_min, self.config.retry_max, jitter=0.25).delay(
+            self._streak
+        )
         self._retry_at = time.monotonic() + delay
         if first:
             logger.warning(

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from motiond.capture import camera as camera_module
-from motiond.capture.camera import CameraOfflineError, CameraWorker, backoff_delay
+from motiond.capture.camera import CameraOfflineError, CameraWorker
 from motiond.capture.sources import SourceError
 from motiond.config import CameraConfig, CaptureConfig, MotionConfig, RecordConfig
 from motiond.frames import Frame
@@ -198,15 +198,6 @@ def test_disarmed_camera_does_not_record(tmp_path: Path, monkeypatch: pytest.Mon
     worker.stop(5)
     assert "clip_start" not in [e for e, _ in events]
     assert worker.status().armed is False
-
-
-def test_backoff_grows_caps_and_jitters() -> None:
-    import random
-
-    rng = random.Random(1)
-    delays = [backoff_delay(n, rng) for n in range(1, 12)]
-    assert 0.5 <= delays[0] <= 1.0 and 1.0 <= delays[1] <= 2.0
-    assert all(d <= 60.0 for d in delays) and delays[-1] >= 30.0
 
 
 def test_only_garbled_frames_for_stall_timeout_means_offline(

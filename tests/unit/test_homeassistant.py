@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -16,7 +14,7 @@ from motiond.notify.homeassistant import (
     is_discovery_topic_of,
     node_id,
 )
-from motiond.notify.mqtt import backoff_delay, default_client_id, describe_refusal
+from motiond.notify.mqtt import default_client_id, describe_refusal
 from motiond.notify.mqtt_bridge import clip_event, last_clip_state
 
 BASE = "http://cams.lan:8100"
@@ -147,10 +145,3 @@ def test_connection_problems_in_words() -> None:
     assert "refused the connection" in other
     assert default_client_id("home/cams").startswith("motiond-")
     assert default_client_id("home/cams").endswith("-home_cams")
-
-
-def test_backoff_doubles_to_a_minute_with_jitter() -> None:
-    rng = random.Random(1)
-    for failures, step in [(1, 1.0), (2, 2.0), (3, 4.0), (7, 60.0), (50, 60.0)]:
-        delay = backoff_delay(failures, rng)
-        assert step / 2 <= delay <= step
