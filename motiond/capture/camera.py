@@ -44,10 +44,11 @@ from motiond.capture.substream import DetectionThread, wait_beating
 from motiond.config import CameraConfig
 from motiond.detect.motion import Box, MotionResult, Outlines, union_of
 from motiond.detect.trigger import Action, ClipStats, Decision, RecordingTrigger
-from motiond.detect.watch import Detection, PictureWatch
+from motiond.detect.watch import Detection, PictureWatch, Still
+from motiond.events import CameraOffline, CameraOnline, EventSink
 from motiond.frames import Frame, FrameDecodeError, StreamParams
 from motiond.record.preroll import PreRollBuffer
-from motiond.record.recorder import ClipRecorder, EventSink, RoomCheck, Still
+from motiond.record.recorder import ClipRecorder, RoomCheck
 from motiond.record.snapshots import encode_jpeg, write_snapshot
 from motiond.store.layout import Storage
 from motiond.threads import named_thread
@@ -390,7 +391,12 @@ class CameraWorker:
             logger.info("camera %s: stopped", self.config.name)
         else:
             logger.warning("camera %s: offline (%s)", self.config.name, detail)
-        self.on_event("camera_online" if online else "camera_offline", {"detail": detail})
+        name = self.config.name
+        self.on_event(
+            CameraOnline(camera=name, detail=detail)
+            if online
+            else CameraOffline(camera=name, detail=detail)
+        )
 
     def _process(self, frame: Frame) -> None:
         self._note_clocks(frame)

@@ -28,9 +28,8 @@ from motiond.capture.sources import SourceError
 from motiond.capture.sources.pyav import PyAVSource
 from motiond.config import CameraConfig
 from motiond.detect.motion import Box, MotionResult
-from motiond.detect.watch import Detection, PictureWatch
+from motiond.detect.watch import Detection, PictureWatch, Still
 from motiond.frames import Frame, FrameDecodeError
-from motiond.record.recorder import Still
 from motiond.record.snapshots import encode_jpeg
 from motiond.threads import named_thread
 

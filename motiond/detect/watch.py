@@ -24,12 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from motiond.config import CameraConfig
+from motiond.detect.boxes import Box
 from motiond.detect.colour import colourfulness
 from motiond.detect.motion import MotionDetector, MotionResult, Outlines, detection_scale
 from motiond.detect.tamper import SceneMonitor, SceneReport, TamperState
+from motiond.events import CameraTampered, EventSink
 from motiond.frames import Frame, FrameDecodeError
-from motiond.record.recorder import EventSink, Still
-from motiond.store.layout import local_iso
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,14 @@ TAMPER_DETAILS = {
     "defocused": "the picture is far less sharp than usual",
     "turned": "the camera no longer sees the scene it usually sees",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Still:
+    """A picture for a warn snapshot: a decodable frame (JPEG or raw), boxes in its pixels."""
+
+    frame: Frame
+    boxes: tuple[Box, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,13 +179,11 @@ class PictureWatch:
             frame.mono - tamper.tampered_since,
         )
         self.on_event(
-            "camera_tampered",
-            {
-                "kind": tamper.tampered,
-                "detail": detail,
-                "since": local_iso(since_wall),
-                "since_ts": round(since_wall, 3),
-                "detected": local_iso(frame.wall),
-                "detected_ts": round(frame.wall, 3),
-            },
+            CameraTampered(
+                camera=name,
+                kind=tamper.tampered,
+                detail=detail,
+                since=since_wall,
+                detected=frame.wall,
+            )
         )

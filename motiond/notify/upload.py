@@ -42,6 +42,7 @@ from typing import Any
 
 from motiond.backoff import Backoff
 from motiond.config import UploadConfig, UploadDestination
+from motiond.events import EventSink, UploadFailed
 from motiond.redact import redact_text
 from motiond.store.clips import ClipStore
 from motiond.store.layout import ClipRecord, Storage, atomic_write_bytes, fsync_dir
@@ -54,8 +55,6 @@ MAX_INTAKE = 1000  # files waiting to be written to a destination's queue
 STOP_GRACE = 5.0  # seconds rclone gets to exit after SIGTERM at shutdown
 _ERROR_TAIL = 400  # characters of rclone's error output worth a log line
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-
-FailureSink = Callable[[str, dict[str, Any]], None]  # camera, payload of on_upload_failed
 
 
 @dataclass(slots=True)
@@ -265,7 +264,7 @@ class DestinationWorker:
         storage: Storage,
         clips: ClipStore,
         *,
-        on_failed: FailureSink,
+        on_failed: EventSink,
         runner: RcloneRunner = run_rclone,
     ) -> None:
         self.destination = destination
@@ -474,16 +473,16 @@ class DestinationWorker:
                 error,
             )
             self.on_failed(
-                item.camera,
-                {
-                    "clip_id": item.clip_id,
-                    "file": item.file,
-                    "kind": item.kind,
-                    "remote": self.remote,
-                    "error": error,
-                    "attempts": item.attempts,
-                    "failing_since": item.failing_since,
-                },
+                UploadFailed(
+                    camera=item.camera,
+                    clip_id=item.clip_id,
+                    file=item.file,
+                    kind=item.kind,
+                    remote=self.remote,
+                    error=error,
+                    attempts=item.attempts,
+                    failing_since=item.failing_since,
+                )
             )
         try:
             self.queue.update(item)
@@ -500,7 +499,7 @@ class Uploader:
         storage: Storage,
         clips: ClipStore,
         *,
-        on_failed: FailureSink,
+        on_failed: EventSink,
         runner: RcloneRunner = run_rclone,
     ) -> None:
         self.config = config

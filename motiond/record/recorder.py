@@ -24,6 +24,14 @@ from typing import Any
 from motiond.config import CameraConfig, RecordConfig
 from motiond.detect.motion import Box
 from motiond.detect.trigger import ClipStats
+from motiond.detect.watch import Still
+from motiond.events import (
+    ClipDiscarded,
+    ClipEnded,
+    ClipStarted,
+    EventSink,
+    StorageError,
+)
 from motiond.frames import AudioParams, Frame, FrameDecodeError
 from motiond.record.encoders import (
     ClipWriter,
@@ -40,7 +48,6 @@ from motiond.store.layout import (
     ClipRecord,
     Storage,
     clip_timing,
-    local_iso,
     new_clip_record,
     rename_no_overwrite,
     write_sidecar,
@@ -50,7 +57,6 @@ from motiond.threads import named_thread
 logger = logging.getLogger(__name__)
 
 
-EventSink = Callable[[str, dict[str, Any]], None]
 # Asked before each clip: make room per retention (the argument says why); False: storage full.
 RoomCheck = Callable[[str], bool]
 # Errors that mean "the disk cannot take more", not "this clip is broken".
@@ -64,14 +70,6 @@ def is_disk_error(exc: BaseException) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # Messages from the capture thread
-
-
-@dataclass(frozen=True, slots=True)
-class Still:
-    """A picture for a warn snapshot: a decodable frame (JPEG or raw), boxes in its pixels."""
-
-    frame: Frame
-    boxes: tuple[Box, ...]
 
 
 @dataclass(slots=True)
@@ -281,7 +279,9 @@ class ClipRecorder:
             paths = self.storage.reserve_clip(self.camera.name, first.wall)
         except OSError as exc:
             logger.error("camera %s: cannot start a clip: %s", self.camera.name, exc)
-            self.on_event("storage_error", {"error": str(exc), "path": str(self.storage.clips_dir)})
+            self.on_event(
+                StorageError(camera=self.camera.name, error=str(exc), path=self.storage.clips_dir)
+            )
             return
         clip = _ActiveClip(paths=paths, audio=_audio_params(message.frames, self.camera))
         self._active = clip
@@ -294,15 +294,14 @@ class ClipRecorder:
             len(message.frames) - 1,
         )
         self.on_event(
-            "clip_start",
-            {
-                "clip_id": paths.clip_id,
-                "clip_path": str(paths.partial),
-                "poster_path": str(paths.start_snapshot),
-                "poster": self.storage.relative(paths.start_snapshot),
-                "start": local_iso(first.wall),
-                "boxes": [box.as_list() for box in message.boxes],
-            },
+            ClipStarted(
+                camera=self.camera.name,
+                clip_id=paths.clip_id,
+                partial_path=paths.partial,
+                poster=self.storage.relative(paths.start_snapshot),
+                start=first.wall,
+                boxes=message.boxes,
+            )
         )
         for frame in message.frames:
             self._write(frame)
@@ -363,7 +362,9 @@ class ClipRecorder:
         clip.disk_full = disk_full
         clip.frames_lost += 1  # the frame that failed
         self._close_writer(clip)
-        self.on_event("storage_error", {"error": str(exc), "path": str(clip.paths.partial)})
+        self.on_event(
+            StorageError(camera=self.camera.name, error=str(exc), path=clip.paths.partial)
+        )
         if clip.disk_full and self.make_room is not None:
             self.make_room(f"camera {self.camera.name}: disk full")
 
@@ -463,7 +464,7 @@ class ClipRecorder:
             if message.dropped
             else "",
         )
-        self.on_event("clip_end", record.to_json())
+        self.on_event(ClipEnded(camera=self.camera.name, record=record))
         if clip.disk_full and self.make_room is not None:
             self.make_room(f"camera {self.camera.name}: clip cut short by a full disk")
 
@@ -503,7 +504,7 @@ class ClipRecorder:
                     record.id,
                     exc,
                 )
-                self.on_event("storage_error", {"error": str(exc), "path": str(final)})
+                self.on_event(StorageError(camera=self.camera.name, error=str(exc), path=final))
 
     def _snapshot(self, clip: _ActiveClip, path: Path, still: Still) -> None:
         """Write a warn snapshot of the clip; a failure is logged, the clip goes on."""
@@ -537,8 +538,11 @@ class ClipRecorder:
             "camera %s: clip discarded %s (%s)", self.camera.name, clip.paths.clip_id, reason
         )
         self.on_event(
-            "clip_discarded",
-            {"clip_id": clip.paths.clip_id, "changed_frames": message.stats.changed_frames},
+            ClipDiscarded(
+                camera=self.camera.name,
+                clip_id=clip.paths.clip_id,
+                changed_frames=message.stats.changed_frames,
+            )
         )
 
     def _sidecar_record(self, clip: _ActiveClip, message: _EndClip, final: Path) -> ClipRecord:

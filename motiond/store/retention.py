@@ -18,9 +18,10 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from motiond.config import Config, FreeSpace
+from motiond.events import EventSink, StorageError
 from motiond.store.clips import ClipStore
 from motiond.store.layout import ClipRecord, StoredSnapshot, utc_parts
 from motiond.threads import named_thread
@@ -33,7 +34,6 @@ RECENT_CLIPS = 5  # clips per camera its bitrate is measured on
 FULL_RECHECK = 30.0  # seconds between checks while full (space may come back any time)
 
 Reason = Literal["max_age", "camera max_bytes", "max_bytes", "min_free"]
-EventSink = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,8 +250,7 @@ class Retention:
         if not self.full:
             logger.error("%s (found by %s)", text, reason)
             self.on_event(
-                "storage_error",
-                {"error": text, "path": str(self.storage.root), "storage_full": True},
+                StorageError(camera=None, error=text, path=self.storage.root, storage_full=True)
             )
         self.full, self.full_reason = True, text
 
