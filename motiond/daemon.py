@@ -22,9 +22,8 @@ import signal
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import cv2
 import tornado.httpserver
@@ -33,12 +32,13 @@ import tornado.netutil
 from motiond import __version__
 from motiond.capture.camera import CameraWorker
 from motiond.config import CameraConfig, Config, ConfigError, load_config
+from motiond.events import ClipEnded, EventBus, MediaLinks
 from motiond.logs import set_level
 from motiond.notify.hooks import HookRunner
 from motiond.notify.mqtt_bridge import MqttBridge
 from motiond.notify.upload import Uploader
 from motiond.store.clips import ClipIndex, ClipStore
-from motiond.store.layout import ClipRecord, Storage
+from motiond.store.layout import Storage
 from motiond.store.recovery import recover
 from motiond.store.retention import Retention
 from motiond.systemd import Notifier
@@ -68,8 +68,14 @@ class Daemon:
         self.storage = Storage(config.storage.dir)
         self.index = ClipIndex(self.storage)
         self.clips = ClipStore(self.storage, self.index)
-        self.retention = Retention(config, self.clips, self._on_storage_event)
-        self.hooks = HookRunner(config.hooks, {c.name: c.hooks for c in config.cameras})
+        # Events: the clip index first (a clip is listed before anyone hears of it), then
+        # hooks, uploads and MQTT, each of which only enqueues (see events.py).
+        self.events = EventBus()
+        self.events.subscribe(ClipEnded, self._index_clip)
+        self.retention = Retention(config, self.clips, self.events.publish)
+        links = MediaLinks(config.web.base_url, self.storage.root)
+        self.hooks = HookRunner(config.hooks, {c.name: c.hooks for c in config.cameras}, links)
+        self.hooks.subscribe(self.events)
         self.cameras: Mapping[str, CameraWorker] = {}
         self._cameras_lock = threading.Lock()  # replacing ``cameras``; ``_stopping``
         self._stopping = False
@@ -84,28 +90,26 @@ class Daemon:
         self._stop_requested: asyncio.Event | None = None
         self._signals_received = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.event_listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
         self.uploads: Uploader | None = None
         if config.upload is not None:
             self.uploads = Uploader(
                 config.upload,
                 self.storage,
                 self.clips,
-                on_failed=lambda camera, info: self._on_camera_event(camera, "upload_failed", info),
+                on_failed=self.events.publish,
             )
             self.retention.pending_uploads = self.uploads.pending_remotes
-            self.event_listeners.append(self.uploads.on_event)
+            self.uploads.subscribe(self.events)
         self.mqtt: MqttBridge | None = None
         if config.mqtt is not None:
             self.mqtt = MqttBridge(
                 config.mqtt,
                 cameras=lambda: self.cameras,
                 camera_names=lambda: [c.name for c in self.config.cameras],
-                storage_root=self.storage.root,
-                base_url=config.web.base_url,
+                links=links,
                 version=__version__,
             )
-            self.event_listeners.append(self.mqtt.on_event)
+            self.mqtt.subscribe(self.events)
         self.door = DaemonDoor(
             lambda: self.cameras,
             self.storage,
@@ -324,7 +328,7 @@ class Daemon:
         worker = CameraWorker(
             camera_config,
             self.storage,
-            lambda event, payload: self._on_camera_event(name, event, payload),
+            self.events.publish,
             make_room=self.retention.run,
         )
         self.door.attach(worker)
@@ -369,35 +373,9 @@ class Daemon:
         assert self.web_app is not None, "web server not started"
         return self.web_app.hub
 
-    def _on_camera_event(self, camera: str, event: str, payload: dict[str, Any]) -> None:
-        """Called on capture, detection (a sub stream's: ``camera_tampered``) and recorder
-        threads: index first, then hand-offs that never block."""
-        if event == "clip_end":
-            self.index.add(ClipRecord.from_json(payload))
-            payload = {
-                **payload,
-                "clip_id": payload["id"],
-                "clip_path": str(self.storage.root / payload["file"]),
-                "clip_url": f"{self.config.web.base_url}/media/{payload['file']}",
-                "poster_path": (
-                    str(self.storage.root / payload["poster"]) if payload.get("poster") else None
-                ),
-                "poster_url": (
-                    f"{self.config.web.base_url}/media/{payload['poster']}"
-                    if payload.get("poster")
-                    else None
-                ),
-            }
-        if event != "clip_discarded":
-            self.hooks.emit(event, camera, payload)
-        for listener in self.event_listeners:
-            listener(camera, event, payload)
-
-    def _on_storage_event(self, event: str, payload: dict[str, Any]) -> None:
-        """Retention's events (storage full): hooks and listeners, with no camera."""
-        self.hooks.emit(event, None, payload)
-        for listener in self.event_listeners:
-            listener("", event, payload)
+    def _index_clip(self, event: ClipEnded) -> None:
+        """The first subscriber of a kept clip (recorder thread): list it in the index."""
+        self.index.add(event.record)
 
     # -- state ------------------------------------------------------------------------------------
 

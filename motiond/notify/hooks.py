@@ -1,13 +1,14 @@
 """Event hooks: run a command and/or POST JSON to a URL when something happens to a camera.
 
-Events are ``clip_start``, ``clip_end``, ``camera_offline``, ``camera_online``,
-``storage_error``, ``upload_failed`` and ``camera_tampered`` (the config keys in
-``HOOK_EVENTS`` without their ``on_`` prefix). For each event the global hook and the camera's
-own hook both run, if configured.
+The runner subscribes to the hooked event types of ``motiond.events`` (``clip_start``,
+``clip_end``, ``camera_offline``, ``camera_online``, ``storage_error``, ``upload_failed`` and
+``camera_tampered``: the config keys in ``HOOK_EVENTS`` without their ``on_`` prefix). For each
+event the global hook and the camera's own hook both run, if configured.
 
-Threads: ``emit()`` is the only entry the pipeline uses, from any thread; it only enqueues and
-never blocks (a full queue drops the event and counts it). A small pool of worker threads owned
-by the runner does the deliveries, each bounded by its hook's timeout.
+Threads: ``on_event()`` is the only entry, called by the event bus on the publishing thread
+(any); it only enqueues and never blocks (a full queue drops the event and counts it). A small
+pool of worker threads owned by the runner does the deliveries, each bounded by its hook's
+timeout.
 
 Every delivery gets the same JSON document::
 
@@ -38,13 +39,13 @@ from datetime import datetime
 from typing import Literal
 
 from motiond import __version__
-from motiond.config import HOOK_EVENTS, HookConfig, HooksConfig
+from motiond.config import HookConfig, HooksConfig
+from motiond.events import HOOKED_EVENT_TYPES, Event, EventBus, MediaLinks
 from motiond.redact import redact_text, redact_url
 from motiond.threads import named_thread
 
 logger = logging.getLogger(__name__)
 
-EVENTS = tuple(name.removeprefix("on_") for name in HOOK_EVENTS)
 USER_AGENT = f"motiond/{__version__}"
 DEFAULT_WORKERS = 2
 _OUTPUT_TAIL = 300  # characters of a failed command's output worth a log line
@@ -101,17 +102,19 @@ class HookRunner:
         self,
         global_hooks: HooksConfig,
         camera_hooks: Mapping[str, HooksConfig],
+        links: MediaLinks,
         max_pending: int = 64,
         workers: int = DEFAULT_WORKERS,
     ) -> None:
         if max_pending < 1 or workers < 1:
             raise ValueError("max_pending and workers must be at least 1")
         self.max_pending = max_pending
+        self.links = links
         self.failures = 0
         self.dropped = 0
         self.completed = 0
         # Protects the hooks config, the queue, the running set, the pending count, the counters
-        # and the lifecycle flags; taken briefly by emit(), update(), stop() and the workers.
+        # and the lifecycle flags; taken briefly by on_event(), update(), stop() and the workers.
         self._lock = threading.Lock()
         # Signalled (with _lock) when work is queued or stopping begins; workers wait on it.
         self._wakeup = threading.Condition(self._lock)
@@ -179,16 +182,21 @@ class HookRunner:
 
     # -- the pipeline's entry -------------------------------------------------------------------
 
-    def emit(self, event: str, camera: str | None, payload: Mapping[str, object]) -> None:
-        """Queue the hooks for ``event`` (e.g. ``"clip_end"``); never blocks, never runs them.
+    def subscribe(self, bus: EventBus) -> None:
+        """Take every event that has a hook from ``bus``."""
+        for event_type in HOOKED_EVENT_TYPES:
+            bus.subscribe(event_type, self.on_event)
 
-        Thread-safe. Raises ValueError for an unknown event name (a programming error).
-        """
-        if event not in EVENTS:
-            raise ValueError(f"unknown hook event {event!r} (known: {', '.join(EVENTS)})")
+    def on_event(self, event: Event) -> None:
+        """Queue the hooks for ``event``; never blocks, never runs them. Thread-safe."""
         now = datetime.now().astimezone().isoformat(timespec="milliseconds")
-        document: dict[str, object] = {"event": event, "camera": camera, "time": now, **payload}
-        job = _Job(event=event, camera=camera, document=document, remaining=0)
+        document: dict[str, object] = {
+            "event": event.name,
+            "camera": event.camera,
+            "time": now,
+            **event.payload(self.links),
+        }
+        job = _Job(event=event.name, camera=event.camera, document=document, remaining=0)
         with self._lock:
             deliveries = self._deliveries_for(job)
             if not deliveries:
@@ -397,4 +405,4 @@ def _format_field(
         return as_written
 
 
-__all__ = ["EVENTS", "HookRunner", "format_argument"]
+__all__ = ["HookRunner", "format_argument"]

@@ -3,9 +3,10 @@
 Topics and Home Assistant discovery are named in homeassistant.py; the connection is
 mqtt.py's. Threads:
 
-- ``on_event`` is one of the daemon's event listeners, called on capture and recorder
-  threads: it only hands messages to the client's thread-safe entries (a dictionary or deque
-  update) and notes which snapshot file to publish; it never reads a file or waits.
+- The event handlers (``subscribe``: clips, online/offline, upload failures) are called by the
+  event bus on capture, detection and recorder threads: they only hand messages to the
+  client's thread-safe entries (a dictionary or deque update) and note which snapshot file to
+  publish; they never read a file or wait.
 - Everything else runs on the MQTT thread: ``tick`` polls each camera's status (online,
   armed, motion, delta) and publishes discovery when the list of cameras changes (a reload);
   snapshot files are read there; commands (``armed/set``, ``snapshot/set``) are handled
@@ -24,6 +25,16 @@ from typing import Any, Protocol
 
 from motiond.capture.camera import CameraOfflineError
 from motiond.config import MqttConfig
+from motiond.events import (
+    CameraOffline,
+    CameraOnline,
+    ClipDiscarded,
+    ClipEnded,
+    ClipStarted,
+    EventBus,
+    MediaLinks,
+    UploadFailed,
+)
 from motiond.notify.homeassistant import (
     OFF,
     ON,
@@ -35,6 +46,7 @@ from motiond.notify.homeassistant import (
     node_id,
 )
 from motiond.notify.mqtt import MqttClient, default_client_id
+from motiond.store.layout import local_iso
 
 logger = logging.getLogger(__name__)
 
@@ -67,38 +79,63 @@ def on_off(value: bool) -> str:
     return ON if value else OFF
 
 
-def clip_event(
-    event: str, camera: str, payload: Mapping[str, Any], base_url: str
+def clip_started_event(event: ClipStarted, links: MediaLinks) -> dict[str, Any]:
+    """The JSON of a ``clip_start`` event (pure). The clip's URL works once it has ended."""
+    return _clip_json(
+        event,
+        event.clip_id,
+        poster=event.poster,
+        numbers={"start": local_iso(event.start)},
+        boxes=[box.as_list() for box in event.boxes],
+        links=links,
+    )
+
+
+def clip_ended_event(event: ClipEnded, links: MediaLinks) -> dict[str, Any]:
+    """The JSON of a ``clip_end`` event (pure)."""
+    record = event.record
+    numbers = {
+        "start": record.start,
+        "end": record.end,
+        "duration": record.duration,
+        "changed_frames": record.changed_frames,
+        "peak_delta": record.peak_delta,
+    }
+    boxes = [list(record.boxes_union)] if record.boxes_union else []
+    return _clip_json(
+        event, record.id, poster=record.poster, numbers=numbers, boxes=boxes, links=links
+    )
+
+
+def _clip_json(
+    event: ClipStarted | ClipEnded,
+    clip_id: str,
+    *,
+    poster: str | None,
+    numbers: dict[str, Any],
+    boxes: list[list[int]],
+    links: MediaLinks,
 ) -> dict[str, Any]:
-    """The JSON of a ``clip_start`` or ``clip_end`` event (pure)."""
-    clip_id = payload.get("clip_id") or payload.get("id")
-    poster = payload.get("poster")
-    if event == "clip_end":
-        union = payload.get("boxes_union")
-        boxes = [union] if union else []
-    else:
-        boxes = payload.get("boxes") or []
     return {
-        "event": event,
-        "camera": camera,
+        "event": event.name,
+        "camera": event.camera,
         "clip_id": clip_id,
-        # At clip_start the clip is still being written: its URL works once it has ended.
-        "clip_url": f"{base_url}/media/clips/{clip_id}" if clip_id else None,
-        "poster_url": f"{base_url}/media/{poster}" if poster else None,
-        "start": payload.get("start"),
-        "end": payload.get("end"),
-        "duration": payload.get("duration"),
-        "changed_frames": payload.get("changed_frames"),
-        "peak_delta": payload.get("peak_delta"),
+        "clip_url": links.clip_url(clip_id),
+        "poster_url": links.url(poster) if poster else None,
+        "start": numbers.get("start"),
+        "end": numbers.get("end"),
+        "duration": numbers.get("duration"),
+        "changed_frames": numbers.get("changed_frames"),
+        "peak_delta": numbers.get("peak_delta"),
         "boxes": boxes,
     }
 
 
-def last_clip_state(camera: str, record: Mapping[str, Any], base_url: str) -> dict[str, Any]:
+def last_clip_state(event: ClipEnded, links: MediaLinks) -> dict[str, Any]:
     """The retained ``last_clip`` JSON of a finished clip (pure)."""
-    event = clip_event("clip_end", camera, record, base_url)
+    data = clip_ended_event(event, links)
     return {
-        key: event[key]
+        key: data[key]
         for key in (
             "clip_id",
             "camera",
@@ -110,7 +147,7 @@ def last_clip_state(camera: str, record: Mapping[str, Any], base_url: str) -> di
             "clip_url",
             "poster_url",
         )
-    } | {"frames": record.get("frames")}
+    } | {"frames": event.record.frames}
 
 
 class MqttBridge:
@@ -122,8 +159,7 @@ class MqttBridge:
         *,
         cameras: Callable[[], Mapping[str, CameraControl]],
         camera_names: Callable[[], Sequence[str]],
-        storage_root: Path,
-        base_url: str,
+        links: MediaLinks,
         version: str,
     ) -> None:
         self.config = config
@@ -131,8 +167,7 @@ class MqttBridge:
         self.node = node_id(config.topic_prefix)
         self.cameras = cameras
         self.camera_names = camera_names
-        self.storage_root = storage_root
-        self.base_url = base_url
+        self.links = links
         self.version = version
         subscriptions = [*self.topics.command_filters(), self.topics.camera("+", "online")]
         if config.discovery:
@@ -172,39 +207,44 @@ class MqttBridge:
 
     # -- events from the pipeline (any thread; never blocks) --------------------------------------
 
-    def on_event(self, camera: str, event: str, payload: Mapping[str, Any]) -> None:
-        """A daemon event listener: clip start/end, camera online/offline, upload failures."""
-        if not camera:
-            return
+    def subscribe(self, bus: EventBus) -> None:
+        bus.subscribe(ClipStarted, self._clip_started)
+        bus.subscribe(ClipEnded, self._clip_ended)
+        bus.subscribe(ClipDiscarded, self._clip_discarded)
+        bus.subscribe(CameraOnline, self._camera_online)
+        bus.subscribe(CameraOffline, self._camera_online)
+        bus.subscribe(UploadFailed, self._upload_failed)
+
+    def _clip_started(self, event: ClipStarted) -> None:
         topic = self.topics.camera
-        client = self.client
-        if event == "clip_start":
-            client.set_retained(topic(camera, "motion"), ON)
-            client.set_retained(topic(camera, "recording"), ON)
-            client.send_event(
-                topic(camera, "event"), _json(clip_event(event, camera, payload, self.base_url))
-            )
-            if payload.get("poster_path"):
-                self._note_snapshot(camera, Path(str(payload["poster_path"])))
-        elif event == "clip_end":
-            client.set_retained(topic(camera, "recording"), OFF)
-            client.send_event(
-                topic(camera, "event"), _json(clip_event(event, camera, payload, self.base_url))
-            )
-            client.set_retained(
-                topic(camera, "last_clip"), _json(last_clip_state(camera, payload, self.base_url))
-            )
-            snapshots = payload.get("snapshots") or []
-            if snapshots:  # the newest warn snapshot: the peak, else the poster
-                self._note_snapshot(camera, self.storage_root / str(snapshots[-1]))
-        elif event == "clip_discarded":
-            client.set_retained(topic(camera, "recording"), OFF)
-        elif event in ("camera_online", "camera_offline"):
-            client.set_retained(topic(camera, "online"), on_off(event == "camera_online"))
-        elif event == "upload_failed":
-            client.send_event(
-                topic(camera, "event"), _json({"event": event, "camera": camera, **payload})
-            )
+        self.client.set_retained(topic(event.camera, "motion"), ON)
+        self.client.set_retained(topic(event.camera, "recording"), ON)
+        self.client.send_event(
+            topic(event.camera, "event"), _json(clip_started_event(event, self.links))
+        )
+        self._note_snapshot(event.camera, self.links.path(event.poster))
+
+    def _clip_ended(self, event: ClipEnded) -> None:
+        topic, camera = self.topics.camera, event.camera
+        self.client.set_retained(topic(camera, "recording"), OFF)
+        self.client.send_event(topic(camera, "event"), _json(clip_ended_event(event, self.links)))
+        self.client.set_retained(
+            topic(camera, "last_clip"), _json(last_clip_state(event, self.links))
+        )
+        snapshots = event.record.snapshots
+        if snapshots:  # the newest warn snapshot: the peak, else the poster
+            self._note_snapshot(camera, self.links.path(snapshots[-1]))
+
+    def _clip_discarded(self, event: ClipDiscarded) -> None:
+        self.client.set_retained(self.topics.camera(event.camera, "recording"), OFF)
+
+    def _camera_online(self, event: CameraOnline | CameraOffline) -> None:
+        online = isinstance(event, CameraOnline)
+        self.client.set_retained(self.topics.camera(event.camera, "online"), on_off(online))
+
+    def _upload_failed(self, event: UploadFailed) -> None:
+        document = {"event": event.name, "camera": event.camera, **event.payload(self.links)}
+        self.client.send_event(self.topics.camera(event.camera, "event"), _json(document))
 
     def _note_snapshot(self, camera: str, path: Path) -> None:
         with self._lock:
@@ -270,7 +310,7 @@ class MqttBridge:
         if not self.config.discovery:
             return
         messages = discovery_messages(
-            self.topics, self.config.discovery_prefix, names, self.version, self.base_url
+            self.topics, self.config.discovery_prefix, names, self.version, self.links.base_url
         )
         for topic in self._discovery_topics - set(messages):
             self.client.clear_retained(topic)
@@ -334,7 +374,7 @@ class MqttBridge:
         except (CameraOfflineError, OSError, ValueError) as exc:  # offline, disk full
             logger.warning("mqtt: camera %s: no snapshot: %s", camera, exc)
             return
-        relative = path.relative_to(self.storage_root).as_posix()
+        relative = path.relative_to(self.links.storage_root).as_posix()
         self._publish_snapshot(camera, path)
         self.client.send_event(
             self.topics.camera(camera, "event"),
@@ -342,7 +382,7 @@ class MqttBridge:
                 {
                     "event": "snapshot",
                     "camera": camera,
-                    "url": f"{self.base_url}/media/{relative}",
+                    "url": self.links.url(relative),
                     "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 }
             ),
@@ -353,4 +393,10 @@ def _json(value: object) -> str:
     return json.dumps(value, default=str, separators=(",", ":"))
 
 
-__all__ = ["CameraControl", "MqttBridge", "clip_event", "last_clip_state"]
+__all__ = [
+    "CameraControl",
+    "MqttBridge",
+    "clip_ended_event",
+    "clip_started_event",
+    "last_clip_state",
+]

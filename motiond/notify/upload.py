@@ -17,7 +17,7 @@ picture of who was there leaves the device first); an item that fails is retried
 in the index that a destination has not confirmed and that are not queued are queued again
 (clips recovered after a crash, uploads configured later).
 
-Threads: ``Uploader.on_event`` is a daemon event listener (recorder threads); it only appends
+Threads: the uploader's event handlers (``subscribe``) run on recorder threads; they only append
 to each destination's bounded in-memory intake and never blocks. Each destination has one
 worker thread that owns its queue, its folder and its rclone process. ``stats()`` and
 ``pending_remotes()`` may be called from any thread.
@@ -35,14 +35,13 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from motiond.backoff import Backoff
 from motiond.config import UploadConfig, UploadDestination
-from motiond.events import EventSink, UploadFailed
+from motiond.events import ClipEnded, ClipStarted, EventBus, EventSink, UploadFailed
 from motiond.redact import redact_text
 from motiond.store.clips import ClipStore
 from motiond.store.layout import ClipRecord, Storage, atomic_write_bytes, fsync_dir
@@ -521,24 +520,25 @@ class Uploader:
         for worker in self.workers:
             worker.stop(max(0.1, deadline - time.monotonic()))
 
-    def on_event(self, camera: str, event: str, payload: Mapping[str, Any]) -> None:
-        """A daemon event listener: the poster at clip start, the rest at clip end.
+    def subscribe(self, bus: EventBus) -> None:
+        """The poster at a clip's start, the rest at its end."""
+        bus.subscribe(ClipStarted, self._clip_started)
+        bus.subscribe(ClipEnded, self._clip_ended)
 
-        A clip split off a longer one has no start snapshot (its poster is its peak one):
-        nothing goes at its start, and its poster goes with the rest at its end.
-        """
-        poster = payload.get("poster")
-        if event == "clip_start" and poster:
-            if not (self.storage.root / str(poster)).is_file():  # written before the event
-                return
-            files = [FileSpec(str(poster), camera, "poster", payload.get("clip_id"))]
-        elif event == "clip_end":  # the payload is the clip's record (and a few URLs)
-            record = ClipRecord.from_json(dict(payload))
-            start, _peak = self.storage.warn_snapshots_of(self.storage.clip_path(record.id))
-            sent_at_start = record.poster == self.storage.relative(start)
-            files = clip_files(record, with_poster=not sent_at_start)
-        else:
+    def _clip_started(self, event: ClipStarted) -> None:
+        """A clip split off a longer one has no start snapshot (its poster is its peak one):
+        nothing goes at its start, and its poster goes with the rest at its end."""
+        if not (self.storage.root / event.poster).is_file():  # written before the event
             return
+        self._submit(event.camera, [FileSpec(event.poster, event.camera, "poster", event.clip_id)])
+
+    def _clip_ended(self, event: ClipEnded) -> None:
+        record = event.record
+        start, _peak = self.storage.warn_snapshots_of(self.storage.clip_path(record.id))
+        sent_at_start = record.poster == self.storage.relative(start)
+        self._submit(event.camera, clip_files(record, with_poster=not sent_at_start))
+
+    def _submit(self, camera: str, files: list[FileSpec]) -> None:
         for worker in self.workers:
             if worker.destination.applies_to(camera):
                 worker.submit(files)

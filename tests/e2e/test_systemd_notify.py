@@ -29,6 +29,7 @@ import pytest
 
 from motiond.config import load_config
 from motiond.daemon import Daemon
+from motiond.events import CameraOffline, CameraOnline, ClipDiscarded, ClipEnded, ClipStarted
 from motiond.systemd import Notifier
 from tests.conftest import (
     clean_env,
@@ -370,7 +371,10 @@ def test_reload_keeps_an_unchanged_camera_recording_without_a_gap(
     config_path = write_config(tmp_path / "motiond.yaml", config)
     daemon = Daemon(load_config(config_path), config_path)
     events: list[tuple[float, str, str]] = []
-    daemon.event_listeners.append(lambda cam, event, _: events.append((time.time(), cam, event)))
+    for event_type in (ClipStarted, ClipEnded, ClipDiscarded, CameraOnline, CameraOffline):
+        daemon.events.subscribe(
+            event_type, lambda event: events.append((time.time(), event.camera, event.name))
+        )
 
     async def scenario() -> tuple[float, float]:
         serving = asyncio.create_task(daemon.serve())

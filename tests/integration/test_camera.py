@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from motiond.backoff import Backoff
 from motiond.capture import camera as camera_module
 from motiond.capture.camera import CameraOfflineError, CameraWorker
 from motiond.capture.sources import SourceError
@@ -20,6 +21,7 @@ from motiond.config import CameraConfig, CaptureConfig, MotionConfig, RecordConf
 from motiond.frames import Frame
 from motiond.store.layout import Storage
 from tests.conftest import decode_clip, sidecars
+from tests.fixtures.events import event_pair
 from tests.fixtures.synthetic import background, with_noise, with_square
 
 FPS = 10.0
@@ -90,8 +92,8 @@ def make_worker(
         "open_source",
         lambda capture, stop, **_: ScriptedSource(next(sources, []), release),
     )
-    monkeypatch.setattr(camera_module, "BACKOFF_FIRST", 0.05)
-    worker = CameraWorker(config, storage, lambda e, p: events.append((e, p)))
+    monkeypatch.setattr(camera_module, "RECONNECT", Backoff(first=0.05, cap=0.05))
+    worker = CameraWorker(config, storage, lambda e: events.append(event_pair(e)))
     return worker, events, release
 
 

@@ -20,7 +20,9 @@ import pytest
 
 from motiond import __version__
 from motiond.config import HookConfig, HooksConfig
+from motiond.events import CameraOffline, CameraOnline, StorageError
 from motiond.notify.hooks import HookRunner, format_argument
+from tests.fixtures.events import LINKS, clip_ended, clip_started
 
 # Writes what the command received (argv after the output path, stdin, env) to argv[1] as JSON.
 RECORD = """
@@ -77,7 +79,7 @@ def make_runner() -> Iterator[Callable[..., HookRunner]]:
         camera_hooks: dict[str, HooksConfig] | None = None,
         **kwargs: Any,
     ) -> HookRunner:
-        runner = HookRunner(global_hooks or HooksConfig(), camera_hooks or {}, **kwargs)
+        runner = HookRunner(global_hooks or HooksConfig(), camera_hooks or {}, LINKS, **kwargs)
         runner.start()
         runners.append(runner)
         return runner
@@ -136,16 +138,23 @@ def test_command_gets_the_document_on_stdin_in_argv_and_in_env(
     )
     runner = make_runner(HooksConfig(on_clip_end=hook))
 
-    runner.emit("clip_end", "door", {"clip_path": tmp_path / "door.mp4", "frames": 42})
+    runner.on_event(clip_ended("door", frames=42))
     runner.stop(timeout=10)
 
     assert (runner.completed, runner.failures, runner.dropped) == (1, 0, 0)
     seen = recorded(out)
-    assert seen["argv"] == ["door", str(tmp_path / "door.mp4"), "42", "{nope}", "a{", "}{"]
+    assert seen["argv"] == [
+        "door",
+        str(LINKS.path("clips/door/2026-01-01/120000Z.mp4")),
+        "42",
+        "{nope}",
+        "a{",
+        "}{",
+    ]
     document = json.loads(seen["stdin"])
     assert document["event"] == "clip_end"
     assert document["camera"] == "door"
-    assert document["clip_path"] == str(tmp_path / "door.mp4")
+    assert document["clip_path"] == str(LINKS.path("clips/door/2026-01-01/120000Z.mp4"))
     assert document["frames"] == 42
     assert datetime.fromisoformat(document["time"]).utcoffset() is not None
     assert seen["env"] == {
@@ -161,7 +170,7 @@ def test_url_hook_posts_the_document_as_json(
     base_url, requests = http_server
     runner = make_runner(HooksConfig(on_clip_start=HookConfig(url=base_url + "/hook?x=1")))
 
-    runner.emit("clip_start", "door", {"clip": "door-1.mp4"})
+    runner.on_event(clip_started("door"))
     runner.stop(timeout=10)
 
     assert (runner.completed, runner.failures) == (1, 0)
@@ -170,10 +179,10 @@ def test_url_hook_posts_the_document_as_json(
     assert headers["Content-Type"] == "application/json"
     assert headers["User-Agent"] == f"motiond/{__version__}"
     document = json.loads(body)
-    assert {k: document[k] for k in ("event", "camera", "clip")} == {
+    assert {k: document[k] for k in ("event", "camera", "clip_id")} == {
         "event": "clip_start",
         "camera": "door",
-        "clip": "door-1.mp4",
+        "clip_id": "door/2026-01-01/120000Z.mp4",
     }
 
 
@@ -184,7 +193,7 @@ def test_url_hook_answered_with_an_error_status_is_a_failure(
     requests.status = 500
     runner = make_runner(HooksConfig(on_camera_offline=HookConfig(url=base_url)))
 
-    runner.emit("camera_offline", "door", {})
+    runner.on_event(CameraOffline(camera="door", detail="lost"))
     runner.stop(timeout=10)
 
     assert len(requests.received) == 1
@@ -200,7 +209,7 @@ def test_global_and_camera_hooks_fire_and_other_cameras_do_not(
 
     runner = make_runner(hooks("global"), {"door": hooks("door"), "yard": hooks("yard")})
 
-    runner.emit("camera_online", "door", {})
+    runner.on_event(CameraOnline(camera="door", detail="demo"))
     runner.stop(timeout=10)
 
     assert recorded(tmp_path / "global.json")["argv"] == ["global", "door"]
@@ -218,7 +227,7 @@ def test_event_without_a_camera_runs_only_the_global_hook(
         {"door": HooksConfig(on_storage_error=HookConfig(command=record_command(door_out)))},
     )
 
-    runner.emit("storage_error", None, {"error": "disk full"})
+    runner.on_event(StorageError(camera=None, error="disk full", path=Path("/data")))
     runner.stop(timeout=10)
 
     seen = recorded(global_out)
@@ -232,7 +241,7 @@ def test_an_event_nobody_hooks_is_neither_run_nor_dropped(
 ) -> None:
     runner = make_runner(HooksConfig(), max_pending=1)
     for _ in range(5):
-        runner.emit("clip_end", "door", {})
+        runner.on_event(clip_ended("door"))
     runner.stop(timeout=1)
     assert (runner.completed, runner.failures, runner.dropped) == (0, 0, 0)
 
@@ -243,12 +252,12 @@ def test_emit_never_blocks_and_counts_what_it_drops(
     pid_file, release = tmp_path / "pid", tmp_path / "release"
     hook = HookConfig(command=waiting_command(pid_file, release), timeout=30)
     runner = make_runner(HooksConfig(on_clip_end=hook), max_pending=4)
-    runner.emit("clip_end", "door", {})
+    runner.on_event(clip_ended("door"))
     wait_for_file(pid_file)  # that one is running now, and still counts as pending
 
     started = time.monotonic()
     for _ in range(4 + 10 - 1):
-        runner.emit("clip_end", "door", {})
+        runner.on_event(clip_ended("door"))
     elapsed = time.monotonic() - started
 
     assert elapsed < 0.5
@@ -267,7 +276,7 @@ def test_a_finished_event_frees_its_place(
     runner = make_runner(hooks, {"door": hooks}, max_pending=1)
 
     for done in range(1, 4):
-        runner.emit("clip_end", "door", {})
+        runner.on_event(clip_ended("door"))
         deadline = time.monotonic() + 5
         while runner.completed < 2 * done:  # the global and the camera hook
             assert time.monotonic() < deadline, "hooks never finished"
@@ -279,8 +288,8 @@ def test_a_finished_event_frees_its_place(
     pid_file, release = tmp_path / "pid", tmp_path / "release"
     waiting = HooksConfig(on_clip_end=HookConfig(command=waiting_command(pid_file, release)))
     runner.update(waiting, {"door": waiting})
-    runner.emit("clip_end", "door", {})
-    runner.emit("clip_end", "door", {})
+    runner.on_event(clip_ended("door"))
+    runner.on_event(clip_ended("door"))
     release.touch()
     assert runner.dropped == 1
 
@@ -293,7 +302,7 @@ def test_timed_out_command_is_killed_and_counted_as_a_failure(
     runner = make_runner(HooksConfig(on_clip_start=hook))
 
     started = time.monotonic()
-    runner.emit("clip_start", "door", {})
+    runner.on_event(clip_started("door"))
     runner.stop(timeout=10)
 
     assert time.monotonic() - started < 5
@@ -318,7 +327,7 @@ def test_failed_command_is_counted_not_raised(
     runner = make_runner(HooksConfig(on_clip_end=HookConfig(command=command)))
 
     with caplog.at_level(logging.WARNING, logger="motiond.notify.hooks"):
-        runner.emit("clip_end", "door", {})
+        runner.on_event(clip_ended("door"))
         runner.stop(timeout=10)
 
     assert (runner.completed, runner.failures) == (0, 1)
@@ -334,7 +343,7 @@ def test_url_on_a_closed_port_is_a_failure(make_runner: Callable[..., HookRunner
         port = probe.getsockname()[1]
     runner = make_runner(HooksConfig(on_clip_end=HookConfig(url=f"http://127.0.0.1:{port}/")))
 
-    runner.emit("clip_end", "door", {})
+    runner.on_event(clip_ended("door"))
     runner.stop(timeout=10)
 
     assert (runner.completed, runner.failures) == (0, 1)
@@ -346,8 +355,8 @@ def test_stop_returns_within_its_timeout_and_logs_what_it_abandons(
     pid_file, release = tmp_path / "pid", tmp_path / "release"
     hook = HookConfig(command=waiting_command(pid_file, release), timeout=30)
     runner = make_runner(HooksConfig(on_clip_end=hook), workers=1)
-    runner.emit("clip_end", "door", {})
-    runner.emit("clip_end", "yard", {})
+    runner.on_event(clip_ended("door"))
+    runner.on_event(clip_ended("yard"))
     wait_for_file(pid_file)
 
     try:
@@ -371,7 +380,7 @@ def test_emit_after_stop_is_dropped(tmp_path: Path, make_runner: Callable[..., H
     runner = make_runner(HooksConfig(on_clip_end=HookConfig(command=record_command(out))))
     runner.stop(timeout=1)
 
-    runner.emit("clip_end", "door", {})
+    runner.on_event(clip_ended("door"))
 
     assert runner.dropped == 1
     assert not out.exists()
@@ -385,9 +394,9 @@ def test_update_applies_to_later_events(
         return HooksConfig(on_clip_end=HookConfig(command=command))
 
     runner = make_runner(hooks("before"), {})
-    runner.emit("clip_end", "door", {})
+    runner.on_event(clip_ended("door"))
     runner.update(hooks("after"), {"yard": hooks("yard")})
-    runner.emit("clip_end", "yard", {})
+    runner.on_event(clip_ended("yard"))
     runner.stop(timeout=10)
 
     assert recorded(tmp_path / "before.json")["argv"] == ["door"]
@@ -395,17 +404,13 @@ def test_update_applies_to_later_events(
     assert recorded(tmp_path / "yard.json")["argv"] == ["yard"]
 
 
-def test_lifecycle_and_event_names_are_checked() -> None:
-    runner = HookRunner(HooksConfig(), {})
+def test_lifecycle_is_checked() -> None:
+    runner = HookRunner(HooksConfig(), {}, LINKS)
     with pytest.raises(RuntimeError):
         runner.stop()
     runner.start()
     with pytest.raises(RuntimeError):
         runner.start()
-    with pytest.raises(ValueError, match="clip_ended"):
-        runner.emit("clip_ended", "door", {})
-    with pytest.raises(ValueError, match="on_clip_end"):
-        runner.emit("on_clip_end", "door", {})
     runner.stop(timeout=1)
     with pytest.raises(RuntimeError):
         runner.stop()

@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -30,6 +29,7 @@ from tests.conftest import (
     write_config,
     write_test_video,
 )
+from tests.fixtures.events import Events
 from tests.fixtures.synthetic import background, with_square
 
 
@@ -92,17 +92,6 @@ def camera(record: RecordConfig | None = None) -> CameraConfig:
         capture=CaptureConfig(source="demo", kind="demo"),
         record=record or RecordConfig(),
     )
-
-
-class Events:
-    def __init__(self) -> None:
-        self.items: list[tuple[str, dict[str, Any]]] = []
-        self.ended = threading.Event()
-
-    def __call__(self, event: str, payload: dict[str, Any]) -> None:
-        self.items.append((event, payload))
-        if event in ("clip_end", "clip_discarded"):
-            self.ended.set()
 
 
 def record_one_clip(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from motiond.config import Config, ConfigError, FreeSpace, RecordConfig, parse_config
+from motiond.events import Event
 from motiond.store.clips import ClipIndex, ClipStore
 from motiond.store.layout import ClipRecord, Storage, StoredSnapshot
 from motiond.store.retention import (
@@ -24,6 +25,7 @@ from motiond.store.retention import (
     plan_deletions,
 )
 from tests.conftest import sidecars
+from tests.fixtures.events import event_pair
 from tests.integration.test_recorder import record_one_clip
 
 DAY = 86400.0
@@ -154,8 +156,8 @@ def config_for(root: Path, storage: str, camera: str = "") -> Config:
 
 
 class Emitted(list[tuple[str, dict[str, Any]]]):
-    def __call__(self, event: str, payload: dict[str, Any]) -> None:
-        self.append((event, payload))
+    def __call__(self, event: Event) -> None:
+        self.append(event_pair(event))
 
 
 def recorded(tmp_path: Path, days_ago: list[float]) -> tuple[Storage, ClipStore]:

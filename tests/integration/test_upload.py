@@ -23,6 +23,7 @@ import pytest
 from motiond.config import FreeSpace, UploadConfig, UploadDestination
 from motiond.detect.motion import Box
 from motiond.detect.trigger import ClipStats
+from motiond.events import EventBus
 from motiond.notify.upload import (
     DestinationWorker,
     FileSpec,
@@ -40,6 +41,7 @@ from motiond.store.retention import Limits, Retention, plan_deletions
 from scripts.mjpeg_server import MjpegServer
 from tests.conftest import sidecars, write_config
 from tests.e2e.test_camera_faults import FPS, RunningDaemon
+from tests.fixtures.events import LINKS
 from tests.fixtures.servers import (
     MotionScene,
     RcloneServer,
@@ -93,7 +95,7 @@ def test_the_queue_survives_a_restart_in_order_with_posters_first(tmp_path: Path
 
 
 def test_remote_paths_folders_and_the_files_of_a_clip() -> None:
-    assert remote_path("b2:bucket/motiond", "clips/a.mp4") == "b2:bucket/motiond/store/clips/a.mp4"
+    assert remote_path("b2:bucket/motiond", "clips/a.mp4") == "b2:bucket/motiond/clips/a.mp4"
     assert remote_path("nas:", "clips/a.mp4") == "nas:clips/a.mp4"
     assert remote_path("/mnt/usb/", "clips/a.mp4") == "/mnt/usb/clips/a.mp4"
     assert destination_folder("b2:my-bucket/motiond").startswith("b2_my-bucket_motiond-")
@@ -149,7 +151,7 @@ def test_retention_keeps_a_clip_until_it_is_uploaded_and_says_what_space_cost(
         UploadConfig(destinations=(UploadDestination("nas:cams"),)),
         storage,
         store,
-        on_failed=lambda camera, info: None,
+        on_failed=lambda event: None,
     )
     retention = Retention(config_for(storage.root, "max_age: 30d, min_free: 0"), store, Emitted())
     retention.pending_uploads = uploader.pending_remotes
@@ -206,7 +208,7 @@ def worker_for(
         upload,
         store.storage,
         store,
-        on_failed=lambda camera, info: failures.append({"camera": camera, **info}),
+        on_failed=lambda event: failures.append({"camera": event.camera, **event.payload(LINKS)}),
     )
 
 
@@ -263,10 +265,12 @@ def test_the_poster_goes_at_the_start_and_a_split_clips_peak_at_its_end(tmp_path
         UploadConfig(destinations=(UploadDestination(str(target)),)),
         storage,
         ClipStore(storage, ClipIndex(storage)),  # empty: nothing to catch up on at start
-        on_failed=lambda camera, info: None,
+        on_failed=lambda event: None,
     )
-    for event, payload in [*whole.items, *split.items]:
-        uploader.on_event("cam", event, payload)
+    bus = EventBus()
+    uploader.subscribe(bus)
+    for event in [*whole.published, *split.published]:
+        bus.publish(event)
     (worker,) = uploader.workers
     uploader.start()
     try:

@@ -40,6 +40,7 @@ from motiond.store.layout import Storage
 from motiond.web.auth import hash_password, hash_token, verify_password
 from tests.conftest import run_motiond, write_config
 from tests.e2e.test_camera_faults import RunningDaemon, free_port
+from tests.fixtures.events import LINKS, clip_ended
 from tests.integration.test_web import PASSWORD, TOKEN, WebTestCase
 
 EVIL = "rebind.evil.example"
@@ -351,10 +352,10 @@ def test_failed_hooks_log_no_secrets(
         url=f"http://127.0.0.1:{closed}/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/send",
         timeout=5.0,
     )
-    runner = HookRunner(HooksConfig(on_clip_end=hook), {})
+    runner = HookRunner(HooksConfig(on_clip_end=hook), {}, LINKS)
     caplog.set_level(logging.DEBUG)
     runner.start()
-    runner.emit("clip_end", "cam", {"clip_id": "cam/x.mp4"})
+    runner.on_event(clip_ended("cam"))
     deadline = time.monotonic() + 20
     while runner.failures < 2:
         assert time.monotonic() < deadline, caplog.text
@@ -377,7 +378,7 @@ def test_camera_urls_are_redacted_in_logs(tmp_path: Path, caplog: pytest.LogCapt
         capture=CaptureConfig(source=url, kind="url", open_timeout=1.0, read_timeout=1.0),
     )
     caplog.set_level(logging.INFO)
-    worker = CameraWorker(config, Storage(tmp_path), lambda event, payload: None)
+    worker = CameraWorker(config, Storage(tmp_path), lambda event: None)
     worker.start()
     try:
         deadline = time.monotonic() + 15

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from motiond.config import MqttConfig
+from motiond.detect.boxes import Box
+from motiond.events import ClipStarted, MediaLinks
 from motiond.notify.homeassistant import (
     Topics,
     camera_entities,
@@ -15,9 +20,12 @@ from motiond.notify.homeassistant import (
     node_id,
 )
 from motiond.notify.mqtt import default_client_id, describe_refusal
-from motiond.notify.mqtt_bridge import clip_event, last_clip_state
+from motiond.notify.mqtt_bridge import clip_ended_event, clip_started_event, last_clip_state
+from motiond.store.layout import local_iso
+from tests.fixtures.events import clip_ended
 
 BASE = "http://cams.lan:8100"
+LINKS = MediaLinks(BASE, Path("/data"))
 # Required per Home Assistant's MQTT integration docs (binary_sensor, sensor, switch, button,
 # image: image_topic or url_topic).
 REQUIRED = {
@@ -92,46 +100,33 @@ def test_discovery_topics_of_another_node_are_not_ours() -> None:
 
 
 def test_clip_events_and_the_last_clip_state() -> None:
-    start = clip_event(
-        "clip_start",
-        "door",
-        {
-            "clip_id": "door/2026-01-01/120000Z.mp4",
-            "poster": "warn/door/2026-01-01/120000Z-start.jpg",
-            "start": "2026-01-01T13:00:00.000+01:00",
-            "boxes": [[1, 2, 3, 4]],
-        },
-        BASE,
+    started = ClipStarted(
+        camera="door",
+        clip_id="door/2026-01-01/120000Z.mp4",
+        partial_path=Path("/data/clips/door/2026-01-01/120000Z.mp4.partial"),
+        poster="warn/door/2026-01-01/120000Z-start.jpg",
+        start=datetime(2026, 1, 1, 13, tzinfo=timezone(timedelta(hours=1))).timestamp(),
+        boxes=(Box(1, 2, 3, 4),),
     )
+    start = clip_started_event(started, LINKS)
     assert start == {
         "event": "clip_start",
         "camera": "door",
         "clip_id": "door/2026-01-01/120000Z.mp4",
         "clip_url": f"{BASE}/media/clips/door/2026-01-01/120000Z.mp4",
         "poster_url": f"{BASE}/media/warn/door/2026-01-01/120000Z-start.jpg",
-        "start": "2026-01-01T13:00:00.000+01:00",
+        "start": local_iso(started.start),
         "end": None,
         "duration": None,
         "changed_frames": None,
         "peak_delta": None,
         "boxes": [[1, 2, 3, 4]],
     }
-    record = {
-        "id": "door/2026-01-01/120000Z.mp4",
-        "file": "clips/door/2026-01-01/120000Z.mp4",
-        "poster": "warn/door/2026-01-01/120000Z-start.jpg",
-        "start": "2026-01-01T13:00:00.000+01:00",
-        "end": "2026-01-01T13:00:07.300+01:00",
-        "duration": 7.3,
-        "frames": 73,
-        "changed_frames": 33,
-        "peak_delta": 0.017,
-        "boxes_union": [5, 6, 70, 80],
-    }
-    end = clip_event("clip_end", "door", record, BASE)
+    ended = clip_ended("door", frames=73, links=LINKS)
+    end = clip_ended_event(ended, LINKS)
     assert end["boxes"] == [[5, 6, 70, 80]] and end["duration"] == 7.3
-    assert end["clip_url"] == start["clip_url"]
-    state = last_clip_state("door", record, BASE)
+    assert end["clip_url"] == start["clip_url"] and end["start"] == ended.record.start
+    state = last_clip_state(ended, LINKS)
     assert state["frames"] == 73 and state["clip_url"] == start["clip_url"]
     assert "boxes" not in state and "event" not in state
 

@@ -150,7 +150,7 @@ def test_off_site_copies_are_typed_and_round_trip(tmp_path: Path) -> None:
     copies = [
         {
             "remote": "b2:bucket/motiond",
-            "path": "b2:bucket/motiond/store/clips/x.mp4",
+            "path": "b2:bucket/motiond/clips/x.mp4",
             "time": "t1",
         },
         {"remote": "nas:", "path": "nas:clips/x.mp4", "time": "t2"},
@@ -159,7 +159,7 @@ def test_off_site_copies_are_typed_and_round_trip(tmp_path: Path) -> None:
     path.write_text(json.dumps({**OLD_SIDECAR, "uploads": copies}))
     record = read_sidecar(path)
     assert record.uploads == (
-        ClipUpload("b2:bucket/motiond", "b2:bucket/motiond/store/clips/x.mp4", "t1"),
+        ClipUpload("b2:bucket/motiond", "b2:bucket/motiond/clips/x.mp4", "t1"),
         ClipUpload("nas:", "nas:clips/x.mp4", "t2"),
     )
     assert "uploads" not in record.extra

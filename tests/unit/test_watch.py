@@ -16,6 +16,7 @@ import pytest
 from motiond.config import CameraConfig, CaptureConfig, MotionConfig, NightOverrides
 from motiond.detect.watch import Detection, PictureWatch
 from motiond.frames import Frame
+from tests.fixtures.events import event_pair
 from tests.fixtures.scenes import SceneScript
 
 FPS = 10.0
@@ -27,7 +28,7 @@ def make_watch(motion: MotionConfig) -> tuple[PictureWatch, list[tuple[str, dict
         name="cam", capture=CaptureConfig(source="rtsp://cam/main", kind="rtsp"), motion=motion
     )
     events: list[tuple[str, dict[str, Any]]] = []
-    watch = PictureWatch(config, lambda event, payload: events.append((event, payload)), bool)
+    watch = PictureWatch(config, lambda event: events.append(event_pair(event)), bool)
     return watch, events
 
 
