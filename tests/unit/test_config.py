@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from motiond.config import (
     load_config,
     parse_config,
 )
+from motiond.config.fields import sections, spec_of
 from motiond.units import format_duration, format_size, parse_duration, parse_size
 from tests.conftest import REPO, clean_env, run_motiond
 
@@ -370,3 +373,72 @@ def test_nuisance_night_and_tamper_keys() -> None:
     assert hook is not None and hook.url == "http://127.0.0.1:9/x"
     printed = dump_effective_config(config)
     assert "nuisance_learning: 5m" in printed and "tamper_after: 0ms" in printed
+
+
+# --- each key declared once ----------------------------------------------------------------
+
+
+def key_spellings(source: str) -> Counter[str]:
+    """Names that Python ``source`` spells as keys: keyword arguments (``MotionConfig(blur=3)``)
+    and string literals (``get("blur")``, ``Invalid("blur", ...)``, ``"blur" in given``), but
+    not strings that are values: compared with ``==``/``!=``, ``Literal[...]`` arguments, or a
+    keyword argument's value. Attribute access (``motion.blur``) is using a key, not spelling
+    it."""
+    tree = ast.parse(source)
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+
+    def is_a_value(node: ast.AST) -> bool:
+        parent = parents.get(node)
+        if isinstance(parent, ast.keyword):
+            return True
+        if isinstance(parent, ast.Compare):
+            return node is not parent.left or not isinstance(parent.ops[0], ast.In | ast.NotIn)
+        while parent is not None:
+            if isinstance(parent, ast.Subscript) and ast.unparse(parent.value) == "Literal":
+                return True
+            parent = parents.get(parent)
+        return False
+
+    spelled: Counter[str] = Counter()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg:
+            spelled[node.arg] += 1
+        elif (
+            isinstance(node, ast.Constant) and isinstance(node.value, str) and not is_a_value(node)
+        ):
+            spelled[node.value] += 1
+    return spelled
+
+
+def test_key_spellings_counts_keys_not_values() -> None:
+    old_style = (
+        'blur = section.integer("blur", defaults.blur, 0, 31)\n'
+        "motion = MotionConfig(blur=blur)\n"
+        'fields = frozenset({"warmup", "blur"})\n'
+        'if kind != "url" and "url" in given: pass\n'
+        'Kind = Literal["url", "file"]\n'
+        'found = Several(kind="url")\n'
+    )
+    assert key_spellings(old_style) == {
+        "blur": 3,
+        "warmup": 1,
+        "url": 1,
+        "kind": 1,
+    }
+
+
+def test_each_config_key_is_declared_once_and_named_at_most_once_more() -> None:
+    """A key's type, default and bounds are its dataclass field; beside that, its name appears
+    at most once more in motiond/config/ (a rule that names it), per section declaring it."""
+    declared: Counter[str] = Counter(
+        field.name
+        for cls in sections()
+        for field in dataclasses.fields(cls)
+        if not spec_of(field).derived
+    )
+    assert {"pixel_threshold", "source", "keepalive", "log_level"} <= set(declared)
+    spelled: Counter[str] = Counter()
+    for path in sorted((REPO / "motiond" / "config").glob("*.py")):
+        spelled += key_spellings(path.read_text())
+    too_often = {name: spelled[name] for name in declared if spelled[name] > declared[name]}
+    assert not too_often, f"keys named more than once beside their declaration: {too_often}"
