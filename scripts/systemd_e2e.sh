@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # motiond under a real systemd: boots a minimal Debian tree with systemd-nspawn, installs motiond
-# into it the way README.md tells a user, and checks the unit's behaviour (see check_* below).
+# into it the way docs/operations.md tells a user, and checks the unit's behaviour (see check_*
+# below).
 #
 # Needs root, debootstrap, systemd-nspawn (systemd-container) and nsenter; network to the Debian
 # mirror and to PyPI only while the tree is built and motiond installed (before booting; the
@@ -191,7 +192,7 @@ build_tree() { # tarball deps
     BUILD=""
 }
 
-# -- installing motiond as README.md says ----------------------------------------------------------
+# -- installing motiond as docs/operations.md says -------------------------------------------------
 
 copy_source() { # the files of a clone: tracked and new, not ignored
     mkdir -p "$1"
@@ -211,8 +212,8 @@ install_motiond() {
     log "installing motiond from the source tree into /opt/motiond/venv"
     copy_source "$ROOT$src"
     give_host_ca "$ROOT"
-    # README: the system user (sysusers.d), the venv, the unit, the config. The venv already
-    # holds the dependencies (cached tree), so `pip install` builds and adds motiond itself.
+    # docs/operations.md: the system user (sysusers.d), the venv, the unit, the config. The venv
+    # already holds the dependencies (cached tree), so `pip install` builds and adds motiond itself.
     install -D -m 644 "$ROOT$src/systemd/motiond.sysusers" "$ROOT/etc/sysusers.d/motiond.conf"
     in_root "$ROOT" systemd-sysusers /etc/sysusers.d/motiond.conf
     in_root "$ROOT" /opt/motiond/venv/bin/pip install --quiet "$src" ||
@@ -474,7 +475,7 @@ check_storage_on_another_disk() {
     rm -r "$dropin"
     inside systemctl daemon-reload
     write_config good
-    log "ok: storage on another disk works with the README's drop-in (and only with it)"
+    log "ok: storage on another disk works with docs/operations.md's drop-in (and only with it)"
 }
 
 check_journal() {
