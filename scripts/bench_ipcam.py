@@ -5,7 +5,7 @@ with and without a 640x360 sub stream; four cameras on one 1280x720/15 MJPEG str
 RTSP stream.
 
 Each scenario's stream is served on loopback by a separate process: RTSP by GStreamer's
-rtsp-server (tests/fixtures/rtsp_server.py, the camera of the tests) from a camera-like H.264 file
+rtsp-server (testbed/rtsp_server.py, the camera of the tests) from a camera-like H.264 file
 (a still scene, then footage with people walking throughout), MJPEG by scripts/bench/stream.py.
 Each program runs alone, as its own process, on a fresh stream: idle phase, then recording
 phase. Measured: CPU cores per phase, peak RSS, the clips written; ratios to Motion; the
@@ -28,9 +28,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a file: make `scripts.bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from scripts.bench import ipcam_report
 from scripts.bench.clips import summarise, video_files
 from scripts.bench.ipcam_media import StreamVideo, stream_video
@@ -46,7 +43,7 @@ from scripts.bench.procstat import cpu_between, memory, sample_cpu, thread_cpu_s
 from scripts.bench.programs import Program
 from scripts.bench.stream import StreamProcess
 from scripts.bench_vs_motion import ProgramDied, log, machine_info, motiond_source_digest
-from tests.fixtures.rtsp import RtspCamera, rtsp_server_unavailable
+from testbed.rtsp import RtspCamera, rtsp_server_unavailable
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = REPO_ROOT.parent / "shared" / "data" / "vtest.avi"
@@ -104,7 +101,7 @@ class Phases:
 
 
 class RtspStream:
-    """tests/fixtures/rtsp_server.py serving the scenario's files; phases are cut into the files."""
+    """testbed/rtsp_server.py serving the scenario's files; phases are cut into the files."""
 
     def __init__(self, mounts: dict[str, StreamVideo], workdir: Path) -> None:
         self.server = RtspCamera(

@@ -33,9 +33,6 @@ from typing import Any
 
 import tornado.httpclient
 
-if __package__ in (None, ""):  # run as a file: make `scripts.bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from scripts.bench import live_report
 from scripts.bench.live_client import LatencySample, LiveViewer, latency_summary
 from scripts.bench.live_procs import (
@@ -301,7 +298,7 @@ async def run_all(
 
 
 def jpeg_kb(video: Path, size: tuple[int, int]) -> float:
-    from scripts.mjpeg_server import jpeg_frames_from_video  # noqa: PLC0415
+    from testbed.mjpeg_server import jpeg_frames_from_video  # noqa: PLC0415
 
     frames = jpeg_frames_from_video(str(video), size, limit=30)
     return round(sum(len(f) for f in frames) / len(frames) / 1024, 1)

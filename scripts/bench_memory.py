@@ -30,9 +30,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a file: make `scripts.bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from scripts.bench import memory_report
 from scripts.bench.clips import summarise, video_files
 from scripts.bench.ipcam_media import StreamVideo
@@ -43,7 +40,7 @@ from scripts.bench.procstat import cpu_between, memory, sample_cpu
 from scripts.bench.programs import REPO_ROOT, Program
 from scripts.bench.stream import StreamProcess
 from scripts.bench_vs_motion import ProgramDied, log, machine_info, motiond_source_digest
-from tests.fixtures.rtsp import RtspCamera, rtsp_server_unavailable
+from testbed.rtsp import RtspCamera, rtsp_server_unavailable
 
 DEFAULT_VIDEO = REPO_ROOT.parent / "shared" / "data" / "vtest.avi"
 SUB_SIZE, SUB_BITRATE = (640, 360), 750_000
@@ -455,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         notes.insert(0, "motiond's source changed during the run: the rows mix versions")
     streams.append(
         f"HTTP MJPEG: scripts/bench/stream.py serving {args.video.name} as JPEGs (quality 80), "
-        f"{FPS:g} fps; RTSP: tests/fixtures/rtsp_server.py (GStreamer), the files looped, over TCP"
+        f"{FPS:g} fps; RTSP: testbed/rtsp_server.py (GStreamer), the files looped, over TCP"
     )
     results = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

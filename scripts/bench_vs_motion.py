@@ -27,9 +27,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a file: make `scripts.bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from scripts.bench import report
 from scripts.bench.clips import summarise, video_files
 from scripts.bench.detect_cost import detection_cost
@@ -171,7 +168,6 @@ def machine_info() -> dict[str, Any]:
             model = line.split(":", 1)[1].strip()
             break
     memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    sys.path.insert(0, str(REPO_ROOT))
     try:
         import motiond  # noqa: PLC0415
 

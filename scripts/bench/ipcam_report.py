@@ -205,7 +205,7 @@ def markdown(results: dict[str, Any]) -> str:
         machine_line(results["machine"]),
         "",
         "Each program runs alone on a fresh stream served on loopback by another process: "
-        "RTSP by GStreamer's rtsp-server (tests/fixtures/rtsp_server.py) from a camera-like "
+        "RTSP by GStreamer's rtsp-server (testbed/rtsp_server.py) from a camera-like "
         "H.264 file "
         "(Main profile, a keyframe every 2 s, no B-frames), MJPEG by scripts/bench/stream.py. "
         f"From the moment the program's first connection starts the stream: "

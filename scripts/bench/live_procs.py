@@ -60,12 +60,12 @@ def proc_threads(pid: int) -> int:
 
 
 class MjpegCamera:
-    """``python -m scripts.mjpeg_server`` serving a video on a loopback port."""
+    """``python -m testbed.mjpeg_server`` serving a video on a loopback port."""
 
     def __init__(
         self, video: Path, size: tuple[int, int], fps: float, log_path: Path, port: int
     ) -> None:
-        self.argv = [sys.executable, "-m", "scripts.mjpeg_server", "--input", str(video)]
+        self.argv = [sys.executable, "-m", "testbed.mjpeg_server", "--input", str(video)]
         self.argv += ["--size", f"{size[0]}x{size[1]}", "--fps", str(fps), "--port", str(port)]
         self.log_path = log_path
         self.process: subprocess.Popen[str] | None = None

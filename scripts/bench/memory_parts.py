@@ -236,7 +236,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--fps", type=float, default=15.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(REPO_ROOT))
     if args.child:
         print(json.dumps(child(args.child, args.input, args.fps)))
         return 0

@@ -19,8 +19,9 @@ from motiond.capture.sources import SourceError
 from motiond.config import CameraConfig, CaptureConfig, MotionConfig, RecordConfig
 from motiond.frames import Frame
 from motiond.store.layout import Storage
-from tests.conftest import decode_clip, sidecars
-from tests.fixtures.synthetic import background, with_noise, with_square
+from testbed.synthetic import background, with_noise, with_square
+from tests.fixtures.daemon import sidecars
+from tests.fixtures.video import decode_clip
 
 FPS = 10.0
 

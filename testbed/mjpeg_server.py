@@ -1,6 +1,6 @@
 """A fake HTTP camera: serves JPEG frames as an MJPEG stream, for tests and benchmarks.
 
-    python scripts/mjpeg_server.py --input ../shared/data/vtest.avi --size 1280x720 --fps 15
+    python -m testbed.mjpeg_server --input ../shared/data/vtest.avi --size 1280x720 --fps 15
 
 ``/stream.mjpg`` streams ``multipart/x-mixed-replace`` paced at ``fps`` (every client gets the
 frames from the first, looped forever); ``/snapshot.jpg`` answers one JPEG (the next in turn).
