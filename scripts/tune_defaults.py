@@ -34,6 +34,7 @@ import numpy as np
 from motiond.config import MotionConfig
 from motiond.detect.motion import MotionDetector
 from motiond.detect.nuisance import ENTER_LEVEL
+from testbed import VTEST
 
 NOISE_SIGMA = 4.0
 FPS = 10.0
@@ -169,7 +170,7 @@ def nuisance(path: Path, minutes: float = 8.0) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--only", choices=("thresholds", "min_area", "nuisance"))
-    parser.add_argument("video", nargs="?", type=Path, default=Path("../shared/data/vtest.avi"))
+    parser.add_argument("video", nargs="?", type=Path, default=VTEST)
     args = parser.parse_args()
     rng = np.random.default_rng(1)
     footage = read_frames(args.video)

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from scripts.bench.harness import REPO_ROOT
 
 
 class _SwitchableFrames:
