@@ -25,15 +25,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
-
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2
 
@@ -44,10 +40,9 @@ from motiond.detect.watch import PictureWatch
 from motiond.frames import Frame
 from motiond.record.encoders import CopyClipWriter
 from motiond.record.snapshots import encode_jpeg
+from scripts.bench.harness import DEFAULT_VIDEO, MEDIA_DIR, RESULTS_DIR
 from scripts.bench.ipcam_media import stream_video
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_VIDEO = REPO_ROOT.parent / "shared" / "data" / "vtest.avi"
 # The benchmark's full phases (scripts/bench_ipcam.py): the same cached files.
 STILL_S, FOOTAGE_S = 41.0, 40.0
 STREAMS = {
@@ -181,10 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
     parser.add_argument("--runs", type=int, default=3, help="runs per part (lowest kept)")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench-results")
-    parser.add_argument(
-        "--media-dir", type=Path, default=REPO_ROOT / "bench-results" / "ipcam-media"
-    )
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--media-dir", type=Path, default=MEDIA_DIR)
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
     rows = [

@@ -23,18 +23,22 @@ Usage: python -m scripts.bench_detect [--frames N] [--repeat N] [--only jpeg|sub
 from __future__ import annotations
 
 import argparse
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from scripts.bench.detect_cost import detection_cost, substream_detection_cost
+from scripts.bench.harness import DEFAULT_VIDEO
 
 SIZES = ((768, 576, 10.0), (1280, 720, 15.0), (1920, 1080, 15.0))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("video", nargs="?", type=Path, default=Path("../shared/data/vtest.avi"))
+    parser.add_argument("video", nargs="?", type=Path, default=DEFAULT_VIDEO)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--only", choices=("jpeg", "substream"))
@@ -54,17 +58,8 @@ def jpeg_table(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|---|")
     for width, height, fps in SIZES:
         size = None if (width, height) == (768, 576) else (width, height)
-        runs, plain_runs = [], []
-        for _ in range(max(1, args.repeat)):
-            runs.append(detection_cost(args.video, size, frames=args.frames, fps=fps))
-            plain_runs.append(
-                detection_cost(args.video, size, frames=args.frames, fps=fps, plain=True)
-            )
-        for run in (*runs, *plain_runs):
-            if not run.get("available"):
-                raise SystemExit(f"detection cost unavailable: {run.get('reason')}")
-        best = np.min([run["detect_samples_ms"] for run in runs], axis=0)
-        plain = np.min([run["detect_samples_ms"] for run in plain_runs], axis=0)
+        measure = functools.partial(detection_cost, args.video, size, frames=args.frames, fps=fps)
+        runs, best, plain = lowest_of_runs(measure, args.repeat)
         first = runs[0]
         print(
             f"| {first['size']} ({first['decoded_gray']} gray) "
@@ -85,21 +80,31 @@ def substream_table(args: argparse.Namespace) -> None:
         "(one run's median) | plain differencing: median / p99 |"
     )
     print("|---|---|---|")
-    runs, plain_runs = [], []
-    for _ in range(max(1, args.repeat)):
-        runs.append(substream_detection_cost(args.video, frames=args.frames))
-        plain_runs.append(substream_detection_cost(args.video, frames=args.frames, plain=True))
-    for run in (*runs, *plain_runs):
-        if not run.get("available"):
-            raise SystemExit(f"detection cost unavailable: {run.get('reason')}")
-    best = np.min([run["detect_samples_ms"] for run in runs], axis=0)
-    plain = np.min([run["detect_samples_ms"] for run in plain_runs], axis=0)
+    measure = functools.partial(substream_detection_cost, args.video, frames=args.frames)
+    runs, best, plain = lowest_of_runs(measure, args.repeat)
     print(
         f"| {runs[0]['size']} "
         f"| {np.median(best):.2f} / {np.percentile(best, 99):.2f} ms "
         f"({runs[0]['detect_ms']:.2f} ms) "
         f"| {np.median(plain):.2f} / {np.percentile(plain, 99):.2f} ms |"
     )
+
+
+def lowest_of_runs(
+    measure: Callable[..., dict[str, Any]], repeat: int
+) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+    """``repeat`` runs of ``measure(plain=...)``, everything on and plain differencing in turn:
+    the runs with everything on, and each frame's lowest detection time of each kind."""
+    runs, plain_runs = [], []
+    for _ in range(max(1, repeat)):
+        runs.append(measure(plain=False))
+        plain_runs.append(measure(plain=True))
+    for run in (*runs, *plain_runs):
+        if not run.get("available"):
+            raise SystemExit(f"detection cost unavailable: {run.get('reason')}")
+    best = np.min([run["detect_samples_ms"] for run in runs], axis=0)
+    plain = np.min([run["detect_samples_ms"] for run in plain_runs], axis=0)
+    return runs, best, plain
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ with and without a 640x360 sub stream; four cameras on one 1280x720/15 MJPEG str
 RTSP stream.
 
 Each scenario's stream is served on loopback by a separate process: RTSP by GStreamer's
-rtsp-server (tests/fixtures/rtsp_server.py, the camera of the tests) from a camera-like H.264 file
+rtsp-server (testbed/rtsp_server.py, the camera of the tests) from a camera-like H.264 file
 (a still scene, then footage with people walking throughout), MJPEG by scripts/bench/stream.py.
 Each program runs alone, as its own process, on a fresh stream: idle phase, then recording
 phase. Measured: CPU cores per phase, peak RSS, the clips written; ratios to Motion; the
@@ -18,21 +18,26 @@ issue's targets. Writes Markdown and JSON to bench-results/ and prints the Markd
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import statistics
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a file: make `scripts.bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from scripts.bench import ipcam_report
+from scripts.bench import harness, ipcam_report
 from scripts.bench.clips import summarise, video_files
+from scripts.bench.harness import (
+    DEFAULT_VIDEO,
+    MEDIA_DIR,
+    RESULTS_DIR,
+    log,
+    machine_info,
+    motiond_source_digest,
+    other_load,
+    work_dir,
+    write_results,
+)
 from scripts.bench.ipcam_media import StreamVideo, stream_video
 from scripts.bench.ipcam_programs import (
     CameraSource,
@@ -43,13 +48,10 @@ from scripts.bench.ipcam_programs import (
     motiond_ipcam_summary,
 )
 from scripts.bench.procstat import cpu_between, memory, sample_cpu, thread_cpu_seconds
-from scripts.bench.programs import Program
+from scripts.bench.programs import Program, ProgramDied
 from scripts.bench.stream import StreamProcess
-from scripts.bench_vs_motion import ProgramDied, log, machine_info, motiond_source_digest
-from tests.fixtures.rtsp import RtspCamera, rtsp_server_unavailable
+from testbed.rtsp import RtspCamera, rtsp_server_unavailable
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_VIDEO = REPO_ROOT.parent / "shared" / "data" / "vtest.avi"
 PROGRAMS = ("motion", "motiond")
 SUB_SIZE, SUB_BITRATE = (640, 360), 750_000
 PLAY_TIMEOUT_S = 60.0  # for the program's first client to start the stream
@@ -81,11 +83,8 @@ SCENARIOS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Phases:
-    warmup_s: float  # before the idle window, and between the motion's start and recording's
-    idle_s: float
-    recording_s: float
+class Phases(harness.Phases):
+    """warmup_s: before the idle window, and between the motion's start and recording's."""
 
     @property
     def still_s(self) -> float:
@@ -104,7 +103,7 @@ class Phases:
 
 
 class RtspStream:
-    """tests/fixtures/rtsp_server.py serving the scenario's files; phases are cut into the files."""
+    """testbed/rtsp_server.py serving the scenario's files; phases are cut into the files."""
 
     def __init__(self, mounts: dict[str, StreamVideo], workdir: Path) -> None:
         self.server = RtspCamera(
@@ -126,8 +125,7 @@ class RtspStream:
         """When the program's first client started the stream's timeline (time.monotonic())."""
         deadline = time.monotonic() + PLAY_TIMEOUT_S
         while (epoch := self.epoch()) is None:
-            if not program.alive():
-                raise ProgramDied(f"{program.key} exited (code {program.process.returncode})")  # type: ignore[union-attr]
+            program.check_alive()
             if time.monotonic() > deadline:
                 raise ProgramDied(f"{program.key} did not play the stream in {PLAY_TIMEOUT_S} s")
             time.sleep(0.1)
@@ -189,19 +187,11 @@ Stream = RtspStream | MjpegStream
 # Running one program
 
 
-def wait_until(program: Program, when: float) -> None:
-    """Sleep until ``when`` (time.monotonic()), failing early if the program exits."""
-    while (left := when - time.monotonic()) > 0:
-        if not program.alive():
-            raise ProgramDied(f"{program.key} exited (code {program.process.returncode})")  # type: ignore[union-attr]
-        time.sleep(min(0.25, left))
-
-
 def measure(program: Program, stream: Stream, start: float, end: float) -> dict[str, Any]:
-    wait_until(program, start)
+    program.sleep_until(start)
     before, server_before = sample_cpu(program.pid), sample_cpu(stream.pid)
     threads_before = thread_cpu_seconds(program.pid)
-    wait_until(program, end)
+    program.sleep_until(end)
     after, server_after = sample_cpu(program.pid), sample_cpu(stream.pid)
     threads_after = thread_cpu_seconds(program.pid)
     use, server = cpu_between(before, after), cpu_between(server_before, server_after)
@@ -226,14 +216,14 @@ def run_program(program: Program, stream: Stream, phases: Phases) -> dict[str, A
     log(f"  {program.label}: pid {program.pid}, logs in {program.workdir}")
     try:
         began = stream.began(program)
-        wait_until(program, began + phases.warmup_s)
+        program.sleep_until(began + phases.warmup_s)
         # A program may have reconnected meanwhile (Motion probes each stream, closes it and
         # opens it again): the phases follow the timeline it ended up on.
         began = stream.epoch() or began
         idle_start = max(time.monotonic(), began + phases.warmup_s)
         result["idle"] = measure(program, stream, idle_start, idle_start + phases.idle_s)
         result["clips_during_idle"] = len(video_files(program.clip_dir))
-        wait_until(program, began + phases.still_s)
+        program.sleep_until(began + phases.still_s)
         stream.start_motion()
         recording_start = began + phases.still_s + phases.warmup_s
         result["recording"] = measure(
@@ -325,10 +315,7 @@ def run_scenario(
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
-    parser.add_argument("--quick", action="store_true", help="3 s warm-up, 8 s phases")
-    parser.add_argument("--warmup", type=float, help="seconds before each phase (default 5)")
-    parser.add_argument("--idle", type=float, help="idle phase seconds (default 30)")
-    parser.add_argument("--recording", type=float, help="recording phase seconds (default 30)")
+    Phases.add_arguments(parser)
     parser.add_argument(
         "--scenarios",
         nargs="+",
@@ -336,24 +323,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[s.key for s in SCENARIOS],
     )
     parser.add_argument("--programs", nargs="+", choices=PROGRAMS, default=list(PROGRAMS))
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench-results")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument(
         "--media-dir",
         type=Path,
-        default=REPO_ROOT / "bench-results" / "ipcam-media",
+        default=MEDIA_DIR,
         help="where the encoded stream files are cached",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work dir (clips, logs)")
     return parser.parse_args(argv)
-
-
-def phases_from(args: argparse.Namespace) -> Phases:
-    base = Phases(3, 8, 8) if args.quick else Phases(5, 30, 30)
-    return Phases(
-        warmup_s=base.warmup_s if args.warmup is None else args.warmup,
-        idle_s=base.idle_s if args.idle is None else args.idle,
-        recording_s=base.recording_s if args.recording is None else args.recording,
-    )
 
 
 def preflight(args: argparse.Namespace, scenarios: list[Scenario]) -> str | None:
@@ -408,28 +386,26 @@ def notes_for(runs: list[dict[str, Any]], scenarios: dict[str, Scenario]) -> lis
     ]
     if other:
         notes.append(
-            f"Other load on the machine while measuring (not the program, not the stream "
-            f"server): {min(other):.2f} to {max(other):.2f} cores, median "
-            f"{statistics.median(other):.2f}. Re-run on a quiet machine for tighter figures."
+            other_load(other, "the program, not the stream server")
+            + " Re-run on a quiet machine for tighter figures."
         )
     return notes
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    phases = phases_from(args)
+    phases = Phases.from_args(args)
     scenarios = [s for s in SCENARIOS if s.key in args.scenarios]
     if why := preflight(args, scenarios):
         print(why, file=sys.stderr)
         return 2
     started = time.monotonic()
     source_at_start = motiond_source_digest()
-    workdir = Path(tempfile.mkdtemp(prefix="motiond-bench-ipcam-"))
     programs = list(args.programs)
     skipped: list[str] = []
     runs: list[dict[str, Any]] = []
     streams: list[dict[str, Any]] = []
-    try:
+    with work_dir("motiond-bench-ipcam-", args.keep) as workdir:
         if "motiond" in programs and (why := motiond_ipcam_runnable(workdir / "preflight")):
             skipped.append(f"motiond not run: {why}")
             programs.remove("motiond")
@@ -440,11 +416,6 @@ def main(argv: list[str] | None = None) -> int:
             for mount, video in media.items():
                 streams.append({"scenario": scenario.key, "mount": mount, **_stream_info(video)})
             runs += run_scenario(scenario, programs, args.video, media, phases, workdir)
-    finally:
-        if args.keep:
-            log(f"work dir kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
     if motiond_source_digest() != source_at_start:
         skipped.append("motiond's source changed during the run: the motiond rows mix versions")
@@ -464,12 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     results["comparison"] = ipcam_report.comparison(runs, by_key)
     text = ipcam_report.markdown(results)
-    args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (args.out / f"bench-ipcam-{stamp}.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / f"bench-ipcam-{stamp}.md").write_text(text)
+    where = write_results(args.out, f"bench-ipcam-{stamp}", results, text)
     print(text)
-    where = args.out / f"bench-ipcam-{stamp}"
     log(f"done in {results['elapsed_s']:.0f} s; results in {where}.{{md,json}}")
     return 1 if any(run.get("error") for run in runs) else 0
 

@@ -20,12 +20,8 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,25 +29,23 @@ from typing import Any
 
 import tornado.httpclient
 
-if __package__ in (None, ""):  # run as a file: make `scripts.bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from scripts.bench import live_report
-from scripts.bench.live_client import LatencySample, LiveViewer, latency_summary
-from scripts.bench.live_procs import (
-    CAMERA,
-    MjpegCamera,
-    ViewerCrowd,
-    cpu_split,
+from scripts.bench.harness import (
+    DEFAULT_VIDEO,
+    RESULTS_DIR,
     free_port,
-    motiond_program,
-    proc_threads,
+    git_commit,
+    log,
+    machine_basics,
+    other_load,
+    work_dir,
+    write_results,
 )
-from scripts.bench.procstat import cpu_between, memory, sample_cpu, tree_cpu_seconds
+from scripts.bench.live_client import LatencySample, LiveViewer, latency_summary
+from scripts.bench.live_procs import CAMERA, MjpegCamera, ViewerCrowd, cpu_split, motiond_program
+from scripts.bench.procstat import cpu_between, memory, sample_cpu, threads, tree_cpu_seconds
 from scripts.bench.programs import Program
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_VIDEO = REPO_ROOT.parent / "shared" / "data" / "vtest.avi"
+from testbed.mjpeg_server import parse_size
 
 
 @dataclass(frozen=True)
@@ -81,10 +75,6 @@ def window_specs(crowd: int, width: int) -> list[WindowSpec]:
         WindowSpec("crowd-full", f"{crowd} viewers, full frame", crowd, None),
         WindowSpec(f"crowd-w{width}", f"{crowd} viewers, width={width}", crowd, width),
     ]
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 class LiveBench:
@@ -229,7 +219,7 @@ class LiveBench:
             samples.append(
                 {
                     "rss_mb": memory(self.daemon.pid).rss_mb,
-                    "threads": proc_threads(self.daemon.pid),
+                    "threads": threads(self.daemon.pid),
                     "fps": status["fps"],
                     "recording": status["recording"],
                 }
@@ -301,7 +291,7 @@ async def run_all(
 
 
 def jpeg_kb(video: Path, size: tuple[int, int]) -> float:
-    from scripts.mjpeg_server import jpeg_frames_from_video  # noqa: PLC0415
+    from testbed.mjpeg_server import jpeg_frames_from_video  # noqa: PLC0415
 
     frames = jpeg_frames_from_video(str(video), size, limit=30)
     return round(sum(len(f) for f in frames) / len(frames) / 1024, 1)
@@ -312,30 +302,11 @@ def machine_info() -> dict[str, Any]:
 
     import motiond  # noqa: PLC0415
 
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown CPU",
-    )
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
     return {
-        "cpu_model": model,
-        "nproc": len(os.sched_getaffinity(0)),
-        "memory_gb": round(int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
+        **machine_basics(),
         "tornado": tornado.version,
         "opencv": cv2.__version__,
-        "motiond": f"{motiond.__version__} ({commit or 'no commit'})",
+        "motiond": f"{motiond.__version__} ({git_commit() or 'no commit'})",
         "loadavg_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
 
@@ -362,19 +333,11 @@ def notes_for(windows: list[dict[str, Any]], fps: float) -> list[str]:
     if measured:
         other = [w["other_cores"] for w in measured]
         notes.append(
-            f"Other load on the machine while measuring (not motiond, the camera server or the "
-            f"viewers): {min(other):.2f} to {max(other):.2f} cores. CPU figures are per-process "
-            "CPU time, so contention shows mostly as noise; on a shared machine, run it twice."
+            other_load(other, "motiond, the camera server or the viewers", median=False)
+            + " CPU figures are per-process CPU time, so contention shows mostly as noise; on a "
+            "shared machine, run it twice."
         )
     return notes
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    width, _, height = text.lower().partition("x")
-    try:
-        return int(width), int(height)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, got {text!r}") from None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -390,7 +353,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, help="seconds after the camera is online (10)")
     parser.add_argument("--settle", type=float, help="seconds after viewers connect (5)")
     parser.add_argument("--seconds", type=float, help="each measured window (30)")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench-results")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--keep", action="store_true", help="keep the work dir (config, logs)")
     args = parser.parse_args(argv)
     if args.viewers < 2:
@@ -415,14 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     timing = timing_from(args)
     started = time.monotonic()
     machine = machine_info()
-    workdir = Path(tempfile.mkdtemp(prefix="motiond-bench-live-"))
-    try:
+    with work_dir("motiond-bench-live-", args.keep) as workdir:
         windows, run = asyncio.run(run_all(args, timing, workdir))
-    finally:
-        if args.keep:
-            log(f"work dir kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     results: dict[str, Any] = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine,
@@ -440,9 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     results["targets"] = live_report.check_targets(results)
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     text = live_report.markdown(results)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bench_live.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "bench_live.md").write_text(text)
+    write_results(args.out, "bench_live", results, text)
     print(text)
     log(f"done in {results['elapsed_s']:.0f} s; results in {args.out}/bench_live.{{md,json}}")
     failed = any("error" in w for w in windows) or not all(c["met"] for c in results["targets"])

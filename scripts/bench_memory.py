@@ -21,31 +21,35 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a file: make `scripts.bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from scripts.bench import memory_report
 from scripts.bench.clips import summarise, video_files
+from scripts.bench.harness import (
+    DEFAULT_VIDEO,
+    MEDIA_DIR,
+    RESULTS_DIR,
+    log,
+    machine_info,
+    motiond_source_digest,
+    other_load,
+    work_dir,
+    write_results,
+)
 from scripts.bench.ipcam_media import StreamVideo
 from scripts.bench.ipcam_programs import CameraSource, motiond_ipcam_program
 from scripts.bench.memory_media import FOOTAGE_S, FPS, SIZES, Size, camera_stream, raw_video
-from scripts.bench.memory_probe import camera_metrics, smaps_breakdown, threads, web_port
-from scripts.bench.procstat import cpu_between, memory, sample_cpu
-from scripts.bench.programs import REPO_ROOT, Program
+from scripts.bench.memory_probe import camera_metrics, smaps_breakdown, web_port
+from scripts.bench.procstat import cpu_between, memory, sample_cpu, threads
+from scripts.bench.programs import Program, ProgramDied, check_config
 from scripts.bench.stream import StreamProcess
-from scripts.bench_vs_motion import ProgramDied, log, machine_info, motiond_source_digest
-from tests.fixtures.rtsp import RtspCamera, rtsp_server_unavailable
+from testbed.rtsp import RtspCamera, rtsp_server_unavailable
 
-DEFAULT_VIDEO = REPO_ROOT.parent / "shared" / "data" / "vtest.avi"
 SUB_SIZE, SUB_BITRATE = (640, 360), 750_000
 CAMERA_COUNTS = (1, 3)
 START_TIMEOUT_S = 90.0  # for every camera to be recording
@@ -148,27 +152,16 @@ def _describe(video: StreamVideo) -> str:
 # One run: motiond with N cameras on a feed
 
 
-def wait_until(program: Program, when: float) -> None:
-    while (left := when - time.monotonic()) > 0:
-        _check_alive(program)
-        time.sleep(min(0.25, left))
-
-
-def _check_alive(program: Program) -> None:
-    if not program.alive():
-        raise ProgramDied(f"motiond exited (code {program.process.returncode})")  # type: ignore[union-attr]
-
-
 def wait_recording(program: Program, cameras: list[str], timeout: float) -> int:
     """Waits for the web port, then until every camera records; returns the port."""
     deadline = time.monotonic() + timeout
     while (port := web_port(program.log_path)) is None:
-        _check_alive(program)
+        program.check_alive()
         if time.monotonic() > deadline:
             raise ProgramDied(f"no 'web: listening on' line in the log in {timeout:g} s")
         time.sleep(0.2)
     while True:
-        _check_alive(program)
+        program.check_alive()
         recording = camera_metrics(port).get("recording", {})
         if all(recording.get(camera) == 1 for camera in cameras):
             return port
@@ -190,7 +183,7 @@ def measure_window(
     start = time.monotonic()
     next_metrics = start
     while (now := time.monotonic()) < start + seconds:
-        _check_alive(program)
+        program.check_alive()
         rss.append(memory(pid).rss_mb)
         if now >= next_metrics:
             samples.append(camera_metrics(port))
@@ -254,7 +247,7 @@ def run_motiond(
     names = [f"cam{index}" for index in range(1, cameras + 1)]
     result: dict[str, Any] = {"kind": kind.key, "size": size.key, "cameras": cameras}
     result["settings"] = program.settings
-    if cameras == CAMERA_COUNTS[0] and (why := check_config(program)):
+    if cameras == CAMERA_COUNTS[0] and (why := check_config(program.argv[-1])):
         result["error"] = why
         return result
     started = time.monotonic()
@@ -263,7 +256,7 @@ def run_motiond(
     try:
         port = wait_recording(program, names, START_TIMEOUT_S)
         result["recording_after_s"] = round(time.monotonic() - started, 1)
-        wait_until(program, time.monotonic() + timing.settle_s)
+        program.sleep_until(time.monotonic() + timing.settle_s)
         result |= measure_window(program, port, names, feed.server_pid, timing.window_s)
     except (ProgramDied, OSError) as exc:
         # OSError: /proc/PID vanished (the process exited), or /metrics did not answer.
@@ -280,23 +273,6 @@ def run_motiond(
         f"cores{', ' + result['error'] if 'error' in result else ''}"
     )
     return result
-
-
-def check_config(program: Program) -> str | None:
-    """None if ``python -m motiond check-config`` accepts the run's config, else why not."""
-    config_path = program.argv[-1]
-    checked = subprocess.run(
-        [sys.executable, "-m", "motiond", "check-config", "-c", config_path],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if checked.returncode == 0:
-        return None
-    last = (checked.stderr or checked.stdout).strip().splitlines()[-1:] or ["no output"]
-    return f"`python -m motiond check-config` exited {checked.returncode}: {last[0]}"
 
 
 def clip_modes(program: Program) -> list[str]:
@@ -325,11 +301,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--sizes", nargs="+", choices=[s.key for s in SIZES], default=[s.key for s in SIZES]
     )
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench-results")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument(
         "--media-dir",
         type=Path,
-        default=REPO_ROOT / "bench-results" / "ipcam-media",
+        default=MEDIA_DIR,
         help="where the encoded stream files are cached",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work dir (configs, logs)")
@@ -393,10 +369,7 @@ def notes_for(runs: list[dict[str, Any]], kinds: dict[str, SourceKind]) -> list[
             )
     other = [run["window"]["other_cores"] for run in runs if not run.get("error")]
     if other:
-        notes.append(
-            f"Other load on the machine while measuring (not motiond, not the stream server): "
-            f"{min(other):.2f} to {max(other):.2f} cores, median {statistics.median(other):.2f}."
-        )
+        notes.append(other_load(other, "motiond, not the stream server"))
     return notes
 
 
@@ -441,21 +414,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.monotonic()
     source_at_start = motiond_source_digest()
-    workdir = Path(tempfile.mkdtemp(prefix="motiond-bench-memory-"))
-    try:
+    with work_dir("motiond-bench-memory-", args.keep) as workdir:
         runs, streams = run_all(args, kinds, sizes, workdir)
-    finally:
-        if args.keep:
-            log(f"work dir kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
     notes = notes_for(runs, {k.key: k for k in KINDS})
     if motiond_source_digest() != source_at_start:
         notes.insert(0, "motiond's source changed during the run: the rows mix versions")
     streams.append(
         f"HTTP MJPEG: scripts/bench/stream.py serving {args.video.name} as JPEGs (quality 80), "
-        f"{FPS:g} fps; RTSP: tests/fixtures/rtsp_server.py (GStreamer), the files looped, over TCP"
+        f"{FPS:g} fps; RTSP: testbed/rtsp_server.py (GStreamer), the files looped, over TCP"
     )
     results = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -472,12 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     results["summary"] = memory_report.summary(runs)
     text = memory_report.markdown(results)
-    args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (args.out / f"bench-memory-{stamp}.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / f"bench-memory-{stamp}.md").write_text(text)
+    where = write_results(args.out, f"bench-memory-{stamp}", results, text)
     print(text)
-    log(f"done in {results['elapsed_s']:.0f} s; results in {args.out / f'bench-memory-{stamp}'}")
+    log(f"done in {results['elapsed_s']:.0f} s; results in {where}")
     return 1 if any(run.get("error") for run in runs) else 0
 
 

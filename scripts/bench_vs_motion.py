@@ -13,40 +13,39 @@ Markdown.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
-import os
-import platform
 import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a file: make `scripts.bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from scripts.bench import report
 from scripts.bench.clips import summarise, video_files
 from scripts.bench.detect_cost import detection_cost
+from scripts.bench.harness import (
+    DEFAULT_VIDEO,
+    RESULTS_DIR,
+    Phases,
+    log,
+    machine_info,
+    motiond_source_digest,
+    other_load,
+    work_dir,
+    write_results,
+)
 from scripts.bench.procstat import cpu_between, memory, sample_cpu
 from scripts.bench.programs import (
     Program,
+    ProgramDied,
     motion_program,
     motion_summary,
-    motion_version,
     motiond_program,
     motiond_runnable,
     motiond_summary,
 )
 from scripts.bench.stream import StreamProcess
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_VIDEO = REPO_ROOT.parent / "shared" / "data" / "vtest.avi"
 PROGRAMS = ("motion", "motiond-ultrafast", "motiond-veryfast")
 
 
@@ -67,34 +66,10 @@ STREAMS = (
 )
 
 
-@dataclass(frozen=True)
-class Phases:
-    warmup_s: float
-    idle_s: float
-    recording_s: float
-
-
-class ProgramDied(RuntimeError):
-    pass
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def wait_running(program: Program, seconds: float) -> None:
-    """Sleep ``seconds``, failing early if the program exits."""
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        if not program.alive():
-            raise ProgramDied(f"{program.key} exited (code {program.process.returncode})")  # type: ignore[union-attr]
-        time.sleep(min(0.25, left))
-
-
 def measure_phase(program: Program, stream: StreamProcess, seconds: float) -> dict[str, Any]:
     frames_before = stream.frames_sent()
     start, server_start = sample_cpu(program.pid), sample_cpu(stream.pid)
-    wait_running(program, seconds)
+    program.sleep_until(time.monotonic() + seconds)
     end, server_end = sample_cpu(program.pid), sample_cpu(stream.pid)
     frames = stream.frames_sent() - frames_before
     use, server = cpu_between(start, end), cpu_between(server_start, server_end)
@@ -116,11 +91,11 @@ def run_program(program: Program, stream: StreamProcess, phases: Phases) -> dict
     program.start()
     log(f"  {program.label}: pid {program.pid}, logs in {program.workdir}")
     try:
-        wait_running(program, phases.warmup_s)
+        program.sleep_until(time.monotonic() + phases.warmup_s)
         result["idle"] = measure_phase(program, stream, phases.idle_s)
         result["clips_during_idle"] = len(video_files(program.clip_dir))
         stream.set_mode("motion")
-        wait_running(program, phases.warmup_s)
+        program.sleep_until(time.monotonic() + phases.warmup_s)
         result["recording"] = measure_phase(program, stream, phases.recording_s)
         mem = memory(program.pid)
         result["memory"] = {
@@ -164,54 +139,10 @@ def video_size(video: Path) -> tuple[int, int]:
         capture.release()
 
 
-def machine_info() -> dict[str, Any]:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    sys.path.insert(0, str(REPO_ROOT))
-    try:
-        import motiond  # noqa: PLC0415
-
-        motiond_version = getattr(motiond, "__version__", "?")
-    except ImportError:
-        motiond_version = "not importable"
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return {
-        "cpu_model": model,
-        "nproc": len(os.sched_getaffinity(0)),
-        "memory_gb": round(memory_kb / 1024 / 1024, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "motion": motion_version(),
-        "motiond": f"{motiond_version} ({commit or 'no commit'}, source {motiond_source_digest()})",
-    }
-
-
-def motiond_source_digest() -> str:
-    """A hash of motiond's source, to notice the code changing in the middle of a run."""
-    digest = hashlib.sha256()
-    for path in sorted((REPO_ROOT / "motiond").rglob("*.py")):
-        digest.update(path.relative_to(REPO_ROOT).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
-    parser.add_argument("--quick", action="store_true", help="3 s warm-up, 8 s phases")
-    parser.add_argument("--warmup", type=float, help="seconds before each phase (default 5)")
-    parser.add_argument("--idle", type=float, help="idle phase seconds (default 30)")
-    parser.add_argument("--recording", type=float, help="recording phase seconds (default 30)")
+    Phases.add_arguments(parser)
     parser.add_argument(
         "--streams",
         nargs="+",
@@ -220,18 +151,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--programs", nargs="+", choices=PROGRAMS, default=list(PROGRAMS))
     parser.add_argument("--detect-frames", type=int, default=300)
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench-results")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--keep", action="store_true", help="keep the work dir (clips, logs)")
     return parser.parse_args(argv)
-
-
-def phases_from(args: argparse.Namespace) -> Phases:
-    base = Phases(3, 8, 8) if args.quick else Phases(5, 30, 30)
-    return Phases(
-        warmup_s=base.warmup_s if args.warmup is None else args.warmup,
-        idle_s=base.idle_s if args.idle is None else args.idle,
-        recording_s=base.recording_s if args.recording is None else args.recording,
-    )
 
 
 def notes_for(runs: list[dict[str, Any]], streams: dict[str, StreamSpec]) -> list[str]:
@@ -265,17 +187,16 @@ def notes_for(runs: list[dict[str, Any]], streams: dict[str, StreamSpec]) -> lis
     ]
     if other:
         notes.append(
-            f"Other load on the machine while measuring (not the program, not the stream "
-            f"server): {min(other):.2f} to {max(other):.2f} cores, median "
-            f"{statistics.median(other):.2f}. Cores are per-process CPU time, so contention "
-            f"shows mostly as noise; re-run on a quiet machine for tighter figures."
+            other_load(other, "the program, not the stream server")
+            + " Cores are per-process CPU time, so contention shows mostly as noise; re-run on "
+            "a quiet machine for tighter figures."
         )
     return notes
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    phases = phases_from(args)
+    phases = Phases.from_args(args)
     if not args.video.exists():
         print(f"no such video: {args.video}", file=sys.stderr)
         return 2
@@ -286,12 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     source_at_start = motiond_source_digest()
     native = video_size(args.video)
     specs = [spec for spec in STREAMS if spec.name in args.streams]
-    workdir = Path(tempfile.mkdtemp(prefix="motiond-bench-"))
     programs = list(args.programs)
     skipped: list[str] = []
     runs: list[dict[str, Any]] = []
     detection: list[dict[str, Any]] = []
-    try:
+    with work_dir("motiond-bench-", args.keep) as workdir:
         wants_motiond = any(key.startswith("motiond") for key in programs)
         if wants_motiond and (why := motiond_runnable(workdir / "preflight")):
             skipped.append(f"motiond not run: {why}")
@@ -321,11 +241,6 @@ def main(argv: list[str] | None = None) -> int:
                     runs.append(result)
             finally:
                 stream.stop()
-    finally:
-        if args.keep:
-            log(f"work dir kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
     source_at_end = motiond_source_digest()
     if source_at_end != source_at_start:
@@ -344,10 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed_s": round(time.monotonic() - started, 1),
     }
     text = report.markdown(results)
-    args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (args.out / f"bench-{stamp}.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / f"bench-{stamp}.md").write_text(text)
+    write_results(args.out, f"bench-{stamp}", results, text)
     print(text)
     log(f"done in {results['elapsed_s']:.0f} s; results in {args.out}/bench-{stamp}.{{md,json}}")
     return 1 if any(run.get("error") for run in runs) else 0

@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,9 +31,9 @@ from typing import Any
 import tornado.httpclient
 import yaml
 
+from scripts.bench.harness import RESULTS_DIR, free_port
 from scripts.bench.live_client import LiveViewer
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 WARMUP_SECONDS = 60.0  # samples before this are left out of the trends
 
 
@@ -50,12 +49,6 @@ class Sample:
 
 def log(message: str) -> None:
     print(f"[soak {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def proc_sample(pid: int) -> tuple[float, int, int]:
@@ -256,7 +249,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="2 minutes")
     parser.add_argument("--viewers", type=int, default=20)
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between samples")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench-results")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     if args.quick:
         args.minutes = 2.0

@@ -17,7 +17,7 @@ be put between the specks and the people. Part 3 plays vtest.avi over and over f
 minutes with the nuisance model on and off: a busy path must not be learned as an area that
 never stops moving (that would hide people).
 
-Usage: python scripts/tune_defaults.py [--only thresholds|min_area|nuisance] [vtest.avi]
+Usage: python -m scripts.tune_defaults [--only thresholds|min_area|nuisance] [vtest.avi]
 (default: ../shared/data/vtest.avi; about 5 minutes in all)
 """
 
@@ -25,18 +25,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from motiond.config import MotionConfig
 from motiond.detect.motion import MotionDetector
 from motiond.detect.nuisance import ENTER_LEVEL
+from testbed import VTEST
 
 NOISE_SIGMA = 4.0
 FPS = 10.0
@@ -172,7 +170,7 @@ def nuisance(path: Path, minutes: float = 8.0) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--only", choices=("thresholds", "min_area", "nuisance"))
-    parser.add_argument("video", nargs="?", type=Path, default=Path("../shared/data/vtest.avi"))
+    parser.add_argument("video", nargs="?", type=Path, default=VTEST)
     args = parser.parse_args()
     rng = np.random.default_rng(1)
     footage = read_frames(args.video)

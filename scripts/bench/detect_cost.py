@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import fractions
 import statistics
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +21,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.contextmanager
@@ -49,7 +46,6 @@ def detection_cost(
     """The costs of detecting on ``video`` at ``size``; ``plain``: frame differencing only
     (min_area 0, no nuisance model, no scene monitor), i.e. the work of detection before
     nuisance, night and tamper handling were added, for comparison in the same conditions."""
-    sys.path.insert(0, str(REPO_ROOT))
     try:
         from motiond.config import MotionConfig  # noqa: PLC0415
         from motiond.detect.colour import colourfulness  # noqa: PLC0415
@@ -59,7 +55,7 @@ def detection_cost(
         from motiond.frames import Frame  # noqa: PLC0415
     except ImportError as exc:
         return {"available": False, "reason": f"motiond.detect.motion not importable: {exc}"}
-    from scripts.mjpeg_server import jpeg_frames_from_video  # noqa: PLC0415
+    from testbed.mjpeg_server import jpeg_frames_from_video  # noqa: PLC0415
 
     jpegs = jpeg_frames_from_video(str(video), size=size, quality=quality, limit=frames)
     threads = cv2.getNumThreads()
@@ -155,7 +151,6 @@ def substream_detection_cost(
     a ``main_size`` camera, motion with everything on, the colour sample from the chroma
     planes, day/night and tampering), and the trigger's update (on the capture thread in the
     daemon; counted here as in ``detection_cost``). ``plain``: frame differencing only."""
-    sys.path.insert(0, str(REPO_ROOT))
     try:
         import av  # noqa: PLC0415
 

@@ -6,7 +6,7 @@ as a real camera's idle picture has; a perfectly still picture would code to alm
 then ``footage_s`` seconds of the footage (vtest.avi: people walking throughout), each source
 frame once at ``fps``, from its start and looped if needed. Encoded as cameras send it: x264
 Main profile, a keyframe every ``gop`` frames, no B-frames, bitrate capped (``-maxrate``) at
-``bitrate`` (the encoder options of tests/fixtures/rtsp.py; H.265 by x265 the same way). Files are
+``bitrate`` (the encoder options of testbed/camera_video.py; H.265 by x265 the same way). Files are
 cached in ``cache_dir`` under a name made of every parameter, so a second run starts at once.
 """
 
@@ -22,7 +22,7 @@ import av
 import cv2
 import numpy as np
 
-from tests.fixtures.rtsp import encoder_args
+from testbed.camera_video import encoder_args
 
 NOISE = 3  # gray levels, uniform, fresh in every still frame
 
@@ -57,7 +57,7 @@ def stream_video(
 ) -> StreamVideo:
     """The file for these parameters, encoded now unless already in ``cache_dir``.
 
-    ``codec`` is ``h264`` or ``hevc`` (x265 ultrafast, as tests/fixtures/rtsp.py encodes it)."""
+    ``codec`` is ``h264`` or ``hevc`` (x265 ultrafast, as testbed/camera_video.py encodes it)."""
     stat = footage.stat()
     key = f"{footage.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{size}:{fps}:{bitrate}:{gop}"
     key += f":{still_s}:{footage_s}:{NOISE}"

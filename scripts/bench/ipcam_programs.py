@@ -11,19 +11,17 @@ Several cameras run in one Motion process (a ``camera`` file each), as in one mo
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from scripts.bench.harness import motion_version
 from scripts.bench.programs import (
-    REPO_ROOT,
     Program,
+    check_config,
     motion_settings,
-    motion_version,
+    motiond_run,
+    write_config,
 )
 
 # Options that belong to each camera in a multi-camera Motion setup.
@@ -146,17 +144,7 @@ def motiond_ipcam_config(
 def motiond_ipcam_program(workdir: Path, cameras: list[CameraSource], fps: float | None) -> Program:
     workdir.mkdir(parents=True, exist_ok=True)
     storage = workdir / "motiond-data"
-    config = motiond_ipcam_config(cameras, storage, fps)
-    config_path = workdir / "motiond.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return Program(
-        key="motiond",
-        label="motiond",
-        argv=[sys.executable, "-m", "motiond", "run", "-c", str(config_path)],
-        workdir=workdir,
-        clip_dir=storage,
-        settings=config,
-    )
+    return motiond_run(workdir, motiond_ipcam_config(cameras, storage, fps), storage)
 
 
 def motiond_ipcam_runnable(workdir: Path) -> str | None:
@@ -166,21 +154,8 @@ def motiond_ipcam_runnable(workdir: Path) -> str | None:
         CameraSource("rtsp://127.0.0.1:9/main", (1280, 720), "rtsp://127.0.0.1:9/sub", (640, 360)),
         CameraSource("http://127.0.0.1:9/stream.mjpg", (1280, 720)),
     ]
-    config_path = workdir / "motiond.yaml"
     config = motiond_ipcam_config(cameras, workdir / "data", None)
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    result = subprocess.run(
-        [sys.executable, "-m", "motiond", "check-config", "-c", str(config_path)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if result.returncode == 0:
-        return None
-    last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-    return f"`python -m motiond check-config` exited {result.returncode}: {last[0]}"
+    return check_config(write_config(workdir, config))
 
 
 def motiond_ipcam_summary() -> str:

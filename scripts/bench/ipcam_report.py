@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from scripts.bench.report import _cell, machine_line
+from scripts.bench.report import cell, machine_line, succeeded
 
 COPY_MARGIN_CORES = 0.01  # copy mode: recording costs at most this much more than idle
 SUB_SHARE = 0.5  # with a sub stream: at most half of Motion's passthrough on the main stream
@@ -16,10 +16,6 @@ class ScenarioLike(Protocol):
     kind: str
     sub: bool
     cameras: int
-
-
-def _ok(run: dict[str, Any] | None) -> bool:
-    return run is not None and not run.get("error")
 
 
 def _ratio(value: float, reference: float) -> float | None:
@@ -36,7 +32,7 @@ def comparison(
         scenario = scenarios[key]
         motiond, motion = found.get((key, "motiond")), found.get((key, "motion"))
         row: dict[str, Any] = {"scenario": key, "ratios": None, "targets": []}
-        if _ok(motiond) and _ok(motion):
+        if succeeded(motiond) and succeeded(motion):
             assert motiond is not None and motion is not None
             row["ratios"] = {
                 "idle_cores": _ratio(motiond["idle"]["cores"], motion["idle"]["cores"]),
@@ -47,7 +43,7 @@ def comparison(
                     motiond["memory"]["peak_rss_mb"], motion["memory"]["peak_rss_mb"]
                 ),
             }
-        if _ok(motiond):
+        if succeeded(motiond):
             assert motiond is not None
             main_only = found.get((key.removesuffix("-sub"), "motion"))
             row["targets"] = _targets(scenario, motiond, motion, main_only)
@@ -76,7 +72,7 @@ def _targets(
             COPY_MARGIN_CORES,
         )
         if scenario.sub:
-            reference = motion_main_only if _ok(motion_main_only) else None
+            reference = motion_main_only if succeeded(motion_main_only) else None
             for phase, value in (("idle", idle), ("recording", recording)):
                 limit = None if reference is None else SUB_SHARE * reference[phase]["cores"]
                 add(
@@ -86,9 +82,9 @@ def _targets(
                 )
         else:
             for phase, value in (("idle", idle), ("recording", recording)):
-                limit = motion[phase]["cores"] if _ok(motion) else None  # type: ignore[index]
+                limit = motion[phase]["cores"] if succeeded(motion) else None  # type: ignore[index]
                 add(f"{phase} cores at most Motion's", value, limit)
-    limit = motion["memory"]["peak_rss_mb"] if _ok(motion) else None  # type: ignore[index]
+    limit = motion["memory"]["peak_rss_mb"] if succeeded(motion) else None  # type: ignore[index]
     add("peak RSS (MB) at most Motion's", motiond["memory"]["peak_rss_mb"], limit)
     return targets
 
@@ -110,14 +106,14 @@ def results_table(runs: list[dict[str, Any]], labels: dict[str, str]) -> str:
         clips = run["clips"]
         idle, recording = run["idle"]["cores"], run["recording"]["cores"]
         cells = [
-            _cell(idle, 3),
-            _cell(recording, 3),
+            cell(idle, 3),
+            cell(recording, 3),
             f"{recording - idle:+.3f}",
-            _cell(run["memory"]["peak_rss_mb"], 0),
-            _cell(clips["count"]),
+            cell(run["memory"]["peak_rss_mb"], 0),
+            cell(clips["count"]),
             ", ".join(clips["codecs"]) or "-",
-            _cell(clips["kbit_s"], 0),
-            _cell(clips["total_seconds"], 1),
+            cell(clips["kbit_s"], 0),
+            cell(clips["total_seconds"], 1),
         ]
         lines.append(f"{where} " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -178,7 +174,7 @@ def target_table(rows: list[dict[str, Any]], labels: dict[str, str]) -> str:
             verdict = {True: "met", False: "**missed**", None: "no reference"}[target["met"]]
             lines.append(
                 f"| {labels[row['scenario']]} | {target['target']} | {target['value']} "
-                f"| {_cell(target['limit'])} | {verdict} |"
+                f"| {cell(target['limit'])} | {verdict} |"
             )
     return "\n".join(lines)
 
@@ -205,7 +201,7 @@ def markdown(results: dict[str, Any]) -> str:
         machine_line(results["machine"]),
         "",
         "Each program runs alone on a fresh stream served on loopback by another process: "
-        "RTSP by GStreamer's rtsp-server (tests/fixtures/rtsp_server.py) from a camera-like "
+        "RTSP by GStreamer's rtsp-server (testbed/rtsp_server.py) from a camera-like "
         "H.264 file "
         "(Main profile, a keyframe every 2 s, no B-frames), MJPEG by scripts/bench/stream.py. "
         f"From the moment the program's first connection starts the stream: "

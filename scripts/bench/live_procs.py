@@ -9,28 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from scripts.bench.harness import REPO_ROOT
 from scripts.bench.procstat import CLOCK_TICKS, stop_process
-from scripts.bench.programs import Program
+from scripts.bench.programs import Program, motiond_run
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CAMERA = "bench"
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (the daemon binds it a moment later)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)
@@ -52,20 +41,13 @@ def cpu_split(pid: int) -> CpuSplit:
     return CpuSplit(user, system, sum(user_system(f"/proc/{pid}/task/{pid}/stat")))
 
 
-def proc_threads(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Threads:"):
-            return int(line.split()[1])
-    raise ValueError(f"no Threads line in /proc/{pid}/status")
-
-
 class MjpegCamera:
-    """``python -m scripts.mjpeg_server`` serving a video on a loopback port."""
+    """``python -m testbed.mjpeg_server`` serving a video on a loopback port."""
 
     def __init__(
         self, video: Path, size: tuple[int, int], fps: float, log_path: Path, port: int
     ) -> None:
-        self.argv = [sys.executable, "-m", "scripts.mjpeg_server", "--input", str(video)]
+        self.argv = [sys.executable, "-m", "testbed.mjpeg_server", "--input", str(video)]
         self.argv += ["--size", f"{size[0]}x{size[1]}", "--fps", str(fps), "--port", str(port)]
         self.log_path = log_path
         self.process: subprocess.Popen[str] | None = None
@@ -107,16 +89,7 @@ def motiond_program(workdir: Path, source_url: str, fps: float, web_port: int) -
         "web": {"port": web_port, "max_viewers_per_camera": 200, "max_viewers_per_client": 200},
         "cameras": [{"name": CAMERA, "source": source_url, "capture": {"fps": fps}}],
     }
-    config_path = workdir / "motiond.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return Program(
-        key="motiond",
-        label="motiond",
-        argv=[sys.executable, "-m", "motiond", "run", "-c", str(config_path)],
-        workdir=workdir,
-        clip_dir=workdir / "data",
-        settings=config,
-    )
+    return motiond_run(workdir, config, workdir / "data")
 
 
 class ViewerCrowd:

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from scripts.bench.report import cell
+
 LATENCY_TARGET_MS = 100.0
 EXTRA_CORES_TARGET = 0.3
 FPS_KEPT = 0.95  # capture "keeps its frame rate": at least this share of the 1-viewer rate
 RSS_GROWTH_LIMIT_MB = 32.0  # 50 viewers x (one pending frame + socket buffers) is ~12 MB
-
-
-def _cell(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def _window(results: dict[str, Any], key: str) -> dict[str, Any] | None:
@@ -31,7 +25,7 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         checks.append(
             {
                 "target": f"1 viewer, full frame: median latency < {LATENCY_TARGET_MS:g} ms",
-                "value": f"{_cell(median, 1)} ms",
+                "value": f"{cell(median, 1)} ms",
                 "met": median is not None and median < LATENCY_TARGET_MS,
             }
         )
@@ -109,7 +103,7 @@ def resources_table(results: dict[str, Any]) -> str:
         lines.append(
             f"| {w['label']} | {w['daemon_cores']:.3f} | {extra} "
             f"| {w['daemon_ioloop_cores']:.3f} | {w['daemon_system_cores']:.3f} "
-            f"| {_cell(w['capture_fps_api_min'])} / {w['capture_fps_counted']:.2f} "
+            f"| {cell(w['capture_fps_api_min'])} / {w['capture_fps_counted']:.2f} "
             f"| {per_viewer} "
             f"| {w['rss_start_mb']:.0f} -> {w['rss_end_mb']:.0f} ({w['rss_max_mb']:.0f}) "
             f"| {w['hwm_mb']:.0f} | {w['threads_max']} | {w['client_cores']:.3f} "
@@ -134,10 +128,10 @@ def latency_table(results: dict[str, Any]) -> str:
             if not summary or not summary["count"]:
                 continue
             lines.append(
-                f"| {w['label']} | {who} | {summary['count']} | {_cell(summary['median_ms'], 1)} "
-                f"| {_cell(summary['p90_ms'], 1)} | {_cell(summary['p99_ms'], 1)} "
-                f"| {_cell(summary['max_ms'], 1)} | {_cell(summary['age_median_ms'], 1)} "
-                f"| {_cell(summary['transit_median_ms'], 1)} |"
+                f"| {w['label']} | {who} | {summary['count']} | {cell(summary['median_ms'], 1)} "
+                f"| {cell(summary['p90_ms'], 1)} | {cell(summary['p99_ms'], 1)} "
+                f"| {cell(summary['max_ms'], 1)} | {cell(summary['age_median_ms'], 1)} "
+                f"| {cell(summary['transit_median_ms'], 1)} |"
             )
     return "\n".join(lines)
 

@@ -36,7 +36,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from scripts.bench.harness import DEFAULT_VIDEO, MEDIA_DIR, REPO_ROOT
+
 PARTS = (
     "decode-h264-detect",
     "decode-hevc-detect",
@@ -48,13 +49,6 @@ X264_PRESET_LOOKAHEAD = "10"  # veryfast's own rc-lookahead, which motiond bound
 FRAMES = 90
 JPEGS = 30  # distinct camera JPEGs fed to the clip writer, cycled
 JPEG_QUALITY = 80  # as bench/stream.py serves them
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise ValueError("no VmRSS")
 
 
 def _prepare_decoder(path: Path, detect: bool) -> tuple[Any, Any]:
@@ -114,6 +108,7 @@ def child(part: str, path: Path, fps: float) -> dict[str, Any]:
     from motiond.config import RecordConfig  # noqa: PLC0415
     from motiond.record.encoders import PyAVClipWriter  # noqa: PLC0415
     from scripts.bench.memory_probe import smaps_breakdown  # noqa: PLC0415
+    from scripts.bench.procstat import memory  # noqa: PLC0415
 
     pid = os.getpid()
     kept: list[Any] = []
@@ -140,11 +135,11 @@ def child(part: str, path: Path, fps: float) -> dict[str, Any]:
             def work() -> None:
                 _decode(container, stream, kept)
 
-        before, smaps_before = _rss_mb(pid), smaps_breakdown(pid)
+        before, smaps_before = memory(pid).rss_mb, smaps_breakdown(pid)
         thread = threading.Thread(target=work, name=part)
         thread.start()
         thread.join()
-        after, smaps_after = _rss_mb(pid), smaps_breakdown(pid)
+        after, smaps_after = memory(pid).rss_mb, smaps_breakdown(pid)
         if part.startswith("clip-writer-jpeg"):
             kept[0].close()
     parts = asdict(smaps_after)
@@ -225,18 +220,13 @@ def markdown(results: list[dict[str, Any]], sizes: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", nargs="+", choices=["720p", "1080p"], default=["720p", "1080p"])
-    parser.add_argument(
-        "--video", type=Path, default=REPO_ROOT.parent / "shared" / "data" / "vtest.avi"
-    )
-    parser.add_argument(
-        "--media-dir", type=Path, default=REPO_ROOT / "bench-results" / "ipcam-media"
-    )
+    parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
+    parser.add_argument("--media-dir", type=Path, default=MEDIA_DIR)
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--child", choices=PARTS, help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--fps", type=float, default=15.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(REPO_ROOT))
     if args.child:
         print(json.dumps(child(args.child, args.input, args.fps)))
         return 0

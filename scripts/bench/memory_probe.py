@@ -102,12 +102,5 @@ def smaps_breakdown(pid: int) -> SmapsBreakdown:
     )
 
 
-def threads(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Threads:"):
-            return int(line.split()[1])
-    raise ValueError(f"no Threads line in /proc/{pid}/status")
-
-
 def _mb(kilobytes: int) -> float:
     return round(kilobytes / 1024, 1)

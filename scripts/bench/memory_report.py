@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from scripts.bench.report import _cell, machine_line
+from scripts.bench.report import cell, machine_line, succeeded
 
 SMAPS_PARTS = ("arenas_mb", "heap_mb", "other_anon_mb", "files_mb")
-
-
-def _ok(run: dict[str, Any] | None) -> bool:
-    return run is not None and not run.get("error")
 
 
 def _each_further(one: float, more: float, extra_cameras: int) -> float:
@@ -27,7 +23,7 @@ def summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         one = found.get((kind, size, 1))
         more = found.get((kind, size, counts[-1])) if counts[-1] > 1 else None
         row: dict[str, Any] = {"kind": kind, "size": size, "cameras": counts}
-        if _ok(one):
+        if succeeded(one):
             assert one is not None
             row["one_camera"] = {
                 "peak_rss_mb": one["peak_rss_mb"],
@@ -36,7 +32,7 @@ def summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "cores": one["window"]["cores"],
                 "smaps": one["smaps"],
             }
-        if _ok(more):
+        if succeeded(more):
             assert more is not None
             row["more_cameras"] = {
                 "cameras": more["cameras"],
@@ -45,7 +41,7 @@ def summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "buffered_mb": more["buffered_mean_mb"],
                 "cores": more["window"]["cores"],
             }
-        if _ok(one) and _ok(more):
+        if succeeded(one) and succeeded(more):
             assert one is not None and more is not None
             extra = more["cameras"] - 1
             buffers_one = one["buffered_mean_mb"]
@@ -115,13 +111,13 @@ def summary_table(rows: list[dict[str, Any]], labels: dict[str, str]) -> str:
     for row in rows:
         one, more = row.get("one_camera"), row.get("more_cameras")
         further = row.get("each_further_camera", {})
-        buffers = f"{_cell(one and one['buffered_mb'])} / {_cell(more and more['buffered_mb'])}"
-        cores = f"{_cell(one and one['cores'])} / {_cell(more and more['cores'])}"
+        buffers = f"{cell(one and one['buffered_mb'])} / {cell(more and more['buffered_mb'])}"
+        cores = f"{cell(one and one['cores'])} / {cell(more and more['cores'])}"
         lines.append(
             f"| {labels[row['kind']]} | {row['size']} "
-            f"| {_cell(one and one['peak_rss_mb'], 0)} | {_cell(one and one['mean_rss_mb'], 0)} "
-            f"| {_cell(further.get('peak_rss_mb'), 0)} | {_cell(further.get('mean_rss_mb'), 0)} "
-            f"| {_cell(further.get('buffered_mb'), 1)} | {buffers} | {cores} |"
+            f"| {cell(one and one['peak_rss_mb'], 0)} | {cell(one and one['mean_rss_mb'], 0)} "
+            f"| {cell(further.get('peak_rss_mb'), 0)} | {cell(further.get('mean_rss_mb'), 0)} "
+            f"| {cell(further.get('buffered_mb'), 1)} | {buffers} | {cores} |"
         )
     return "\n".join(lines)
 
@@ -142,7 +138,7 @@ def smaps_table(rows: list[dict[str, Any]], labels: dict[str, str]) -> str:
             whole = f"{anon:.0f} ({smaps['files_mb']:.0f})"
         lines.append(
             f"| {labels[row['kind']]} | {row['size']} "
-            + "".join(f"| {_cell(further.get(part), 1)} " for part in SMAPS_PARTS)
-            + f"| {_cell(further.get('threads'), 1)} | {whole} |"
+            + "".join(f"| {cell(further.get(part), 1)} " for part in SMAPS_PARTS)
+            + f"| {cell(further.get('threads'), 1)} | {whole} |"
         )
     return "\n".join(lines)

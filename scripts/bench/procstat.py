@@ -78,6 +78,13 @@ def machine_busy_seconds() -> float:
     return (sum(values[:8]) - idle) / CLOCK_TICKS
 
 
+def threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise ValueError(f"no Threads line in /proc/{pid}/status")
+
+
 @dataclass(frozen=True)
 class Memory:
     peak_rss_mb: float  # VmHWM: the high-water mark of resident memory since start

@@ -9,23 +9,26 @@ default), i.e. Motion as a Debian user runs it.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
 
+from scripts.bench.harness import REPO_ROOT, motion_version
 from scripts.bench.procstat import stop_process
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Motion's libx264 CRF is (100 - movie_quality) * 51 // 100 (src/ffmpeg.c, ffmpeg_set_quality),
 # so 49 gives CRF 26, motiond's default. Motion always adds preset ultrafast + tune zerolatency.
 MOTION_MOVIE_QUALITY = 49
 MOTION_EVENT_GAP_S = 5
+
+
+class ProgramDied(RuntimeError):
+    pass
 
 
 @dataclass
@@ -69,6 +72,18 @@ class Program:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def check_alive(self) -> None:
+        """Raises ProgramDied if the program has exited."""
+        if not self.alive():
+            code = None if self.process is None else self.process.returncode
+            raise ProgramDied(f"{self.key} exited (code {code})")
+
+    def sleep_until(self, when: float) -> None:
+        """Sleep until ``when`` (time.monotonic()), failing early if the program exits."""
+        while (left := when - time.monotonic()) > 0:
+            self.check_alive()
+            time.sleep(min(0.25, left))
+
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM (both programs close their clips on it), SIGKILL after ``timeout``."""
         if self.process is None:
@@ -90,17 +105,6 @@ class Program:
 
 # ---------------------------------------------------------------------------------------------
 # Motion 4.5
-
-
-def motion_version() -> str:
-    """E.g. ``Motion 4.5.1``, from ``motion -h`` (which exits non-zero)."""
-    if shutil.which("motion") is None:
-        return "Motion not installed"
-    result = subprocess.run(["motion", "-h"], capture_output=True, text=True, check=False)
-    for line in (result.stdout + result.stderr).splitlines():
-        if line.startswith("motion Version"):
-            return "Motion " + line.split()[2].rstrip(",")
-    return "Motion"
 
 
 def motion_settings(
@@ -204,24 +208,39 @@ def motiond_program(workdir: Path, url: str, fps: float, preset: str) -> Program
     workdir.mkdir(parents=True, exist_ok=True)
     storage = workdir / "motiond-data"
     config = motiond_config(url, fps, storage, preset)
-    config_path = workdir / "motiond.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return Program(
-        key=f"motiond-{preset}",
-        label=f"motiond {preset}",
-        argv=[sys.executable, "-m", "motiond", "run", "-c", str(config_path)],
-        workdir=workdir,
-        clip_dir=storage,
-        settings=config,
-    )
+    return motiond_run(workdir, config, storage, f"motiond-{preset}", f"motiond {preset}")
 
 
 def motiond_runnable(workdir: Path) -> str | None:
     """None if ``python -m motiond`` accepts the benchmark's config, else why not."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = motiond_config("http://127.0.0.1:9/stream.mjpg", 15, workdir / "data", "ultrafast")
-    config_path = workdir / "motiond.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return check_config(write_config(workdir, config))
+
+
+def write_config(workdir: Path, config: dict[str, Any]) -> Path:
+    """``config`` as ``workdir/motiond.yaml``."""
+    path = workdir / "motiond.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def motiond_run(
+    workdir: Path, config: dict[str, Any], clip_dir: Path, key: str = "motiond", label: str = ""
+) -> Program:
+    """``python -m motiond run`` on ``config`` (written to ``workdir/motiond.yaml``)."""
+    return Program(
+        key=key,
+        label=label or key,
+        argv=[sys.executable, "-m", "motiond", "run", "-c", str(write_config(workdir, config))],
+        workdir=workdir,
+        clip_dir=clip_dir,
+        settings=config,
+    )
+
+
+def check_config(config_path: Path | str) -> str | None:
+    """None if ``python -m motiond check-config`` accepts ``config_path``, else why not."""
     result = subprocess.run(
         [sys.executable, "-m", "motiond", "check-config", "-c", str(config_path)],
         cwd=REPO_ROOT,

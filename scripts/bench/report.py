@@ -5,12 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 
-def _cell(value: Any, digits: int = 2) -> str:
+def cell(value: Any, digits: int = 2) -> str:
+    """A table cell: "-" for no value, floats to ``digits`` places."""
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
+
+
+def succeeded(run: dict[str, Any] | None) -> bool:
+    return run is not None and not run.get("error")
 
 
 def machine_line(machine: dict[str, Any]) -> str:
@@ -38,12 +43,12 @@ def results_table(runs: list[dict[str, Any]]) -> str:
                 [
                     run["stream"],
                     run["label"],
-                    _cell(run["idle"]["cores"]),
-                    _cell(run["recording"]["cores"]),
-                    _cell(run["memory"]["peak_rss_mb"], 0),
-                    _cell(clips["count"]),
-                    _cell(clips["kbit_s"], 0),
-                    _cell(clips["total_seconds"], 1),
+                    cell(run["idle"]["cores"]),
+                    cell(run["recording"]["cores"]),
+                    cell(run["memory"]["peak_rss_mb"], 0),
+                    cell(clips["count"]),
+                    cell(clips["kbit_s"], 0),
+                    cell(clips["total_seconds"], 1),
                 ]
             )
             + " |"

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from scripts.bench.harness import REPO_ROOT
 
 
 class _SwitchableFrames:
@@ -81,8 +81,7 @@ def serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, str(REPO_ROOT))
-    from scripts.mjpeg_server import MjpegServer, jpeg_frames_from_video  # noqa: PLC0415
+    from testbed.mjpeg_server import MjpegServer, jpeg_frames_from_video  # noqa: PLC0415
 
     # The protocol owns stdout; anything else the server prints goes to stderr.
     protocol, sys.stdout = sys.stdout, sys.stderr

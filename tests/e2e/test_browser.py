@@ -15,9 +15,7 @@ from __future__ import annotations
 import json
 import os
 import queue
-import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -28,64 +26,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, clean_env, motiond_command, write_config
+from tests.fixtures.browser import (
+    ARTIFACTS,
+    BROWSER_DIR,
+    CHROMIUM,
+    install_playwright,
+    require_browser_tools,
+)
+from tests.fixtures.daemon import clean_env, free_port, motiond_command, write_config
 
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_DIR = REPO / "tests" / "browser"
-ARTIFACTS = REPO / "artifacts" / "browser"
 USER = "tester"
 PASSWORD = "correct horse battery"
 NODE_TIMEOUT = 150.0  # the script takes about 25 s; this only bounds a hang
 START_TIMEOUT = 20.0
-
-
-def require_browser_tools() -> tuple[str, str]:
-    """Paths of node and npm; fails the test with what to install when something is missing."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    missing = []
-    if not CHROMIUM.is_file():
-        missing.append("Chromium at /usr/bin/chromium (apt-get install chromium)")
-    if node is None or npm is None:
-        missing.append("Node.js 20 or newer with npm (apt-get install nodejs npm)")
-    elif node_major(node) < 20:
-        missing.append(f"Node.js 20 or newer (playwright-core needs it; {node} is older)")
-    if missing:
-        pytest.fail("the browser test needs " + " and ".join(missing), pytrace=False)
-    assert node is not None
-    assert npm is not None
-    return node, npm
-
-
-def node_major(node: str) -> int:
-    version = subprocess.run(
-        [node, "--version"], capture_output=True, text=True, timeout=30, check=False
-    ).stdout
-    try:
-        return int(version.strip().lstrip("v").split(".")[0])
-    except ValueError:
-        return 0
-
-
-def install_playwright(npm: str) -> None:
-    if (BROWSER_DIR / "node_modules" / "playwright-core" / "package.json").is_file():
-        return
-    result = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund"],
-        cwd=BROWSER_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"npm ci in {BROWSER_DIR} failed:\n{result.stdout}\n{result.stderr}")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def hash_password(password: str) -> str:

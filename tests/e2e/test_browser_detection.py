@@ -26,15 +26,14 @@ import pytest
 import yaml
 
 from motiond.config import parse_config
-from tests.conftest import clean_env, motiond_command, write_config
-from tests.e2e.test_browser import (
+from tests.fixtures.browser import (
     ARTIFACTS,
     BROWSER_DIR,
     CHROMIUM,
-    free_port,
     install_playwright,
     require_browser_tools,
 )
+from tests.fixtures.daemon import clean_env, free_port, motiond_command, write_config
 from tests.fixtures.scene_runs import strip_mask, strip_mask_for
 from tests.fixtures.scenes import Rect, SceneScript, SwayingBranches, Walker, write_scene_video
 

@@ -9,15 +9,9 @@ finished and kept.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,35 +25,14 @@ from motiond.backoff import RECONNECT, Backoff
 from motiond.capture.camera import CameraWorker
 from motiond.config import CameraConfig, CaptureConfig, MotionConfig, RecordConfig
 from motiond.store.layout import Storage
-from scripts.mjpeg_server import FrameSupply, MjpegServer
-from tests.conftest import clean_env, decode_clip, motiond_command, sidecars, write_config
-from tests.fixtures.synthetic import background, with_noise, with_square
+from testbed.mjpeg_server import FrameSupply, MjpegServer
+from testbed.synthetic import background, with_noise, with_square
+from tests.fixtures.daemon import RunningDaemon, sidecars
+from tests.fixtures.mjpeg import FPS, HEIGHT, WIDTH, encode, still_jpegs
+from tests.fixtures.video import decode_clip
 
-FPS = 15.0
-WIDTH, HEIGHT = 320, 240
 # Appends its last argument to the file named by the one before (hooks run without a shell).
 HOOK_SCRIPT = "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + chr(10))"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def encode(image: np.ndarray) -> bytes:
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
-    assert ok
-    return data.tobytes()
-
-
-def still_jpegs(count: int = 30, seed: int = 3, shift: int = 0, gain: int = 0) -> list[bytes]:
-    """One picture with fresh sensor noise in every frame: nothing moves. ``shift`` (pixels)
-    and ``gain`` (levels) make it differ slightly, as after a camera restarts."""
-    rng = np.random.default_rng(seed)
-    scene = np.roll(background(WIDTH, HEIGHT), shift, axis=1)
-    scene = cv2.add(scene, np.full_like(scene, gain))
-    return [encode(with_noise(scene, rng, sigma=3.0)) for _ in range(count)]
 
 
 class SwitchableScene:
@@ -84,88 +57,6 @@ def moving_jpegs(count: int = 60) -> list[bytes]:
         encode(with_noise(with_square(scene, 10 + 4 * i, 90, size=40), rng, sigma=3.0))
         for i in range(count)
     ]
-
-
-class RunningDaemon:
-    """``python -m motiond run -c CFG`` on a fixed free port, stopped by pid when done."""
-
-    def __init__(self, tmp: Path, config: dict[str, Any]) -> None:
-        self.tmp = tmp
-        self.port = free_port()
-        self.log_path = tmp / "motiond.log"
-        self.storage = tmp / "data"
-        config = {
-            "storage": {"dir": str(self.storage)},
-            "web": {"listen": "127.0.0.1", "port": self.port},
-            **config,
-        }
-        self.config_path = write_config(tmp / "motiond.yaml", config)
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 30) -> None:
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                motiond_command("run", "-c", str(self.config_path)),
-                cwd=self.tmp,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                env=clean_env(),
-            )
-        self.wait_for(lambda: "web: listening" in self.log(), timeout, "web server")
-
-    def stop(self) -> int | None:
-        process = self.process
-        if process is None:
-            return None
-        try:
-            if process.poll() is None:
-                os.kill(process.pid, signal.SIGTERM)
-            return process.wait(timeout=30)
-        finally:
-            if process.poll() is None:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> float:
-        """Poll ``condition`` until true; returns the seconds it took."""
-        started = time.monotonic()
-        while not condition():
-            assert self.alive(), f"the daemon exited while waiting for {what}:\n{self.log()}"
-            if time.monotonic() - started > timeout:
-                raise AssertionError(f"no {what} within {timeout} s; log:\n{self.log()}")
-            time.sleep(0.05)
-        return time.monotonic() - started
-
-    def get(self, path: str, timeout: float = 5) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(self.base + path, timeout=timeout) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-
-    def json(self, path: str) -> Any:
-        status, body = self.get(path)
-        assert status == 200, (path, status, body)
-        return json.loads(body)
-
-    def camera(self, name: str = "cam") -> dict[str, Any]:
-        cameras = {c["name"]: c for c in self.json("/api/cameras")}
-        return cameras[name]  # type: ignore[no-any-return]
-
-    def metric(self, name: str, camera: str = "cam") -> float:
-        _, body = self.get("/metrics")
-        prefix = f'motiond_{name}{{camera="{camera}"}} '
-        for line in body.decode().splitlines():
-            if line.startswith(prefix):
-                return float(line[len(prefix) :])
-        raise AssertionError(f"no {prefix!r} in /metrics")
 
 
 class FaultRig:

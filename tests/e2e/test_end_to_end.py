@@ -7,15 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import (
-    decode_clip,
-    read_frame_number,
-    run_motiond,
-    run_motiond_until,
-    sidecars,
-    write_config,
-    write_test_video,
-)
+from testbed.framecode import read_frame_number
+from tests.fixtures.daemon import run_motiond, run_motiond_until, sidecars, write_config
+from tests.fixtures.video import decode_clip, write_test_video
 
 pytestmark = pytest.mark.slow
 

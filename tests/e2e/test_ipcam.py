@@ -1,6 +1,6 @@
 """IP cameras end to end: the real daemon against GStreamer's RTSP server on loopback.
 
-The camera serves generated H.264/H.265 files (tests/fixtures/rtsp.py) with a block moving at known
+The camera serves generated H.264/H.265 files (testbed/camera_video.py) with a block moving at known
 times and the frame number drawn in a strip, so each clip can be checked against the truth:
 which of the camera's pictures it holds, byte for byte (tests/fixtures/nal.py), where it starts
 and ends.
@@ -26,22 +26,17 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import (
-    clean_env,
-    decode_clip,
-    draw_frame_number,
-    motiond_command,
-    read_frame_number,
-    write_config,
-)
-from tests.e2e.test_browser import BROWSER_DIR, install_playwright, require_browser_tools
+from testbed.camera_video import CameraVideo, encode_pictures
+from testbed.framecode import draw_frame_number, read_frame_number
+from testbed.rtsp import RtspCamera
+from tests.fixtures.browser import BROWSER_DIR, install_playwright, require_browser_tools
+from tests.fixtures.daemon import clean_env, motiond_command, wait_for_file, write_config
 from tests.fixtures.nal import coded_pictures, keyframes, match_pictures
-from tests.fixtures.rtsp import CameraMediaCache, CameraVideo, RtspCamera, encode_pictures
+from tests.fixtures.rtsp import CameraMediaCache
 from tests.fixtures.scene_runs import EVENT_HOOK
 from tests.fixtures.scenes import SceneScript
-from tests.integration.test_hooks import wait_for_file
+from tests.fixtures.video import decode_clip
 
-pytest_plugins = ("tests.fixtures.rtsp",)
 pytestmark = pytest.mark.slow
 
 StartCamera = Callable[..., RtspCamera]

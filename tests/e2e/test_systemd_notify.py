@@ -31,18 +31,12 @@ from motiond.config import load_config
 from motiond.daemon import Daemon
 from motiond.events import CameraOffline, CameraOnline, ClipDiscarded, ClipEnded, ClipStarted
 from motiond.systemd import Notifier
-from tests.conftest import (
-    clean_env,
-    decode_clip,
-    motiond_command,
-    read_frame_number,
-    sidecars,
-    write_config,
-    write_test_video,
-)
+from testbed.framecode import read_frame_number
+from tests.fixtures.daemon import clean_env, motiond_command, sidecars, wait_until, write_config
+from tests.fixtures.video import decode_clip, write_test_video
 
 if TYPE_CHECKING:
-    from tests.conftest import TestVideo
+    from tests.fixtures.video import TestVideo
 
 pytestmark = pytest.mark.slow
 
@@ -341,24 +335,6 @@ def test_a_hung_capture_loop_stops_the_watchdog_pings(
 
 
 # -- reload, in process: the same CameraWorker object keeps recording the same clip ----------------
-
-
-@pytest.fixture
-def restore_process_state() -> Iterator[None]:
-    """Daemon.serve() sets signal handlers and the root log level; put them back afterwards."""
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    level = logging.getLogger().level
-    yield
-    for signum, handler in handlers.items():
-        signal.signal(signum, handler)
-    logging.getLogger().setLevel(level)
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.usefixtures("restore_process_state")

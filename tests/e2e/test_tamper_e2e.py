@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import clean_env, motiond_command, write_config
+from tests.fixtures.daemon import clean_env, motiond_command, write_config
 from tests.fixtures.scene_runs import SceneRun, run_scene, strip_mask
 from tests.fixtures.scenes import SceneScript, Walker, write_scene_video
 

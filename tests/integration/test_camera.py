@@ -20,9 +20,10 @@ from motiond.capture.sources import SourceError
 from motiond.config import CameraConfig, CaptureConfig, MotionConfig, RecordConfig
 from motiond.frames import Frame
 from motiond.store.layout import Storage
-from tests.conftest import decode_clip, sidecars
+from testbed.synthetic import background, with_noise, with_square
+from tests.fixtures.daemon import sidecars
 from tests.fixtures.events import event_pair
-from tests.fixtures.synthetic import background, with_noise, with_square
+from tests.fixtures.video import decode_clip
 
 FPS = 10.0
 

@@ -23,16 +23,10 @@ from motiond.detect.trigger import ClipStats
 from motiond.frames import Frame
 from motiond.record.recorder import ClipRecorder, Still
 from motiond.store.layout import Storage
-from tests.conftest import (
-    clean_env,
-    decode_clip,
-    motiond_command,
-    sidecars,
-    write_config,
-    write_test_video,
-)
-from tests.fixtures.synthetic import background, with_noise
-from tests.integration.test_recorder import Events, camera, record_one_clip
+from testbed.synthetic import background, with_noise
+from tests.fixtures.clips import Events, camera, record_one_clip
+from tests.fixtures.daemon import clean_env, motiond_command, sidecars, write_config
+from tests.fixtures.video import decode_clip, write_test_video
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="mounting a small tmpfs to fill up needs root"
@@ -292,7 +286,7 @@ def camera_packet_frames(path: Path, count: int) -> list[Frame]:
 def test_a_disk_that_fills_mid_copied_clip_keeps_it_to_its_last_fragment(
     tmp_path: Path, small_disk: Path
 ) -> None:
-    from tests.fixtures.rtsp import ffmpeg_unavailable, write_camera_video
+    from testbed.camera_video import ffmpeg_unavailable, write_camera_video
 
     if why := ffmpeg_unavailable():
         pytest.fail(why, pytrace=False)

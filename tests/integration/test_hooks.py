@@ -22,6 +22,7 @@ from motiond import __version__
 from motiond.config import HookConfig, HooksConfig
 from motiond.events import CameraOffline, CameraOnline, StorageError
 from motiond.notify.hooks import HookRunner, format_argument
+from tests.fixtures.daemon import wait_for_file
 from tests.fixtures.events import LINKS, clip_ended, clip_started
 
 # Writes what the command received (argv after the output path, stdin, env) to argv[1] as JSON.
@@ -60,13 +61,6 @@ def recorded(out: Path) -> dict[str, Any]:
 
 def waiting_command(pid_file: Path, release: Path) -> tuple[str, ...]:
     return (sys.executable, "-c", WAIT_FOR_FILE, str(pid_file), str(release))
-
-
-def wait_for_file(path: Path, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.01)
 
 
 @pytest.fixture

@@ -13,32 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from motiond.config import CameraConfig, CaptureConfig, OverlayConfig, RecordConfig
-from motiond.detect.motion import Box
+from motiond.config import OverlayConfig, RecordConfig
 from motiond.detect.trigger import ClipStats
 from motiond.frames import Frame
 from motiond.record.encoders import PyAVClipWriter
 from motiond.record.recorder import ClipRecorder, Still
 from motiond.store.clips import ClipIndex
 from motiond.store.layout import Storage, rename_no_overwrite
-from tests.conftest import (
-    clean_env,
-    decode_clip,
-    motiond_command,
-    sidecars,
-    write_config,
-    write_test_video,
-)
-from tests.fixtures.events import Events
-from tests.fixtures.synthetic import background, with_square
-
-
-def frames_at(times: list[float], wall0: float = 1_800_000_000.0) -> list[Frame]:
-    scene = background()
-    return [
-        Frame.from_image(i, t, wall0 + t, with_square(scene, 10 + 5 * i % 250, 50))
-        for i, t in enumerate(times)
-    ]
+from tests.fixtures.clips import Events, camera, frames_at, record_one_clip
+from tests.fixtures.daemon import clean_env, motiond_command, sidecars, write_config
+from tests.fixtures.video import decode_clip, write_test_video
 
 
 def test_timestamps_come_from_capture_times(tmp_path: Path) -> None:
@@ -84,39 +68,6 @@ def test_odd_sizes_are_cropped_to_even(tmp_path: Path) -> None:
     writer.write(Frame.from_image(0, 0.0, 0.0, image))
     writer.close()
     assert decode_clip(path)[1][0].shape[:2] == (240, 320)
-
-
-def camera(record: RecordConfig | None = None) -> CameraConfig:
-    return CameraConfig(
-        name="cam",
-        capture=CaptureConfig(source="demo", kind="demo"),
-        record=record or RecordConfig(),
-    )
-
-
-def record_one_clip(
-    tmp_path: Path,
-    record: RecordConfig,
-    keep: bool = True,
-    count: int = 20,
-    wall0: float = 1_800_000_000.0,
-) -> tuple[Storage, Events]:
-    storage = Storage(tmp_path / "data")
-    storage.ensure()
-    events = Events()
-    recorder = ClipRecorder(camera(record), storage, events, nominal_fps=10)
-    recorder.start()
-    frames = frames_at([i / 10 for i in range(count)], wall0)
-    recorder.begin_clip(frames[:3], Still(frames[2], (Box(10, 50, 24, 24),)))
-    for frame in frames[3:]:
-        recorder.add_frame(frame)
-    stats = ClipStats(
-        started_at=0.2, frames=count - 2, changed_frames=count - 2, peak_delta=0.05, peak_at=1.0
-    )
-    recorder.end_clip(keep, stats, Still(frames[10], (Box(60, 50, 24, 24),)), Box(10, 50, 100, 24))
-    assert events.ended.wait(30)
-    assert recorder.stop(10)
-    return storage, events
 
 
 def test_a_kept_clip_gets_its_sidecar_and_snapshots(tmp_path: Path) -> None:

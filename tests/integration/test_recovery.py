@@ -23,9 +23,10 @@ from motiond.record.encoders import PyAVClipWriter
 from motiond.store.clips import ClipIndex
 from motiond.store.layout import Storage
 from motiond.store.recovery import playable_end, recover
-from tests.conftest import clean_env, decode_clip, motiond_command, write_config, write_test_video
-from tests.e2e.test_browser import BROWSER_DIR, free_port, install_playwright, require_browser_tools
-from tests.integration.test_recorder import frames_at
+from tests.fixtures.browser import BROWSER_DIR, install_playwright, require_browser_tools
+from tests.fixtures.clips import frames_at
+from tests.fixtures.daemon import clean_env, free_port, motiond_command, write_config
+from tests.fixtures.video import decode_clip, write_test_video
 
 DAY = "2026-11-21"
 STEM = "061502Z"

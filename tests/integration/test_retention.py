@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from motiond.config import Config, ConfigError, FreeSpace, RecordConfig, parse_config
-from motiond.events import Event
-from motiond.store.clips import ClipIndex, ClipStore
+from motiond.config import ConfigError, FreeSpace, parse_config
+from motiond.store.clips import ClipIndex
 from motiond.store.layout import ClipRecord, Storage, StoredSnapshot
 from motiond.store.retention import (
     DEFAULT_BITRATE,
@@ -24,35 +23,17 @@ from motiond.store.retention import (
     headroom_for,
     plan_deletions,
 )
-from tests.conftest import sidecars
-from tests.fixtures.events import event_pair
-from tests.integration.test_recorder import record_one_clip
-
-DAY = 86400.0
-NOW = 1_800_000_000.0
-MB = 1_000_000
-ROOMY = DiskUsage(total=1000 * MB, free=900 * MB)
-
-
-def clip(camera: str, age_days: float, size: int = 10 * MB, keep: bool = False) -> ClipRecord:
-    start = NOW - age_days * DAY
-    clip_id = f"{camera}/2026-01-01/{round(age_days * 100):06d}Z.mp4"
-    return ClipRecord.from_json(
-        {
-            "id": clip_id,
-            "camera": camera,
-            "file": f"clips/{clip_id}",
-            "start_ts": start,
-            "end_ts": start + 10.0,
-            "duration": 10.0,
-            "frames": 100,
-            "codec": "h264",
-            "width": 320,
-            "height": 240,
-            "size": size,
-            "keep": keep,
-        }
-    )
+from tests.fixtures.clips import (
+    DAY,
+    MB,
+    NOW,
+    ROOMY,
+    Emitted,
+    clip,
+    config_for,
+    recorded,
+)
+from tests.fixtures.daemon import sidecars
 
 
 def planned(clips: list[ClipRecord], **kwargs: Any) -> list[tuple[str, str]]:
@@ -146,29 +127,6 @@ def test_headroom_is_one_max_clip_at_the_fastest_recent_bitrate() -> None:
 
 
 # -- the executor, on files the recorder wrote ---------------------------------------------------
-
-
-def config_for(root: Path, storage: str, camera: str = "") -> Config:
-    text = (
-        f"storage: {{dir: {root}, {storage}}}\ncameras:\n  - {{name: cam, source: demo{camera}}}\n"
-    )
-    return parse_config(text)
-
-
-class Emitted(list[tuple[str, dict[str, Any]]]):
-    def __call__(self, event: Event) -> None:
-        self.append(event_pair(event))
-
-
-def recorded(tmp_path: Path, days_ago: list[float]) -> tuple[Storage, ClipStore]:
-    """Clips by the real recorder, started ``days_ago`` (sidecars, warn snapshots and all)."""
-    wall_now = time.time()
-    for age in days_ago:
-        record_one_clip(tmp_path, RecordConfig(), wall0=wall_now - age * DAY)
-    storage = Storage(tmp_path / "data")
-    index = ClipIndex(storage)
-    assert index.rebuild() == len(days_ago)
-    return storage, ClipStore(storage, index)
 
 
 def files(storage: Storage) -> list[str]:

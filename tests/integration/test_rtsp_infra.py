@@ -1,6 +1,6 @@
 """The RTSP test camera serves what was generated: the file's own coded pictures, in real time.
 
-Tests of the test infrastructure (tests/fixtures/rtsp.py, tests/fixtures/rtsp_server.py,
+Tests of the test infrastructure (testbed/camera_video.py, testbed/rtsp.py, testbed/rtsp_server.py,
 tests/fixtures/nal.py), so that a failing IP camera test points at motiond, not at the camera.
 """
 
@@ -18,7 +18,8 @@ import av.error
 import numpy as np
 import pytest
 
-from tests.conftest import read_frame_number
+from testbed.camera_video import CameraVideo
+from testbed.framecode import read_frame_number
 from tests.fixtures.nal import (
     CodedPicture,
     coded_pictures,
@@ -29,9 +30,7 @@ from tests.fixtures.nal import (
     read_pictures,
     split_nal_units,
 )
-from tests.fixtures.rtsp import CameraMediaCache, CameraVideo, StartRtspCamera
-
-pytest_plugins = ("tests.fixtures.rtsp",)
+from tests.fixtures.rtsp import CameraMediaCache, StartRtspCamera
 
 TCP = {"rtsp_transport": "tcp"}
 H264_PARAMETER_SETS = {7, 8}  # SPS, PPS

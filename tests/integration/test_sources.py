@@ -31,7 +31,7 @@ from motiond.capture.sources import (
 )
 from motiond.config import CaptureConfig
 from motiond.frames import Frame, jpeg_size
-from scripts.mjpeg_server import MjpegServer, jpeg_frames_from_video
+from testbed.mjpeg_server import MjpegServer, jpeg_frames_from_video
 
 VIDEO_FRAMES = 30
 VIDEO_FPS = 10.0
@@ -520,7 +520,7 @@ def test_jpeg_frames_from_video_resizes_and_limits(video) -> None:
 
 
 def test_mjpeg_server_cli_serves_until_sigterm(stop, video) -> None:
-    script = Path(__file__).resolve().parents[2] / "scripts" / "mjpeg_server.py"
+    script = Path(__file__).resolve().parents[2] / "testbed" / "mjpeg_server.py"
     command = [sys.executable, str(script), "--input", str(video), "--size", "80x60", "--port", "0"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as server:
         try:

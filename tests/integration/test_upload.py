@@ -38,12 +38,21 @@ from motiond.record.recorder import ClipRecorder, Still
 from motiond.store.clips import ClipIndex, ClipStore
 from motiond.store.layout import ClipRecord, Storage
 from motiond.store.retention import Limits, Retention, plan_deletions
-from scripts.mjpeg_server import MjpegServer
-from tests.conftest import sidecars, write_config
-from tests.e2e.test_camera_faults import FPS, RunningDaemon
+from testbed.mjpeg_server import MjpegServer
+from tests.fixtures.clips import (
+    ROOMY,
+    Emitted,
+    Events,
+    camera,
+    clip,
+    config_for,
+    frames_at,
+    recorded,
+)
+from tests.fixtures.daemon import RunningDaemon, sidecars, write_config
 from tests.fixtures.events import LINKS
+from tests.fixtures.mjpeg import FPS, MotionScene
 from tests.fixtures.servers import (
-    MotionScene,
     RcloneServer,
     child_pids,
     rclone_obscure,
@@ -51,8 +60,6 @@ from tests.fixtures.servers import (
     wait_until,
     write_rclone_config,
 )
-from tests.integration.test_recorder import Events, camera, frames_at
-from tests.integration.test_retention import ROOMY, Emitted, clip, config_for, recorded
 
 # -- the queue ---------------------------------------------------------------------------------
 

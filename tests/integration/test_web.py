@@ -6,9 +6,7 @@ import base64
 import json
 import os
 import re
-import shutil
 import socket
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from urllib.parse import urlencode
 
 import cv2
 import numpy as np
+import tornado.gen
 import tornado.httpclient
 import tornado.testing
 import tornado.web
@@ -23,114 +22,10 @@ import tornado.websocket
 from tornado.httpclient import HTTPRequest
 
 from motiond.config import parse_config
-from motiond.daemon import Daemon
 from motiond.frames import Frame
 from motiond.web.auth import hash_password, hash_token
 from motiond.web.live import forwarded_jpeg, size_key
-from tests.integration.test_recorder import record_one_clip
-
-PASSWORD = "correct horse battery"
-TOKEN = "test-token-0123456789"
-
-
-def camera_yaml(extra: str = "") -> str:
-    return (
-        "cameras:\n"
-        "  - name: cam\n"
-        "    source: demo\n"
-        "    capture: {width: 320, height: 240, fps: 15}\n" + extra
-    )
-
-
-class WebTestCase(tornado.testing.AsyncHTTPTestCase):
-    """The real app with a running demo camera and three real clips on disk."""
-
-    web_yaml = "web: {port: 0}\n"
-    extra_cameras = ""
-    web_options: dict[str, float] = {}
-
-    def setUp(self) -> None:
-        self.tmp = Path(tempfile.mkdtemp())
-        for n in range(3):
-            record_one_clip(
-                self.tmp / f"seed{n}", self._record_config(), wall0=1_800_000_000.0 + 600 * n
-            )
-            for path in (self.tmp / f"seed{n}" / "data").rglob("*"):
-                if path.is_file():
-                    target = self.tmp / "data" / path.relative_to(self.tmp / f"seed{n}" / "data")
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.move(path, target)
-        text = f"storage: {{dir: {self.tmp / 'data'}}}\n{self.web_yaml}" + camera_yaml(
-            self.extra_cameras
-        )
-        self.config = parse_config(text, base=self.tmp)
-        self.daemon = Daemon(self.config)
-        super().setUp()
-
-    @staticmethod
-    def _record_config() -> Any:
-        from motiond.config import RecordConfig
-
-        return RecordConfig()
-
-    def get_app(self) -> tornado.web.Application:
-        daemon = self.daemon
-        daemon.storage.ensure()
-        daemon.index.rebuild()
-        daemon.hooks.start()
-        app = daemon.build_web_app(**self.web_options)
-        for camera in self.config.cameras:
-            daemon._start_camera(camera)
-        return app
-
-    def tearDown(self) -> None:
-        for camera in self.daemon.cameras.values():
-            camera.stop(10)
-        assert self.daemon.web_app is not None
-        self.daemon.web_app.close()
-        self.daemon.hooks.stop(2)
-        super().tearDown()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    # -- helpers --------------------------------------------------------------------------------
-
-    def api(self, method: str, path: str, body: Any = None, **headers: str) -> Any:
-        if method in ("POST", "PATCH", "DELETE", "PUT"):
-            headers.setdefault("Content-Type", "application/json")
-        return self.fetch(
-            path,
-            method=method,
-            body=None if body is None and method == "GET" else json.dumps(body or {}),
-            headers=headers,
-            raise_error=False,
-            allow_nonstandard_methods=True,
-            follow_redirects=False,
-        )
-
-    def wait_online(self, name: str = "cam") -> None:
-        deadline = time.monotonic() + 10
-        while not self.daemon.cameras[name].online:
-            assert time.monotonic() < deadline
-            self.io_loop.run_sync(lambda: tornado.gen.sleep(0.05))
-
-    def ws_url(self, path: str) -> str:
-        return f"ws://127.0.0.1:{self.get_http_port()}{path}"
-
-    async def receive_jpeg(
-        self, connection: tornado.websocket.WebSocketClientConnection, timeout: float = 10
-    ) -> tuple[bytes, list[dict[str, Any]]]:
-        texts: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            message = await connection.read_message()
-            assert message is not None, "socket closed"
-            if isinstance(message, bytes):
-                return message, texts
-            texts.append(json.loads(message))
-        raise AssertionError("no frame")
-
-
-import tornado.gen  # noqa: E402
+from tests.fixtures.web import PASSWORD, TOKEN, WebTestCase, camera_yaml
 
 
 class TestApi(WebTestCase):
@@ -593,7 +488,7 @@ def test_openapi_documents_every_api_route() -> None:
 
     import yaml
 
-    from tests.conftest import REPO
+    from tests.fixtures import REPO
 
     spec = yaml.safe_load((REPO / "openapi.yaml").read_text())
     documented = set(spec["paths"])
@@ -620,7 +515,7 @@ def test_https_with_tls_cert_and_key(tmp_path: Path) -> None:
     import urllib.parse
     import urllib.request
 
-    from tests.conftest import clean_env, motiond_command
+    from tests.fixtures.daemon import clean_env, motiond_command
 
     subprocess.run(
         [

@@ -10,7 +10,7 @@ import tornado.testing
 import tornado.websocket
 
 from motiond.detect.tamper import SceneReport, TamperState
-from tests.integration.test_web import WebTestCase
+from tests.fixtures.web import WebTestCase
 
 MASK = [[0, 0], [100, 0], [100, 50]]
 

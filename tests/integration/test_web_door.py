@@ -18,13 +18,10 @@ import tornado.websocket
 
 from motiond.config import load_config
 from motiond.daemon import Daemon
-from scripts.mjpeg_server import MjpegServer
-from tests.conftest import write_config
-from tests.e2e.test_camera_faults import free_port, still_jpegs
-from tests.e2e.test_systemd_notify import restore_process_state, wait_until
-from tests.integration.test_web import WebTestCase
-
-__all__ = ["restore_process_state"]  # a fixture used below
+from testbed.mjpeg_server import MjpegServer
+from tests.fixtures.daemon import free_port, wait_until, write_config
+from tests.fixtures.mjpeg import still_jpegs
+from tests.fixtures.web import WebTestCase
 
 
 class TestLiveEncoding(WebTestCase):

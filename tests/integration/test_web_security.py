@@ -38,10 +38,9 @@ from motiond.config import CameraConfig, CaptureConfig, HookConfig, HooksConfig
 from motiond.notify.hooks import HookRunner
 from motiond.store.layout import Storage
 from motiond.web.auth import hash_password, hash_token, verify_password
-from tests.conftest import run_motiond, write_config
-from tests.e2e.test_camera_faults import RunningDaemon, free_port
+from tests.fixtures.daemon import RunningDaemon, free_port, run_motiond, write_config
 from tests.fixtures.events import LINKS, clip_ended
-from tests.integration.test_web import PASSWORD, TOKEN, WebTestCase
+from tests.fixtures.web import PASSWORD, TOKEN, WebTestCase
 
 EVIL = "rebind.evil.example"
 

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import REPO
+from tests.fixtures import REPO
 
 pytestmark = pytest.mark.system
 

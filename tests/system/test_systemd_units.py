@@ -13,7 +13,7 @@ import pytest
 from motiond.cli import EX_CONFIG
 from motiond.daemon import STOP_TIMEOUT
 from motiond.units import parse_duration
-from tests.conftest import REPO
+from tests.fixtures import REPO
 
 UNITS = REPO / "systemd"
 SINGLE = UNITS / "motiond.service"

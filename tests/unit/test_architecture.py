@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.fixtures import REPO
 
 PACKAGE = REPO / "motiond"
 # What the web package may import of motiond: the config's types, the on-disk format, what a

@@ -23,7 +23,8 @@ from motiond.config import (
 )
 from motiond.config.fields import sections, spec_of
 from motiond.units import format_duration, format_size, parse_duration, parse_size
-from tests.conftest import REPO, clean_env, run_motiond
+from tests.fixtures import REPO
+from tests.fixtures.daemon import clean_env, run_motiond
 
 MINIMAL = "cameras:\n  - name: cam\n    source: demo\n"
 

@@ -18,7 +18,8 @@ from motiond.config import (
     parse_config,
 )
 from motiond.redact import REDACTED
-from tests.conftest import REPO, run_motiond
+from tests.fixtures import REPO
+from tests.fixtures.daemon import run_motiond
 
 CAMERAS = "cameras:\n  - {name: door, source: demo}\n  - {name: yard, source: demo}\n"
 

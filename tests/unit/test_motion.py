@@ -7,7 +7,7 @@ import pytest
 
 from motiond.config import MotionConfig
 from motiond.detect.motion import Box, MotionDetector, union_of
-from tests.fixtures.synthetic import HEIGHT, WIDTH, background, gray, with_noise, with_square
+from testbed.synthetic import HEIGHT, WIDTH, background, gray, with_noise, with_square
 
 _clock = [0.0]
 

@@ -21,14 +21,13 @@ import pytest
 from motiond.config import MqttConfig
 from motiond.notify.homeassistant import RETAINED_CAMERA_LEAVES
 from motiond.notify.mqtt import MqttClient
-from scripts.mjpeg_server import MjpegServer
-from tests.conftest import sidecars, write_config
-from tests.e2e.test_camera_faults import FPS, RunningDaemon
+from testbed.mjpeg_server import MjpegServer
+from tests.fixtures.daemon import RunningDaemon, sidecars, write_config
+from tests.fixtures.mjpeg import FPS, MotionScene
 from tests.fixtures.servers import (
     MQTT_PASSWORD,
     MQTT_USER,
     Mosquitto,
-    MotionScene,
     MqttWatcher,
     retained_messages,
     wait_until,

@@ -1,6 +1,6 @@
 """A fake HTTP camera: serves JPEG frames as an MJPEG stream, for tests and benchmarks.
 
-    python scripts/mjpeg_server.py --input ../shared/data/vtest.avi --size 1280x720 --fps 15
+    python -m testbed.mjpeg_server --input ../shared/data/vtest.avi --size 1280x720 --fps 15
 
 ``/stream.mjpg`` streams ``multipart/x-mixed-replace`` paced at ``fps`` (every client gets the
 frames from the first, looped forever); ``/snapshot.jpg`` answers one JPEG (the next in turn).
@@ -295,7 +295,8 @@ def jpeg_frames_from_video(
     return frames
 
 
-def _parse_size(text: str) -> tuple[int, int]:
+def parse_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` (e.g. ``1280x720``) as (width, height), for argparse."""
     width, _, height = text.lower().partition("x")
     try:
         return int(width), int(height)
@@ -306,7 +307,7 @@ def _parse_size(text: str) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", required=True, help="video file to serve")
-    parser.add_argument("--size", type=_parse_size, help="resize to WIDTHxHEIGHT, e.g. 1280x720")
+    parser.add_argument("--size", type=parse_size, help="resize to WIDTHxHEIGHT, e.g. 1280x720")
     parser.add_argument("--fps", type=float, default=15.0)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)

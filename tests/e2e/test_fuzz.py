@@ -43,7 +43,7 @@ from motiond.config import (
     parse_config,
 )
 from motiond.web.auth import hash_password, hash_token
-from tests.e2e.test_camera_faults import RunningDaemon
+from tests.fixtures.daemon import RunningDaemon
 
 TOKEN = "fuzz-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
