@@ -12,6 +12,7 @@ import cv2
 
 from motiond.capture.sources.base import (
     FrameMaker,
+    Source,
     SourceError,
     redact_url,
 )
@@ -21,7 +22,7 @@ from motiond.frames import Frame, FrameDecodeError
 logger = logging.getLogger(__name__)
 
 
-class OpenCVSource:
+class OpenCVSource(Source):
     """A V4L2 device (kind "v4l2") or an RTSP/other FFmpeg URL (kind "url") via cv2.VideoCapture.
 
     V4L2 with ``capture.mjpeg`` asks the camera for MJPG and turns OpenCV's conversion off, so
