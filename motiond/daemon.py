@@ -4,11 +4,12 @@
 the first SIGINT/SIGTERM asks for a graceful stop (clips in progress are finished as playable
 files), a second one forces. SIGHUP re-reads the config on the reload thread. The main thread
 runs the Tornado IOLoop (the web side, the watchdog); cameras and recorders have their own
-threads (see camera.py and recorder.py).
+threads (see capture/camera.py, record/clipflow.py and record/recorder.py).
 
 Thread crossings here: ``cameras`` is a dict replaced whole (never changed in place) by the
 reload thread, under ``_cameras_lock``, and read by the IOLoop; ``config`` is a reference swap.
-The web side reaches the daemon only through its door (webdoor.py).
+Running cameras are reached from outside only through the camera door (cameras.py), which the
+web side gets inside its own door (web_backend.py) and MQTT as it is.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ import tornado.httpserver
 import tornado.netutil
 
 from motiond import __version__
+from motiond.cameras import LiveCameras
 from motiond.capture.camera import CameraWorker
+from motiond.capture.sources import SourceFactory, open_source
 from motiond.config import CameraConfig, Config, ConfigError, load_config
 from motiond.logs import set_level
 from motiond.notify.hooks import HookRunner
@@ -62,9 +65,16 @@ class ForcedShutdown(Exception):
 class Daemon:
     """The whole process: storage, clip index, hooks, cameras, the web server, systemd."""
 
-    def __init__(self, config: Config, config_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        config_path: Path | None = None,
+        *,
+        source_factory: SourceFactory = open_source,
+    ) -> None:
         self.config = config
         self.config_path = config_path
+        self._source_factory = source_factory  # makes each camera's source (tests: fakes)
         self.storage = Storage(config.storage.dir)
         self.index = ClipIndex(self.storage)
         self.clips = ClipStore(self.storage, self.index)
@@ -95,11 +105,13 @@ class Daemon:
             )
             self.retention.pending_uploads = self.uploads.pending_remotes
             self.event_listeners.append(self.uploads.on_event)
+        # The one door into running cameras: MQTT's, and the web side's through its door.
+        self.live = LiveCameras(lambda: self.cameras, self.storage)
         self.mqtt: MqttBridge | None = None
         if config.mqtt is not None:
             self.mqtt = MqttBridge(
                 config.mqtt,
-                cameras=lambda: self.cameras,
+                cameras=self.live,
                 camera_names=lambda: [c.name for c in self.config.cameras],
                 storage_root=self.storage.root,
                 base_url=config.web.base_url,
@@ -107,7 +119,7 @@ class Daemon:
             )
             self.event_listeners.append(self.mqtt.on_event)
         self.door = DaemonDoor(
-            lambda: self.cameras,
+            self.live,
             self.storage,
             self.index,
             self.clips,
@@ -206,7 +218,7 @@ class Daemon:
             cameras = list(self.cameras.values())
         self._reloader.shutdown(wait=False, cancel_futures=True)
         for camera in cameras:
-            camera.stop_event.set()
+            camera.request_stop()
         for camera in cameras:
             if not camera.stop(max(0.1, deadline - time.monotonic())):
                 logger.error("camera %s did not stop in time", camera.config.name)
@@ -326,8 +338,9 @@ class Daemon:
             self.storage,
             lambda event, payload: self._on_camera_event(name, event, payload),
             make_room=self.retention.run,
+            source_factory=self._source_factory,
         )
-        self.door.attach(worker)
+        self.live.attach(worker)
         with self._cameras_lock:
             if self._stopping:
                 return
@@ -435,9 +448,12 @@ def _same_pipeline(running: CameraConfig, wanted: CameraConfig | None) -> bool:
     return wanted is not None and dataclasses.replace(wanted, hooks=running.hooks) == running
 
 
-def run_daemon(config: Config, config_path: Path | None) -> int:
-    """Run until stopped. Returns the exit code (0 after a graceful stop)."""
-    daemon = Daemon(config, config_path)
+def run_daemon(
+    config: Config, config_path: Path | None, *, source_factory: SourceFactory = open_source
+) -> int:
+    """Run until stopped. Returns the exit code (0 after a graceful stop, 1 after a forced
+    one). ``source_factory`` makes the cameras' sources (tests hand their own)."""
+    daemon = Daemon(config, config_path, source_factory=source_factory)
     try:
         asyncio.run(daemon.serve())
     except ForcedShutdown:

@@ -1,10 +1,11 @@
 """Clip writing: one encoder thread per camera behind a bounded mailbox.
 
-Thread crossing: the camera's capture thread calls ``begin_clip``/``add_frame``/``end_clip``,
-which only put messages in the mailbox; everything else (encoding, files, snapshots, events)
-happens on the recorder's own thread. A full mailbox drops the frame and counts it, so a slow
-disk or encoder never stalls capture (except for a file read "as fast as it decodes", where
-the capture thread waits instead, so results are deterministic).
+Thread crossing: the camera's clip flow (clipflow.py, on its capture thread) calls
+``begin_clip``/``add_frame``/``end_clip``, which only put messages in the mailbox; everything
+else (encoding, files, snapshots, events) happens on the recorder's own thread. A full mailbox
+drops the frame and counts it, so a slow disk or encoder never stalls capture (except for a
+file read "as fast as it decodes", where the capture thread waits instead, so results are
+deterministic).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from motiond.config import CameraConfig, RecordConfig
-from motiond.detect.motion import Box
+from motiond.detect.boxes import Box
+from motiond.detect.still import Still
 from motiond.detect.trigger import ClipStats
-from motiond.detect.watch import Still
 from motiond.events import (
     ClipDiscarded,
     ClipEnded,

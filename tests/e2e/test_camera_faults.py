@@ -26,8 +26,9 @@ import cv2
 import numpy as np
 import pytest
 
-import motiond.capture.camera as camera_module
+from motiond.backoff import RECONNECT, Backoff
 from motiond.capture.camera import CameraWorker
+from motiond.capture.sources import open_source
 from motiond.config import CameraConfig, CaptureConfig, MotionConfig, RecordConfig
 from motiond.store.layout import Storage
 from scripts.mjpeg_server import FrameSupply, MjpegServer
@@ -354,7 +355,7 @@ def test_camera_gone_reconnects_within_the_backoff_bound(rig: FaultRig) -> None:
     rig.scene.nudge(1)
     rig.server.set_available(True)
     # The next attempt comes within the current backoff step (jitter only shortens it).
-    bound = min(camera_module.BACKOFF_CAP, camera_module.BACKOFF_FIRST * 2.0**failures) + 2.0
+    bound = min(RECONNECT.cap, RECONNECT.first * 2.0**failures) + 2.0
     took = rig.wait_online(timeout=bound + 5)
     assert took < bound, (took, failures)
     rig.assert_online_everywhere()
@@ -474,7 +475,6 @@ def test_reopen_resolves_the_by_id_symlink_again(
         return real_capture(path)
 
     monkeypatch.setattr(cv2, "VideoCapture", fake_capture)
-    monkeypatch.setattr(camera_module, "BACKOFF_FIRST", 0.05)
     monkeypatch.setenv("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", "1")
     config = CameraConfig(
         name="usb",
@@ -485,15 +485,21 @@ def test_reopen_resolves_the_by_id_symlink_again(
     storage = Storage(tmp_path / "data")
     storage.ensure()
     events: list[str] = []
-    worker = CameraWorker(config, storage, lambda event, payload: events.append(event))
+    worker = CameraWorker(
+        config,
+        storage,
+        lambda event: events.append(event.name),
+        source_factory=open_source,
+        reconnect=Backoff(first=0.05),
+    )
     levels: list[int] = []
     lock = threading.Lock()  # guards levels: appended on the capture thread
 
-    def listener(frame: Any, result: Any) -> None:
+    def listener(camera: str, frame: Any, result: Any) -> None:
         with lock:
             levels.append(int(frame.bgr().mean()))
 
-    worker.frame_listeners.append(listener)
+    worker.add_frame_listener(listener)
     # The device "goes away": A is unplugged (its file ends, reads fail) and the camera comes
     # back as another node.
     worker.start()

@@ -17,6 +17,7 @@ import pytest
 from motiond.config import CameraConfig, CaptureConfig, OverlayConfig, RecordConfig
 from motiond.detect.motion import Box
 from motiond.detect.trigger import ClipStats
+from motiond.events import ClipEnded, Event, MediaLinks
 from motiond.frames import Frame
 from motiond.record.encoders import PyAVClipWriter
 from motiond.record.recorder import ClipRecorder, Still
@@ -95,13 +96,20 @@ def camera(record: RecordConfig | None = None) -> CameraConfig:
 
 
 class Events:
+    """Collects the recorder's events as (name, JSON document): a kept clip's is its record."""
+
     def __init__(self) -> None:
         self.items: list[tuple[str, dict[str, Any]]] = []
         self.ended = threading.Event()
+        self.links = MediaLinks("http://motiond.test", Path("/nonexistent"))
 
-    def __call__(self, event: str, payload: dict[str, Any]) -> None:
-        self.items.append((event, payload))
-        if event in ("clip_end", "clip_discarded"):
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, ClipEnded):
+            payload = event.record.to_json()
+        else:
+            payload = event.payload(self.links)
+        self.items.append((event.name, payload))
+        if event.name in ("clip_end", "clip_discarded"):
             self.ended.set()
 
 

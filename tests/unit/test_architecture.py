@@ -1,5 +1,5 @@
 """The shape of the code: no import cycles, and the web side reaches the daemon only through
-its door (``motiond.web.door``)."""
+its door (``motiond.web.door``, whose camera part is the camera door of ``motiond.control``)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from pathlib import Path
 from tests.conftest import REPO
 
 PACKAGE = REPO / "motiond"
-# What the web package may import of motiond: the config's types, the on-disk format, what a
-# frame and a motion result are, redaction, and naming threads. Nothing that runs the pipeline.
+# What the web package may import of motiond: the camera door's types, the config's types, the
+# on-disk format, what a frame and a motion result are, redaction, and naming threads. Nothing
+# that runs the pipeline.
 WEB_MAY_IMPORT = {
     "motiond",
     "motiond.config",
+    "motiond.control",
     "motiond.frames",
+    "motiond.detect.boxes",
     "motiond.detect.motion",
     "motiond.redact",
     "motiond.store.layout",
@@ -24,6 +27,7 @@ WEB_MAY_IMPORT = {
     "motiond.units",
 }
 DAEMON_INTERNALS = [
+    "motiond.cameras",
     "motiond.capture.camera",
     "motiond.store.clips",
     "motiond.daemon",
@@ -40,7 +44,9 @@ DAEMON_INTERNALS = [
     "motiond.systemd",
     "motiond.detect.trigger",
     "motiond.notify.upload",
+    "motiond.detect.judge",
     "motiond.detect.watch",
+    "motiond.record.clipflow",
     "motiond.web_backend",
 ]
 

@@ -7,6 +7,7 @@ boxes in the main stream's pixels) feeds it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import av
@@ -15,6 +16,7 @@ import pytest
 
 from motiond.config import CameraConfig, CaptureConfig, MotionConfig, NightOverrides
 from motiond.detect.watch import Detection, PictureWatch
+from motiond.events import Event, MediaLinks
 from motiond.frames import Frame
 from tests.fixtures.scenes import SceneScript
 
@@ -27,7 +29,12 @@ def make_watch(motion: MotionConfig) -> tuple[PictureWatch, list[tuple[str, dict
         name="cam", capture=CaptureConfig(source="rtsp://cam/main", kind="rtsp"), motion=motion
     )
     events: list[tuple[str, dict[str, Any]]] = []
-    watch = PictureWatch(config, lambda event, payload: events.append((event, payload)), bool)
+    links = MediaLinks("http://motiond.test", Path("/nonexistent"))
+
+    def collect(event: Event) -> None:
+        events.append((event.name, event.payload(links)))
+
+    watch = PictureWatch(config, collect, bool)
     return watch, events
 
 
