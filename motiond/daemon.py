@@ -2,14 +2,16 @@
 
 ``startup()`` -> ``main_loop()`` -> ``shutdown()``, as uvicorn does. Signals only set flags:
 the first SIGINT/SIGTERM asks for a graceful stop (clips in progress are finished as playable
-files), a second one forces. SIGHUP re-reads the config on the reload thread. The main thread
-runs the Tornado IOLoop (the web side, the watchdog); cameras and recorders have their own
-threads (see capture/camera.py, record/clipflow.py and record/recorder.py).
+files), a second one sets the force flag, which the shutdown's waits poll in short slices: they
+give up, and the process exits with 1. SIGHUP re-reads the config on the reload thread. The
+main thread runs the Tornado IOLoop (the web side, the watchdog); cameras and recorders have
+their own threads (see capture/camera.py, record/clipflow.py and record/recorder.py).
 
 Thread crossings here: ``cameras`` is a dict replaced whole (never changed in place) by the
 reload thread, under ``_cameras_lock``, and read by the IOLoop; ``config`` is a reference swap.
 Running cameras are reached from outside only through the camera door (cameras.py), which the
-web side gets inside its own door (web_backend.py) and MQTT as it is.
+web side gets inside its own door (web_backend.py) and MQTT as it is. At shutdown the stopping
+(thread joins) runs on a helper thread while the main thread waits for it in slices.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from motiond.store.layout import ClipRecord, Storage
 from motiond.store.recovery import recover
 from motiond.store.retention import Retention
 from motiond.systemd import Notifier
-from motiond.threads import named_executor
+from motiond.threads import named_executor, named_thread
 from motiond.web.app import MAX_BODY_BYTES, MotiondApp, make_app
 from motiond.web.live import LiveHub
 from motiond.web_backend import DaemonDoor
@@ -56,6 +58,7 @@ STOP_TIMEOUT = 20.0  # seconds for cameras to finish their clips; well within Ti
 STATUS_INTERVAL = 5.0
 # A loop silent for longer than its longest bounded blocking call plus this is hung.
 HANG_MARGIN = 15.0
+FORCE_POLL = 0.1  # seconds between looks at the force flag while shutdown waits
 
 
 class ForcedShutdown(Exception):
@@ -93,6 +96,7 @@ class Daemon:
         self._http_server: tornado.httpserver.HTTPServer | None = None
         self._stop_requested: asyncio.Event | None = None
         self._signals_received = 0
+        self._forced = threading.Event()  # a second stop signal: shutdown stops waiting
         self._loop: asyncio.AbstractEventLoop | None = None
         self.event_listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
         self.uploads: Uploader | None = None
@@ -196,12 +200,13 @@ class Daemon:
     def shutdown(self) -> None:
         self.notifier.stopping()
         logger.info("stopping: finishing clips in progress")
-        # From here a second SIGINT/SIGTERM interrupts whatever the main thread waits for.
+        # From here a second SIGINT/SIGTERM sets the force flag (the IOLoop, blocked here,
+        # would not run its own handlers).
         if self._loop is not None:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._loop.remove_signal_handler(signum)
-        signal.signal(signal.SIGINT, self._force_handler)
-        signal.signal(signal.SIGTERM, self._force_handler)
+        signal.signal(signal.SIGINT, self._on_second_signal)
+        signal.signal(signal.SIGTERM, self._on_second_signal)
         try:
             self._stop_parts(deadline=time.monotonic() + STOP_TIMEOUT)
         except ForcedShutdown:
@@ -212,20 +217,23 @@ class Daemon:
         logger.info("stopped")
 
     def _stop_parts(self, deadline: float) -> None:
-        """Stop in reverse order of startup: cameras (finishing clips), web server, hooks."""
+        """Stop in reverse order of startup: cameras (finishing clips), web server, hooks.
+        ForcedShutdown when a second signal ends a wait."""
         with self._cameras_lock:
             self._stopping = True  # a reload running now starts no more cameras
             cameras = list(self.cameras.values())
         self._reloader.shutdown(wait=False, cancel_futures=True)
         for camera in cameras:
             camera.request_stop()
-        for camera in cameras:
-            if not camera.stop(max(0.1, deadline - time.monotonic())):
-                logger.error("camera %s did not stop in time", camera.config.name)
+        _wait_unless_forced(self._forced, "cameras", lambda: _stop_cameras(cameras, deadline))
+        # Tornado's objects, on the IOLoop's thread (this one).
         if self.web_app is not None:
             self.web_app.close()
         if self._http_server is not None:
             self._http_server.stop()
+        _wait_unless_forced(self._forced, "services", lambda: self._stop_services(deadline))
+
+    def _stop_services(self, deadline: float) -> None:
         self.retention.stop(timeout=max(0.1, deadline - time.monotonic()))
         if self.mqtt is not None:
             self.mqtt.stop(timeout=max(0.5, deadline - time.monotonic()))
@@ -248,8 +256,9 @@ class Daemon:
         if self._stop_requested is not None:
             self._stop_requested.set()
 
-    def _force_handler(self, signum: int, frame: object) -> None:
-        raise ForcedShutdown(signal.Signals(signum).name)
+    def _on_second_signal(self, signum: int, frame: object) -> None:
+        """A stop signal during shutdown: only sets the force flag (the waits poll it)."""
+        self._forced.set()
 
     # -- reload -----------------------------------------------------------------------------------
 
@@ -441,6 +450,36 @@ class Daemon:
         text = f"{online}/{len(statuses)} cameras online"
         text += f", recording: {', '.join(recording)}" if recording else ", not recording"
         return f"{text}, {self.clips_today()} clips today"
+
+
+def _wait_unless_forced(forced: threading.Event, what: str, stop: Callable[[], None]) -> None:
+    """Run ``stop`` (joins, each bounded) on a helper thread and wait for it, looking at
+    ``forced`` every FORCE_POLL: a second signal ends the wait (ForcedShutdown) and leaves the
+    helper, a daemon thread, to the process's exit."""
+    done = threading.Event()
+    failed: list[Exception] = []
+
+    def run() -> None:
+        try:
+            stop()
+        except Exception as exc:  # noqa: BLE001 (raised again on the waiting thread)
+            failed.append(exc)
+        finally:
+            done.set()
+
+    named_thread(run, f"stop-{what}").start()
+    while not done.wait(FORCE_POLL):
+        if forced.is_set():
+            raise ForcedShutdown
+    if failed:
+        raise failed[0]
+
+
+def _stop_cameras(cameras: list[CameraWorker], deadline: float) -> None:
+    """Wait for each camera to finish its clip and stop (they were all asked already)."""
+    for camera in cameras:
+        if not camera.stop(max(0.1, deadline - time.monotonic())):
+            logger.error("camera %s did not stop in time", camera.config.name)
 
 
 def _same_pipeline(running: CameraConfig, wanted: CameraConfig | None) -> bool:
