@@ -388,7 +388,11 @@ class ClipRecorder:
             clip.mode = "copy"
         elif record.encoder == "opencv":
             writer = OpenCVClipWriter(
-                clip.paths.partial, frame.width, frame.height, self.nominal_fps, self._overlay()
+                clip.paths.partial,
+                frame.width,
+                frame.height,
+                self.nominal_fps,
+                _overlay_of(self.camera),
             )
             clip.mode = "transcode"
         else:
@@ -400,23 +404,12 @@ class ClipRecorder:
                 fps=self.nominal_fps,
                 origin=frame.mono,
                 audio=clip.audio,
-                overlay=self._overlay(),
+                overlay=_overlay_of(self.camera),
             )
             clip.mode = "transcode"
         clip.source_codec = source_codec
         clip.codec, clip.width, clip.height = writer.codec_name, writer.width, writer.height
         return writer
-
-    def _overlay(self) -> Overlay | None:
-        overlay = self.camera.record.overlay
-        if not (overlay.name or overlay.timestamp):
-            return None
-        name = self.camera.name if overlay.name else None
-
-        def burn(image: Any, wall: float) -> Any:
-            return burn_overlay(image, name, wall if overlay.timestamp else None)
-
-        return burn
 
     def _close_writer(self, clip: _ActiveClip) -> None:
         writer, clip.writer = clip.writer, None
@@ -592,6 +585,19 @@ def copies(record: RecordConfig, source_codec: str) -> bool:
     if source_codec == "hevc":
         return record.mode == "copy" or record.copy_hevc
     return False
+
+
+def _overlay_of(camera: CameraConfig) -> Overlay | None:
+    """What a transcoded clip's frames get burnt in (the camera's name, the time), if any."""
+    overlay = camera.record.overlay
+    if not (overlay.name or overlay.timestamp):
+        return None
+    name = camera.name if overlay.name else None
+
+    def burn(image: Any, wall: float) -> Any:
+        return burn_overlay(image, name, wall if overlay.timestamp else None)
+
+    return burn
 
 
 def _audio_params(frames: list[Frame], camera: CameraConfig) -> AudioParams | None:
