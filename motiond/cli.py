@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from motiond import __version__
-from motiond.config import ConfigError, check_storage_writable, dump_effective_config, load_config
+from motiond.config.dump import dump_effective_config
+from motiond.config.load import ConfigError, check_storage_writable, load_config
 from motiond.logs import stderr_is_journal
 
 EX_OK = 0

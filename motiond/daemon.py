@@ -2,13 +2,16 @@
 
 ``startup()`` -> ``main_loop()`` -> ``shutdown()``, as uvicorn does. Signals only set flags:
 the first SIGINT/SIGTERM asks for a graceful stop (clips in progress are finished as playable
-files), a second one forces. SIGHUP re-reads the config on the reload thread. The main thread
-runs the Tornado IOLoop (the web side, the watchdog); cameras and recorders have their own
-threads (see camera.py and recorder.py).
+files), a second one sets the force flag, which the shutdown's waits poll in short slices: they
+give up, and the process exits with 1. SIGHUP re-reads the config on the reload thread. The
+main thread runs the Tornado IOLoop (the web side, the watchdog); cameras and recorders have
+their own threads (see capture/camera.py, record/clipflow.py and record/recorder.py).
 
 Thread crossings here: ``cameras`` is a dict replaced whole (never changed in place) by the
 reload thread, under ``_cameras_lock``, and read by the IOLoop; ``config`` is a reference swap.
-The web side reaches the daemon only through its door (webdoor.py).
+Running cameras are reached from outside only through the camera door (cameras.py), which the
+web side gets inside its own door (web_backend.py) and MQTT as it is. At shutdown the stopping
+(thread joins) runs on a helper thread while the main thread waits for it in slices.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import signal
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import cv2
@@ -30,8 +33,12 @@ import tornado.httpserver
 import tornado.netutil
 
 from motiond import __version__
+from motiond.cameras import LiveCameras
 from motiond.capture.camera import CameraWorker
-from motiond.config import CameraConfig, Config, ConfigError, load_config
+from motiond.capture.sources import SourceFactory, open_source
+from motiond.config.camera import CameraConfig
+from motiond.config.load import ConfigError, load_config
+from motiond.config.top import Config
 from motiond.events import ClipEnded, EventBus, MediaLinks
 from motiond.logs import set_level
 from motiond.notify.hooks import HookRunner
@@ -42,7 +49,7 @@ from motiond.store.layout import Storage
 from motiond.store.recovery import recover
 from motiond.store.retention import Retention
 from motiond.systemd import Notifier
-from motiond.threads import named_executor
+from motiond.threads import named_executor, named_thread
 from motiond.web.app import MAX_BODY_BYTES, MotiondApp, make_app
 from motiond.web.live import LiveHub
 from motiond.web_backend import DaemonDoor
@@ -53,6 +60,7 @@ STOP_TIMEOUT = 20.0  # seconds for cameras to finish their clips; well within Ti
 STATUS_INTERVAL = 5.0
 # A loop silent for longer than its longest bounded blocking call plus this is hung.
 HANG_MARGIN = 15.0
+FORCE_POLL = 0.1  # seconds between looks at the force flag while shutdown waits
 
 
 class ForcedShutdown(Exception):
@@ -62,9 +70,16 @@ class ForcedShutdown(Exception):
 class Daemon:
     """The whole process: storage, clip index, hooks, cameras, the web server, systemd."""
 
-    def __init__(self, config: Config, config_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        config_path: Path | None = None,
+        *,
+        source_factory: SourceFactory = open_source,
+    ) -> None:
         self.config = config
         self.config_path = config_path
+        self._source_factory = source_factory  # makes each camera's source (tests: fakes)
         self.storage = Storage(config.storage.dir)
         self.index = ClipIndex(self.storage)
         self.clips = ClipStore(self.storage, self.index)
@@ -89,6 +104,7 @@ class Daemon:
         self._http_server: tornado.httpserver.HTTPServer | None = None
         self._stop_requested: asyncio.Event | None = None
         self._signals_received = 0
+        self._forced = threading.Event()  # a second stop signal: shutdown stops waiting
         self._loop: asyncio.AbstractEventLoop | None = None
         self.uploads: Uploader | None = None
         if config.upload is not None:
@@ -100,18 +116,20 @@ class Daemon:
             )
             self.retention.pending_uploads = self.uploads.pending_remotes
             self.uploads.subscribe(self.events)
+        # The one door into running cameras: MQTT's, and the web side's through its door.
+        self.live = LiveCameras(lambda: self.cameras, self.storage)
         self.mqtt: MqttBridge | None = None
         if config.mqtt is not None:
             self.mqtt = MqttBridge(
                 config.mqtt,
-                cameras=lambda: self.cameras,
+                cameras=self.live,
                 camera_names=lambda: [c.name for c in self.config.cameras],
                 links=links,
                 version=__version__,
             )
             self.mqtt.subscribe(self.events)
         self.door = DaemonDoor(
-            lambda: self.cameras,
+            self.live,
             self.storage,
             self.index,
             self.clips,
@@ -188,12 +206,13 @@ class Daemon:
     def shutdown(self) -> None:
         self.notifier.stopping()
         logger.info("stopping: finishing clips in progress")
-        # From here a second SIGINT/SIGTERM interrupts whatever the main thread waits for.
+        # From here a second SIGINT/SIGTERM sets the force flag (the IOLoop, blocked here,
+        # would not run its own handlers).
         if self._loop is not None:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._loop.remove_signal_handler(signum)
-        signal.signal(signal.SIGINT, self._force_handler)
-        signal.signal(signal.SIGTERM, self._force_handler)
+        signal.signal(signal.SIGINT, self._on_second_signal)
+        signal.signal(signal.SIGTERM, self._on_second_signal)
         try:
             self._stop_parts(deadline=time.monotonic() + STOP_TIMEOUT)
         except ForcedShutdown:
@@ -204,20 +223,23 @@ class Daemon:
         logger.info("stopped")
 
     def _stop_parts(self, deadline: float) -> None:
-        """Stop in reverse order of startup: cameras (finishing clips), web server, hooks."""
+        """Stop in reverse order of startup: cameras (finishing clips), web server, hooks.
+        ForcedShutdown when a second signal ends a wait."""
         with self._cameras_lock:
             self._stopping = True  # a reload running now starts no more cameras
             cameras = list(self.cameras.values())
         self._reloader.shutdown(wait=False, cancel_futures=True)
         for camera in cameras:
-            camera.stop_event.set()
-        for camera in cameras:
-            if not camera.stop(max(0.1, deadline - time.monotonic())):
-                logger.error("camera %s did not stop in time", camera.config.name)
+            camera.request_stop()
+        _wait_unless_forced(self._forced, "cameras", lambda: _stop_cameras(cameras, deadline))
+        # Tornado's objects, on the IOLoop's thread (this one).
         if self.web_app is not None:
             self.web_app.close()
         if self._http_server is not None:
             self._http_server.stop()
+        _wait_unless_forced(self._forced, "services", lambda: self._stop_services(deadline))
+
+    def _stop_services(self, deadline: float) -> None:
         self.retention.stop(timeout=max(0.1, deadline - time.monotonic()))
         if self.mqtt is not None:
             self.mqtt.stop(timeout=max(0.5, deadline - time.monotonic()))
@@ -240,8 +262,9 @@ class Daemon:
         if self._stop_requested is not None:
             self._stop_requested.set()
 
-    def _force_handler(self, signum: int, frame: object) -> None:
-        raise ForcedShutdown(signal.Signals(signum).name)
+    def _on_second_signal(self, signum: int, frame: object) -> None:
+        """A stop signal during shutdown: only sets the force flag (the waits poll it)."""
+        self._forced.set()
 
     # -- reload -----------------------------------------------------------------------------------
 
@@ -330,8 +353,9 @@ class Daemon:
             self.storage,
             self.events.publish,
             make_room=self.retention.run,
+            source_factory=self._source_factory,
         )
-        self.door.attach(worker)
+        self.live.attach(worker)
         with self._cameras_lock:
             if self._stopping:
                 return
@@ -408,14 +432,47 @@ class Daemon:
         return f"{text}, {self.clips_today()} clips today"
 
 
+def _wait_unless_forced(forced: threading.Event, what: str, stop: Callable[[], None]) -> None:
+    """Run ``stop`` (joins, each bounded) on a helper thread and wait for it, looking at
+    ``forced`` every FORCE_POLL: a second signal ends the wait (ForcedShutdown) and leaves the
+    helper, a daemon thread, to the process's exit."""
+    done = threading.Event()
+    failed: list[Exception] = []
+
+    def run() -> None:
+        try:
+            stop()
+        except Exception as exc:  # noqa: BLE001 (raised again on the waiting thread)
+            failed.append(exc)
+        finally:
+            done.set()
+
+    named_thread(run, f"stop-{what}").start()
+    while not done.wait(FORCE_POLL):
+        if forced.is_set():
+            raise ForcedShutdown
+    if failed:
+        raise failed[0]
+
+
+def _stop_cameras(cameras: list[CameraWorker], deadline: float) -> None:
+    """Wait for each camera to finish its clip and stop (they were all asked already)."""
+    for camera in cameras:
+        if not camera.stop(max(0.1, deadline - time.monotonic())):
+            logger.error("camera %s did not stop in time", camera.config.name)
+
+
 def _same_pipeline(running: CameraConfig, wanted: CameraConfig | None) -> bool:
     """True when ``wanted`` differs from ``running`` at most in hooks (HookRunner applies those)."""
     return wanted is not None and dataclasses.replace(wanted, hooks=running.hooks) == running
 
 
-def run_daemon(config: Config, config_path: Path | None) -> int:
-    """Run until stopped. Returns the exit code (0 after a graceful stop)."""
-    daemon = Daemon(config, config_path)
+def run_daemon(
+    config: Config, config_path: Path | None, *, source_factory: SourceFactory = open_source
+) -> int:
+    """Run until stopped. Returns the exit code (0 after a graceful stop, 1 after a forced
+    one). ``source_factory`` makes the cameras' sources (tests hand their own)."""
+    daemon = Daemon(config, config_path, source_factory=source_factory)
     try:
         asyncio.run(daemon.serve())
     except ForcedShutdown:

@@ -1,37 +1,24 @@
 """The daemon's side of the web door (``motiond.web.door.Door``).
 
-It reads cameras, the clip index, retention's state and how the MQTT connection and the
-upload queues stand, and forwards the few changes the web side may make (arm/disarm,
-snapshots, keep/delete). The set of cameras changes on reload: the daemon swaps its camera
-dict and this object reads the current one on every call.
+Its camera part is the camera door the daemon gives MQTT too (``motiond.control.CameraDoor``,
+implemented by ``motiond.cameras.LiveCameras``): this object forwards to it. The rest reads the
+clip index, retention's state and how the MQTT connection and the upload queues stand, and
+forwards the few changes the web side may make to clips (keep/delete).
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-import threading
-from collections.abc import Callable, Mapping
 
-from motiond.capture.camera import CameraOfflineError, CameraWorker
-from motiond.detect.motion import MotionResult
-from motiond.frames import Frame
+from motiond.control import CameraDoor, CameraStatus, DetectionAreas, FrameListener
 from motiond.notify.hooks import HookRunner
 from motiond.notify.mqtt_bridge import MqttBridge
 from motiond.notify.upload import Uploader
 from motiond.store.clips import ClipIndex, ClipStore
 from motiond.store.layout import ClipRecord, SnapshotKind, Storage, StoredSnapshot
 from motiond.store.retention import Retention
-from motiond.web.door import (
-    CameraState,
-    CameraUnavailable,
-    DetectionAreas,
-    FrameListener,
-    MqttState,
-    StorageState,
-    UnknownCamera,
-    UploadState,
-)
+from motiond.web.door import MqttState, StorageState, UploadState
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +28,7 @@ class DaemonDoor:
 
     def __init__(  # noqa: PLR0917 (the daemon's parts, each named)
         self,
-        cameras: Callable[[], Mapping[str, CameraWorker]],
+        cameras: CameraDoor,
         storage: Storage,
         index: ClipIndex,
         store: ClipStore,
@@ -59,70 +46,32 @@ class DaemonDoor:
         self._hooks = hooks
         self._mqtt = mqtt
         self._uploads = uploads
-        # Appended on the IOLoop while the web app is built, read on capture threads; the list
-        # is replaced, never changed in place, so a reader always sees a whole one.
-        self._frame_listeners: tuple[FrameListener, ...] = ()
-        self._listeners_lock = threading.Lock()
 
-    # -- cameras ------------------------------------------------------------------------------
+    # -- cameras: the camera door's ---------------------------------------------------------
 
-    def cameras(self) -> list[CameraState]:
-        return [camera_state(worker) for worker in self._cameras().values()]
+    def names(self) -> list[str]:
+        return self._cameras.names()
 
-    def camera(self, name: str) -> CameraState | None:
-        worker = self._cameras().get(name)
-        return camera_state(worker) if worker is not None else None
+    def cameras(self) -> list[CameraStatus]:
+        return self._cameras.cameras()
+
+    def camera(self, name: str) -> CameraStatus | None:
+        return self._cameras.camera(name)
 
     def detection_areas(self, name: str) -> DetectionAreas | None:
-        worker = self._cameras().get(name)
-        if worker is None:
-            return None
-        size = worker.picture_size()
-        return DetectionAreas(
-            width=size[0] if size else None,
-            height=size[1] if size else None,
-            ignored=worker.ignored_areas(),
-            masks=worker.config.motion.masks,
-        )
+        return self._cameras.detection_areas(name)
 
-    def _worker(self, name: str) -> CameraWorker:
-        worker = self._cameras().get(name)
-        if worker is None:
-            raise UnknownCamera(name)
-        return worker
-
-    def set_armed(self, name: str, armed: bool) -> CameraState:
-        worker = self._worker(name)
-        worker.armed = armed
-        return camera_state(worker)
+    def set_armed(self, name: str, armed: bool) -> CameraStatus:
+        return self._cameras.set_armed(name, armed)
 
     def take_snapshot(self, name: str) -> StoredSnapshot:
-        worker = self._worker(name)
-        try:
-            path = worker.take_snapshot()
-        except CameraOfflineError as exc:
-            raise CameraUnavailable(str(exc)) from None
-        snapshot = self.storage.snapshot_of(path)
-        assert snapshot is not None, path  # the layout named it
-        return snapshot
-
-    def known_cameras(self) -> set[str]:
-        return set(self._cameras()) | self._index.cameras()
+        return self._cameras.take_snapshot(name)
 
     def add_frame_listener(self, listener: FrameListener) -> None:
-        with self._listeners_lock:
-            self._frame_listeners = (*self._frame_listeners, listener)
+        self._cameras.add_frame_listener(listener)
 
-    def attach(self, worker: CameraWorker) -> None:
-        """Hand this camera's frames to the frame listeners (the daemon calls it before the
-        camera starts)."""
-        name = worker.config.name
-
-        def on_frame(frame: Frame, result: MotionResult | None) -> None:
-            for listener in self._frame_listeners:
-                listener(name, frame, result)
-
-        worker.frame_listeners.append(on_frame)
+    def known_cameras(self) -> set[str]:
+        return set(self._cameras.names()) | self._index.cameras()
 
     # -- clips --------------------------------------------------------------------------------
 
@@ -184,32 +133,3 @@ class DaemonDoor:
             )
             for s in self._uploads.stats()
         ]
-
-
-def camera_state(worker: CameraWorker) -> CameraState:
-    status = worker.status()
-    latest = worker.latest_frame
-    return CameraState(
-        name=status.name,
-        online=status.online,
-        armed=status.armed,
-        recording=status.recording,
-        fps=status.fps,
-        frames=status.frames,
-        last_delta=status.last_delta,
-        threshold=status.threshold,
-        clips_kept=status.clips_kept,
-        clips_discarded=status.clips_discarded,
-        frames_dropped=status.frames_dropped,
-        frames_garbled=status.frames_garbled,
-        last_frame_age=status.last_frame_age,
-        width=latest.width if latest else None,
-        height=latest.height if latest else None,
-        buffered_bytes=worker.buffered_bytes(),
-        realtime=worker.config.capture.pacing == "realtime",
-        ignored_share=status.ignored_share,
-        day_night=status.day_night,
-        tampered=status.tampered,
-        tampered_since=status.tampered_since,
-        min_area=status.min_area,
-    )

@@ -9,10 +9,17 @@ clips. Masks, boxes and learned areas stay in main-stream pixels: the detector m
 two sizes. Both streams' frames carry capture times from their own packets' timestamps on the
 same monotonic clock, so a result lines up with the main stream's frames by time.
 
+Which pictures may become a clip's warn snapshot is the trigger's rule (``Decision.takes_still``:
+a clip's start, a new peak): this thread runs its own ``ClipJudge`` on the same results as the
+capture thread's, so it JPEG-encodes only those pictures (encoding every changed one, in case,
+cost 0.02 core at 15 fps). Where the two judges part (a warm-up counted from the main stream's
+open, a split at the main stream's keyframe), the capture thread uses the newest still it got.
+
 Thread crossings: ``results`` (a bounded deque under a lock) to the capture thread, each with
 the scene report after its picture; ``main_size`` (a tuple swapped by the capture thread); the
-camera's frame listeners and ``on_picture`` are called on this thread and only hand frames
-over; the watch emits ``camera_tampered`` through the camera's ``on_event`` on this thread.
+camera's ``on_picture`` (the latest-frame slot and the frame listeners) is called on this
+thread and only hands frames over; the watch emits ``camera_tampered`` through the camera's
+``on_event`` on this thread.
 """
 
 from __future__ import annotations
@@ -21,14 +28,16 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from motiond.backoff import RECONNECT
-from motiond.capture.sources import SourceError
+from motiond.capture.sources.base import SourceError
 from motiond.capture.sources.pyav import PyAVSource
-from motiond.config import CameraConfig
-from motiond.detect.motion import Box, MotionResult
-from motiond.detect.watch import Detection, PictureWatch, Still
+from motiond.config.camera import CameraConfig
+from motiond.detect.boxes import Box, MotionResult
+from motiond.detect.judge import ClipJudge
+from motiond.detect.still import Still
+from motiond.detect.watch import Detection, PictureWatch
 from motiond.frames import Frame, FrameDecodeError
 from motiond.record.snapshots import encode_jpeg
 from motiond.threads import named_thread
@@ -62,50 +71,6 @@ class Detections:
         return items
 
 
-FrameListener = Callable[[Frame, MotionResult | None], None]
-
-
-class SnapshotCandidates:
-    """Which detection pictures may become a clip's warn snapshot (pure).
-
-    The trigger, on the capture thread, decides; this thread holds the picture. Encoding every
-    changed picture, in case, cost 0.02 core at 15 fps; this follows the trigger's own rule
-    instead: the first changed picture after a calm spell (``stable_frames`` calm pictures: a
-    clip's start), every changed picture with a larger change than any since (its peak), and
-    the picture on which the camera became suspect of tampering (a clip starts there too).
-    Where the trigger departs from it (a warm-up delaying a start), the capture thread uses the
-    newest picture it got.
-    """
-
-    def __init__(self, threshold: float, stable_frames: int) -> None:
-        self.threshold = threshold
-        self.stable_frames = stable_frames
-        self.reset()
-
-    def reset(self) -> None:
-        self._calm = self.stable_frames  # as after a calm spell
-        self._peak = 0.0
-        self._suspect = False
-
-    def wants(self, result: MotionResult, suspect: bool = False) -> bool:
-        """Whether this picture (with ``result``; ``suspect``: the camera is suspect of
-        tampering) may become a warn snapshot."""
-        became_suspect = suspect and not self._suspect
-        self._suspect = suspect
-        changed = result.delta > self.threshold and not result.lighting
-        if not changed:
-            self._calm += 1
-            if self._calm >= self.stable_frames:
-                self._peak = 0.0
-            return became_suspect
-        starts = self._calm >= self.stable_frames
-        self._calm = 0
-        if starts or result.delta > self._peak:
-            self._peak = result.delta
-            return True
-        return became_suspect
-
-
 class DetectionThread:
     """Reads and decodes the sub stream, detects, reconnects with backoff, forever."""
 
@@ -115,22 +80,19 @@ class DetectionThread:
         watch: PictureWatch,
         stop: threading.Event,
         *,
-        listeners: Sequence[FrameListener],
-        on_picture: Callable[[Frame], None],
+        on_picture: Callable[[Frame, MotionResult | None], None],
         armed: Callable[[], bool],
     ) -> None:
         assert config.capture.detect_source is not None
         self.config = config
         self.url = config.capture.detect_source
         self.stop_event = stop
-        self.listeners = listeners
-        self.on_picture = on_picture
+        self.on_picture = on_picture  # each picture and what was detected in it
         self.armed = armed
         self.watch = watch
         self.results = Detections()
-        self.candidates = SnapshotCandidates(
-            self.config.motion.threshold, self.config.motion.stable_frames
-        )
+        # The trigger's rule, on this thread: which pictures may become warn snapshots.
+        self.judge = ClipJudge(config.motion, config.record.max_clip)
         self.main_size: tuple[int, int] | None = None  # written by the capture thread
         self.heartbeat = time.monotonic()
         self.online = False
@@ -173,7 +135,6 @@ class DetectionThread:
 
     def _read(self, source: PyAVSource) -> None:
         name = self.config.name
-        self.candidates.reset()
         first = True
         try:
             while not self.stop_event.is_set():
@@ -187,6 +148,7 @@ class DetectionThread:
                     self.online = True
                     logger.info("camera %s: detection stream online (%s)", name, source.description)
                     self.watch.reopened(frame.mono)
+                    self.judge.reopened(frame.mono)
                     self.results.put(Detection(frame.mono, None, reopened=True))
                 self._detect(frame)
         except SourceError as exc:
@@ -197,28 +159,27 @@ class DetectionThread:
 
     def _detect(self, frame: Frame) -> None:
         self.frames += 1
-        self.on_picture(frame)
         main_size = self.main_size
         result = None
-        if main_size is not None and self.armed():
+        if not self.armed():
+            self.judge.trigger.finish()  # as the capture thread finishes its clip
+        elif main_size is not None:
             try:
                 result = self.watch.look(frame, main_size)
             except FrameDecodeError:
                 self.frames_garbled += 1
-        for listener in self.listeners:
-            listener(frame, result)
+        self.on_picture(frame, result)
         if result is None or main_size is None:
             return
-        detection = Detection(frame.mono, result, self.watch.report)
-        self.candidates.threshold = self.watch.motion.threshold  # the night's, at night
+        watch = self.watch
+        report, motion = watch.report, watch.motion
         still = None
-        if self.candidates.wants(result, detection.suspect):
+        if self.judge.judge(result, report, motion, frame.mono).takes_still:
             still = Still(
                 Frame.from_jpeg(frame.seq, frame.mono, frame.wall, encode_jpeg(frame.bgr())),
                 scale_boxes(result.boxes, main_size, (frame.width, frame.height)),
             )
-            detection = Detection(frame.mono, result, detection.scene, still=still)
-        self.results.put(detection)
+        self.results.put(Detection(frame.mono, result, report, still=still, motion=motion))
 
     def _wait(self, seconds: float) -> None:
         wait_beating(self.stop_event, seconds, self._beat)

@@ -1,10 +1,17 @@
-"""Boxes around changed regions, in the source frame's pixels."""
+"""What the motion detector reports, as values (pure): boxes around changed regions, in the
+source frame's pixels, and one frame's ``MotionResult``.
+
+They live apart from the detector (motion.py) so that the recorder, the camera door and the
+web side can read them without importing detection code.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 MAX_BOXES = 16  # per kind of region in one frame
+
+Outlines = tuple[tuple[tuple[int, int], ...], ...]  # polygons of (x, y) points
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +39,22 @@ def union_of(boxes: tuple[Box, ...] | list[Box]) -> Box | None:
     for box in boxes:
         result = box if result is None else result.union(box)
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class MotionResult:
+    """What one frame showed compared with the previous one.
+
+    ``delta`` is the fraction of the picture in changed regions that count (what the trigger
+    compares with ``threshold``); ``raw_delta`` the fraction that changed at all (lighting is
+    judged on it). ``boxes`` are the regions that count, ``ignored_boxes`` those that changed
+    but do not (specks smaller than ``min_area``, movement in learned nuisance areas);
+    ``largest`` is the largest region's share of the picture (what ``min_area`` is set against).
+    """
+
+    delta: float
+    lighting: bool
+    boxes: tuple[Box, ...]
+    raw_delta: float = 0.0
+    ignored_boxes: tuple[Box, ...] = ()
+    largest: float = 0.0  # the largest changed region's changed pixels, as a fraction

@@ -6,25 +6,23 @@ factor, the cheap cases), lightly blurred
 and compared with the previous one. A uniform brightness shift between the two (auto-exposure,
 a cloud, dusk) is subtracted first, so a lighting ramp does not count as change. A pixel counts
 as changed when its gray level moved by more than ``pixel_threshold``; the *delta* is the
-fraction of unmasked pixels that changed. Nothing here reads a clock or touches a file.
+fraction of unmasked pixels that changed. Nothing here reads a clock or touches a file. The
+result, ``MotionResult``, is a value of boxes.py (re-exported here).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from motiond.config import MotionConfig
-from motiond.detect.boxes import Box, union_of
+from motiond.config.motion import MotionConfig
+from motiond.detect.boxes import Box, MotionResult, Outlines, union_of
 from motiond.detect.nuisance import NuisanceModel
 from motiond.detect.regions import Regions
 
 __all__ = ["Box", "MotionDetector", "MotionResult", "Outlines", "detection_scale", "union_of"]
-
-Outlines = tuple[tuple[tuple[int, int], ...], ...]  # polygons of (x, y) points
 
 
 def detection_scale(frame_width: int, detect_width: int) -> int:
@@ -35,25 +33,6 @@ def detection_scale(frame_width: int, detect_width: int) -> int:
     if frame_width <= detect_width:
         return 1
     return int(2 ** round(math.log2(frame_width / detect_width)))
-
-
-@dataclass(frozen=True, slots=True)
-class MotionResult:
-    """What one frame showed compared with the previous one.
-
-    ``delta`` is the fraction of the picture in changed regions that count (what the trigger
-    compares with ``threshold``); ``raw_delta`` the fraction that changed at all (lighting is
-    judged on it). ``boxes`` are the regions that count, ``ignored_boxes`` those that changed
-    but do not (specks smaller than ``min_area``, movement in learned nuisance areas);
-    ``largest`` is the largest region's share of the picture (what ``min_area`` is set against).
-    """
-
-    delta: float
-    lighting: bool
-    boxes: tuple[Box, ...]
-    raw_delta: float = 0.0
-    ignored_boxes: tuple[Box, ...] = ()
-    largest: float = 0.0  # the largest changed region's changed pixels, as a fraction
 
 
 class MotionDetector:

@@ -417,6 +417,11 @@ class SceneReport:
     settling: bool  # shortly after a switch: the picture is not trusted for motion
     tamper: TamperState
 
+    @property
+    def suspect(self) -> bool:
+        """The camera may be being tampered with (not yet confirmed): a clip starts and goes on."""
+        return self.tamper.suspect and self.tamper.tampered is None
+
 
 class SceneMonitor:
     """Day/night and tampering of one camera, fed every frame. Not thread-safe: the capture

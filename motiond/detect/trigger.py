@@ -16,7 +16,7 @@ import enum
 from collections import deque
 from dataclasses import dataclass
 
-from motiond.config import MotionConfig
+from motiond.config.motion import MotionConfig
 
 
 class Action(enum.Enum):
@@ -65,6 +65,22 @@ class Decision:
     keep: bool = False
     ended: ClipStats | None = None
     new_peak: bool = False
+
+    @property
+    def takes_still(self) -> bool:
+        """This frame's picture becomes the clip's warn snapshot (so far): a clip's first frame
+        (a start, or a changed frame that begins the next clip at a split), or a new peak.
+        The one rule for which pictures may become snapshots (``substream`` asks it too)."""
+        action = self.action
+        return action is Action.START or (action is Action.SPLIT and self.changed) or self.new_peak
+
+
+# NONE is the answer for nearly every frame: one shared (immutable) object per combination,
+# none made per frame. Indexed [changed][new_peak].
+_GOING_ON = (
+    (Decision(Action.NONE, changed=False), Decision(Action.NONE, changed=False, new_peak=True)),
+    (Decision(Action.NONE, changed=True), Decision(Action.NONE, changed=True, new_peak=True)),
+)
 
 
 class DeltaHistory:
@@ -137,7 +153,7 @@ class RecordingTrigger:
                     last_changed_at=now,
                 )
                 return Decision(Action.START, changed=changed, new_peak=True)
-            return Decision(Action.NONE, changed=changed)
+            return _GOING_ON[changed][False]
 
         stable = self.history.is_stable(self.threshold) and not suspect
         if not stable and now - clip.started_at >= self.max_clip:
@@ -160,13 +176,13 @@ class RecordingTrigger:
                 clip.peak_delta, clip.peak_at, new_peak = delta, now, True
         if stable:
             return self._end(Action.STOP, changed)
-        return Decision(Action.NONE, changed=changed, new_peak=new_peak)
+        return _GOING_ON[changed][new_peak]
 
     def split(self, now: float) -> Decision:
         """End the clip in progress at ``now`` and go on recording in a new one (the stream
         changed under it); NONE when idle."""
         if self.clip is None:
-            return Decision(Action.NONE, changed=False)
+            return _GOING_ON[False][False]
         ended = self._end(Action.SPLIT, changed=False)
         self.clip = ClipStats(started_at=now, changed_frames=0, peak_at=now, last_changed_at=now)
         return ended
@@ -174,7 +190,7 @@ class RecordingTrigger:
     def finish(self) -> Decision:
         """End the clip in progress now (camera lost, shutdown); NONE when idle."""
         if self.clip is None:
-            return Decision(Action.NONE, changed=False)
+            return _GOING_ON[False][False]
         return self._end(Action.STOP, changed=False)
 
     def _end(self, action: Action, changed: bool) -> Decision:

@@ -2,19 +2,21 @@
 
 ``PictureWatch`` runs, for each picture, the motion detector (changed regions, ``min_area``,
 learned nuisance areas) and then the scene monitor (day or night from the colour, tampering),
-switches the detector to the night overrides and back, and logs and emits what the scene
-monitor finds (``camera_tampered``). It runs where the decoded pictures are: on the capture
-thread of a camera without a sub stream, on the ``DetectionThread`` of one with a sub stream.
+chooses the settings in effect (the night overrides at night: the one place that choice is
+made), and logs and emits what it finds (lighting changes, day/night switches,
+``camera_tampered``). It runs where the decoded pictures are: on the capture thread of a
+camera without a sub stream, on the ``DetectionThread`` of one with a sub stream.
 
 What the trigger needs (on the capture thread either way) goes there in a ``Detection``: the
-motion result and the scene report after it. The capture thread reads the report's *levels*
-(the mode, whether the camera is suspect or tampered with and since when, settling), never
-its one-picture news, so a detection dropped by the hand-over loses nothing but itself.
+motion result, the scene report after it and the settings in effect. The trigger's side
+(``ClipJudge``) reads the report's *levels* (the mode, whether the camera is suspect or
+tampered with and since when, settling), never its one-picture news, so a detection dropped
+by the hand-over loses nothing but itself.
 
 Threads: one thread (the owner) calls ``reopened`` and ``look``; others read ``report``,
-``ignored_share`` and ``ignored_areas()``: values the owner replaces, never changes.
-``on_event`` is called on the owner thread; the daemon's handler takes events from any thread
-(capture, detection and recorder threads all emit) and only hands them on.
+``motion``, ``ignored_share`` and ``ignored_areas()``: values the owner replaces, never
+changes. ``on_event`` is called on the owner thread; the event bus takes events from any
+thread (capture, detection and recorder threads all emit) and only hands them on.
 """
 
 from __future__ import annotations
@@ -23,15 +25,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from motiond.config import CameraConfig
-from motiond.detect.boxes import Box
+from motiond.config.camera import CameraConfig
+from motiond.config.motion import MotionConfig
+from motiond.detect.boxes import MotionResult, Outlines
 from motiond.detect.colour import colourfulness
-from motiond.detect.motion import MotionDetector, MotionResult, Outlines, detection_scale
+from motiond.detect.motion import MotionDetector, detection_scale
+from motiond.detect.still import Still
 from motiond.detect.tamper import SceneMonitor, SceneReport, TamperState
 from motiond.events import CameraTampered, EventSink
 from motiond.frames import Frame, FrameDecodeError
 
 logger = logging.getLogger(__name__)
+
+LIGHTING_LOG_INTERVAL = 60.0  # seconds of frame time between "lighting change" lines
 
 TAMPER_DETAILS = {
     "covered": "the picture is nearly uniform or far darker than usual",
@@ -42,21 +48,14 @@ TAMPER_DETAILS = {
 
 
 @dataclass(frozen=True, slots=True)
-class Still:
-    """A picture for a warn snapshot: a decodable frame (JPEG or raw), boxes in its pixels."""
-
-    frame: Frame
-    boxes: tuple[Box, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class Detection:
     """What detection saw in one picture, for the trigger on the capture thread.
 
-    ``scene`` is the scene monitor's report after that picture (day/night, tampering).
+    ``scene`` is the scene monitor's report after that picture (day/night, tampering), and
+    ``motion`` the settings in effect for it (the night's at night), as the watch chose them.
     ``frame`` is that picture's frame while the capture thread holds it (detection on the main
     stream), else None and ``still`` is a JPEG of it (from a sub stream), made only for a
-    picture that may become a warn snapshot (see ``substream.SnapshotCandidates``).
+    picture that may become a warn snapshot (``Decision.takes_still``, on the detection thread).
     ``reopened``: the detection stream was (re)opened at ``mono``; clips wait for the warm-up.
     """
 
@@ -66,12 +65,12 @@ class Detection:
     frame: Frame | None = None
     still: Still | None = None
     reopened: bool = False
+    motion: MotionConfig | None = None
 
     @property
     def suspect(self) -> bool:
         """The camera may be being tampered with (not yet confirmed): a clip starts and goes on."""
-        tamper = self.scene.tamper if self.scene is not None else None
-        return tamper is not None and tamper.suspect and tamper.tampered is None
+        return self.scene is not None and self.scene.suspect
 
     @property
     def settling(self) -> bool:
@@ -93,6 +92,7 @@ class PictureWatch:
         self.scene = SceneMonitor(config.motion.tamper_after)
         self.on_event = on_event
         self.recording = recording  # whether the trigger records (read across threads)
+        self._last_lighting_log = float("-inf")
 
     @property
     def report(self) -> SceneReport:
@@ -123,8 +123,19 @@ class PictureWatch:
         gray = frame.gray_for_detection(detection_scale(width, self.motion.detect_width))
         result = self.detector.detect(gray, width, height, now=frame.mono)
         if result is not None:
+            if result.lighting:
+                self._log_lighting(frame.mono, result)
             self._watch_scene(frame, result)
         return result
+
+    def _log_lighting(self, mono: float, result: MotionResult) -> None:
+        if mono - self._last_lighting_log >= LIGHTING_LOG_INTERVAL:
+            self._last_lighting_log = mono
+            logger.info(
+                "camera %s: lighting change (%.0f%% of the picture at once), not motion",
+                self.name,
+                result.delta * 100,
+            )
 
     def _watch_scene(self, frame: Frame, result: MotionResult) -> None:
         """Day/night and tampering, from the detection picture and, now and then, the colour."""

@@ -39,7 +39,7 @@ from datetime import datetime
 from typing import Literal
 
 from motiond import __version__
-from motiond.config import HookConfig, HooksConfig
+from motiond.config.hooks import HookConfig, HooksConfig
 from motiond.events import HOOKED_EVENT_TYPES, Event, EventBus, MediaLinks
 from motiond.redact import redact_text, redact_url
 from motiond.threads import named_thread

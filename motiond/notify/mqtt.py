@@ -30,7 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from motiond.backoff import RECONNECT
-from motiond.config import MqttConfig
+from motiond.config.mqtt import MqttConfig
 from motiond.threads import named_thread
 
 logger = logging.getLogger(__name__)

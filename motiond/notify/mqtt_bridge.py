@@ -10,7 +10,9 @@ mqtt.py's. Threads:
 - Everything else runs on the MQTT thread: ``tick`` polls each camera's status (online,
   armed, motion, delta) and publishes discovery when the list of cameras changes (a reload);
   snapshot files are read there; commands (``armed/set``, ``snapshot/set``) are handled
-  there, touching a camera exactly as the web API does (``armed`` flag, ``take_snapshot()``).
+  there. Cameras are read and changed only through the camera door the web side uses too
+  (``motiond.control.CameraDoor``: ``camera()``, ``set_armed()``, ``take_snapshot()``),
+  with its exceptions; the bridge writes no camera state itself.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from motiond.capture.camera import CameraOfflineError
-from motiond.config import MqttConfig
+from motiond.config.mqtt import MqttConfig
+from motiond.control import CameraDoor, CameraStatus, CameraUnavailable, UnknownCamera
 from motiond.events import (
     CameraOffline,
     CameraOnline,
@@ -52,27 +54,6 @@ logger = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.25  # seconds between status polls (a clip lasts at least stable_frames)
 DELTA_INTERVAL = 1.0  # the delta goes out at most this often
-
-
-class CameraStatusLike(Protocol):
-    @property
-    def online(self) -> bool: ...
-    @property
-    def armed(self) -> bool: ...
-    @property
-    def recording(self) -> bool: ...
-    @property
-    def last_delta(self) -> float | None: ...
-
-
-class CameraControl(Protocol):
-    """What the bridge may use of a camera: the same as the web API."""
-
-    armed: bool
-
-    def status(self) -> CameraStatusLike: ...
-
-    def take_snapshot(self) -> Path: ...
 
 
 def on_off(value: bool) -> str:
@@ -157,7 +138,7 @@ class MqttBridge:
         self,
         config: MqttConfig,
         *,
-        cameras: Callable[[], Mapping[str, CameraControl]],
+        cameras: CameraDoor,
         camera_names: Callable[[], Sequence[str]],
         links: MediaLinks,
         version: str,
@@ -264,18 +245,16 @@ class MqttBridge:
         send_delta = now >= self._next_delta
         if send_delta:
             self._next_delta = now + DELTA_INTERVAL
-        workers = self.cameras()
         for name in names:
-            worker = workers.get(name)
-            if worker is not None:
-                self._publish_status(name, worker, send_delta)
+            status = self.cameras.camera(name)
+            if status is not None:
+                self._publish_status(name, status, send_delta)
         with self._lock:
             snapshots, self._snapshot_files = self._snapshot_files, {}
         for camera, path in snapshots.items():
             self._publish_snapshot(camera, path)
 
-    def _publish_status(self, name: str, worker: CameraControl, send_delta: bool) -> None:
-        status = worker.status()
+    def _publish_status(self, name: str, status: CameraStatus, send_delta: bool) -> None:
         topic = self.topics.camera
         self.client.set_retained(topic(name, "online"), on_off(status.online))
         self.client.set_retained(topic(name, "armed"), on_off(status.armed))
@@ -353,25 +332,23 @@ class MqttBridge:
         if value not in (ON, OFF):
             logger.warning("mqtt: camera %s: armed/set wants ON or OFF, got %r", camera, value[:20])
             return
-        worker = self.cameras().get(camera)
-        if worker is None:
+        try:
+            status = self.cameras.set_armed(camera, value == ON)  # as the API's arm/disarm
+        except UnknownCamera:
             logger.warning("mqtt: armed/set for an unknown camera %r", camera)
             return
-        # Exactly what the API's arm/disarm does: the capture thread reads the flag.
-        worker.armed = value == ON
         logger.info(
-            "mqtt: camera %s: %s over MQTT", camera, "armed" if worker.armed else "disarmed"
+            "mqtt: camera %s: %s over MQTT", camera, "armed" if status.armed else "disarmed"
         )
         self.client.set_retained(self.topics.camera(camera, "armed"), value)
 
     def _snapshot_now(self, camera: str) -> None:
-        worker = self.cameras().get(camera)
-        if worker is None:
+        try:
+            path = self.cameras.take_snapshot(camera).path
+        except UnknownCamera:
             logger.warning("mqtt: snapshot/set for an unknown camera %r", camera)
             return
-        try:
-            path = worker.take_snapshot()
-        except (CameraOfflineError, OSError, ValueError) as exc:  # offline, disk full
+        except (CameraUnavailable, OSError, ValueError) as exc:  # offline, disk full
             logger.warning("mqtt: camera %s: no snapshot: %s", camera, exc)
             return
         relative = path.relative_to(self.links.storage_root).as_posix()
@@ -393,10 +370,4 @@ def _json(value: object) -> str:
     return json.dumps(value, default=str, separators=(",", ":"))
 
 
-__all__ = [
-    "CameraControl",
-    "MqttBridge",
-    "clip_ended_event",
-    "clip_started_event",
-    "last_clip_state",
-]
+__all__ = ["MqttBridge", "clip_ended_event", "clip_started_event", "last_clip_state"]

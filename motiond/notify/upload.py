@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from motiond.backoff import Backoff
-from motiond.config import UploadConfig, UploadDestination
+from motiond.config.upload import UploadConfig, UploadDestination
 from motiond.events import ClipEnded, ClipStarted, EventBus, EventSink, UploadFailed
 from motiond.redact import redact_text
 from motiond.store.clips import ClipStore

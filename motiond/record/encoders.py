@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from av.video.frame import PictureType
 
-from motiond.config import RecordConfig
+from motiond.config.record import RecordConfig
 from motiond.frames import (
     AudioPacket,
     AudioParams,

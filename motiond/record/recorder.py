@@ -1,10 +1,11 @@
 """Clip writing: one encoder thread per camera behind a bounded mailbox.
 
-Thread crossing: the camera's capture thread calls ``begin_clip``/``add_frame``/``end_clip``,
-which only put messages in the mailbox; everything else (encoding, files, snapshots, events)
-happens on the recorder's own thread. A full mailbox drops the frame and counts it, so a slow
-disk or encoder never stalls capture (except for a file read "as fast as it decodes", where
-the capture thread waits instead, so results are deterministic).
+Thread crossing: the camera's clip flow (clipflow.py, on its capture thread) calls
+``begin_clip``/``add_frame``/``end_clip``, which only put messages in the mailbox; everything
+else (encoding, files, snapshots, events) happens on the recorder's own thread. A full mailbox
+drops the frame and counts it, so a slow disk or encoder never stalls capture (except for a
+file read "as fast as it decodes", where the capture thread waits instead, so results are
+deterministic).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from motiond.config import CameraConfig, RecordConfig
-from motiond.detect.motion import Box
+from motiond.config.camera import CameraConfig
+from motiond.config.record import RecordConfig
+from motiond.detect.boxes import Box
+from motiond.detect.still import Still
 from motiond.detect.trigger import ClipStats
-from motiond.detect.watch import Still
 from motiond.events import (
     ClipDiscarded,
     ClipEnded,
@@ -387,7 +389,11 @@ class ClipRecorder:
             clip.mode = "copy"
         elif record.encoder == "opencv":
             writer = OpenCVClipWriter(
-                clip.paths.partial, frame.width, frame.height, self.nominal_fps, self._overlay()
+                clip.paths.partial,
+                frame.width,
+                frame.height,
+                self.nominal_fps,
+                _overlay_of(self.camera),
             )
             clip.mode = "transcode"
         else:
@@ -399,23 +405,12 @@ class ClipRecorder:
                 fps=self.nominal_fps,
                 origin=frame.mono,
                 audio=clip.audio,
-                overlay=self._overlay(),
+                overlay=_overlay_of(self.camera),
             )
             clip.mode = "transcode"
         clip.source_codec = source_codec
         clip.codec, clip.width, clip.height = writer.codec_name, writer.width, writer.height
         return writer
-
-    def _overlay(self) -> Overlay | None:
-        overlay = self.camera.record.overlay
-        if not (overlay.name or overlay.timestamp):
-            return None
-        name = self.camera.name if overlay.name else None
-
-        def burn(image: Any, wall: float) -> Any:
-            return burn_overlay(image, name, wall if overlay.timestamp else None)
-
-        return burn
 
     def _close_writer(self, clip: _ActiveClip) -> None:
         writer, clip.writer = clip.writer, None
@@ -591,6 +586,19 @@ def copies(record: RecordConfig, source_codec: str) -> bool:
     if source_codec == "hevc":
         return record.mode == "copy" or record.copy_hevc
     return False
+
+
+def _overlay_of(camera: CameraConfig) -> Overlay | None:
+    """What a transcoded clip's frames get burnt in (the camera's name, the time), if any."""
+    overlay = camera.record.overlay
+    if not (overlay.name or overlay.timestamp):
+        return None
+    name = camera.name if overlay.name else None
+
+    def burn(image: Any, wall: float) -> Any:
+        return burn_overlay(image, name, wall if overlay.timestamp else None)
+
+    return burn
 
 
 def _audio_params(frames: list[Frame], camera: CameraConfig) -> AudioParams | None:

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from motiond import frames
-from motiond.detect.motion import Box
+from motiond.detect.boxes import Box
 from motiond.frames import Frame
 from motiond.store.layout import atomic_write_bytes
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from motiond.config import Config, FreeSpace
+from motiond.config.storage import FreeSpace
+from motiond.config.top import Config
 from motiond.events import EventSink, StorageError
 from motiond.store.clips import ClipStore
 from motiond.store.layout import ClipRecord, StoredSnapshot, utc_parts

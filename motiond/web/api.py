@@ -11,6 +11,7 @@ from typing import Any
 import tornado.web
 
 from motiond import __version__
+from motiond.control import CameraStatus, CameraUnavailable, UnknownCamera
 from motiond.store.layout import (
     ClipRecord,
     LayoutError,
@@ -20,7 +21,7 @@ from motiond.store.layout import (
     local_iso,
 )
 from motiond.web.base import BaseHandler
-from motiond.web.door import CameraState, CameraUnavailable, Door, UnknownCamera
+from motiond.web.door import Door
 
 MAX_LIMIT = 500
 SNAPSHOT_KINDS: dict[str, SnapshotKind] = {"warn": "warn", "snapshot": "snapshot"}
@@ -95,7 +96,7 @@ def _mqtt_and_upload_health(door: Door) -> dict[str, Any]:
     return extra
 
 
-def camera_json(state: CameraState, viewers: int) -> dict[str, Any]:
+def camera_json(state: CameraStatus, viewers: int) -> dict[str, Any]:
     data = dataclasses.asdict(state)
     for internal in ("buffered_bytes", "realtime", "min_area"):
         del data[internal]
@@ -230,7 +231,7 @@ class SnapshotsHandler(BaseHandler):
         self.write_json({"total": len(snapshots), "snapshots": page})
 
 
-# (metric, type, help, CameraState field) for the per-camera metrics.
+# (metric, type, help, CameraStatus field) for the per-camera metrics.
 CAMERA_METRICS = (
     ("camera_online", "gauge", "1 while the camera delivers frames", "online"),
     ("recording", "gauge", "1 while a clip is being recorded", "recording"),

@@ -15,7 +15,7 @@ from typing import Any
 import tornado.ioloop
 import tornado.web
 
-from motiond.config import WebConfig
+from motiond.config.web import WebConfig
 from motiond.threads import named_executor
 from motiond.web import api, live, media, pages
 from motiond.web.base import MAX_BODY_BYTES, WebContext

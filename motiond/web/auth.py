@@ -21,7 +21,7 @@ import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from motiond.config import AuthConfig
+from motiond.config.web import AuthConfig
 
 SCRYPT_N = 2**14
 SCRYPT_R = 8

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import tornado.httputil
 import tornado.web
 
-from motiond.config import WebConfig
+from motiond.config.web import WebConfig
 from motiond.web.auth import Authenticator
 from motiond.web.door import Door
 from motiond.web.sessions import SessionStore

@@ -29,12 +29,13 @@ import cv2
 import tornado.ioloop
 import tornado.websocket
 
-from motiond.detect.motion import MotionResult
+from motiond.control import DetectionAreas
+from motiond.detect.boxes import MotionResult
 from motiond.frames import Frame
 from motiond.store.layout import is_camera_name
 from motiond.threads import named_executor
 from motiond.web.base import WebContext
-from motiond.web.door import DetectionAreas, Door
+from motiond.web.door import Door
 
 logger = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 import pytest
 
-import motiond.capture.camera as camera_module
 from motiond.backoff import RECONNECT, Backoff
 from motiond.capture.camera import CameraWorker
+from motiond.capture.sources import open_source
 from motiond.config import CameraConfig, CaptureConfig, MotionConfig, RecordConfig
 from motiond.store.layout import Storage
 from testbed.mjpeg_server import FrameSupply, MjpegServer
@@ -366,7 +366,6 @@ def test_reopen_resolves_the_by_id_symlink_again(
         return real_capture(path)
 
     monkeypatch.setattr(cv2, "VideoCapture", fake_capture)
-    monkeypatch.setattr(camera_module, "RECONNECT", Backoff(first=0.05, cap=0.05))
     monkeypatch.setenv("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", "1")
     config = CameraConfig(
         name="usb",
@@ -377,15 +376,21 @@ def test_reopen_resolves_the_by_id_symlink_again(
     storage = Storage(tmp_path / "data")
     storage.ensure()
     events: list[str] = []
-    worker = CameraWorker(config, storage, lambda event: events.append(event.name))
+    worker = CameraWorker(
+        config,
+        storage,
+        lambda event: events.append(event.name),
+        source_factory=open_source,
+        reconnect=Backoff(first=0.05),
+    )
     levels: list[int] = []
     lock = threading.Lock()  # guards levels: appended on the capture thread
 
-    def listener(frame: Any, result: Any) -> None:
+    def listener(camera: str, frame: Any, result: Any) -> None:
         with lock:
             levels.append(int(frame.bgr().mean()))
 
-    worker.frame_listeners.append(listener)
+    worker.add_frame_listener(listener)
     # The device "goes away": A is unplugged (its file ends, reads fail) and the camera comes
     # back as another node.
     worker.start()

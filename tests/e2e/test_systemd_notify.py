@@ -17,10 +17,11 @@ import socket
 import statistics
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from motiond.daemon import Daemon
 from motiond.events import CameraOffline, CameraOnline, ClipDiscarded, ClipEnded, ClipStarted
 from motiond.systemd import Notifier
 from testbed.framecode import read_frame_number
+from tests.fixtures import REPO
 from tests.fixtures.daemon import clean_env, motiond_command, sidecars, wait_until, write_config
 from tests.fixtures.video import decode_clip, write_test_video
 
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 WATCHDOG_USEC = 1_000_000  # pings every 0.5 s
+# The real daemon whose sources hang after a while (run as: HANGING_DAEMON SECONDS -c CONFIG).
+HANGING_DAEMON = REPO / "tests" / "fixtures" / "hanging_daemon.py"
 STATUS = re.compile(
     r"^\d+/\d+ cameras online, (not recording|recording: [\w, -]+), \d+ clips today$"
 )
@@ -193,9 +197,13 @@ class RunningDaemon:
 
 @contextlib.contextmanager
 def running_daemon(
-    directory: Path, config: dict[str, object], notify_address: str, **env: str
+    directory: Path,
+    config: dict[str, object],
+    notify_address: str,
+    command: Sequence[str] = (),
 ) -> Iterator[RunningDaemon]:
-    """The daemon as systemd would start it; killed at the end if the test left it running."""
+    """The daemon as systemd would start it; killed at the end if the test left it running.
+    ``command``: what runs it instead of ``motiond run`` (given ``-c CONFIG``)."""
     web = config["web"]
     assert isinstance(web, dict)
     config_path = write_config(directory / "motiond.yaml", config)
@@ -205,11 +213,11 @@ def running_daemon(
         **clean_env(),
         "NOTIFY_SOCKET": notify_address,
         "WATCHDOG_USEC": str(WATCHDOG_USEC),
-        **env,
     }
+    config_args = ["-c", str(config_path)]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            motiond_command("run", "-c", str(config_path)),
+            [*command, *config_args] if command else motiond_command("run", *config_args),
             cwd=directory,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -310,15 +318,17 @@ def test_sighup_reloads_and_keeps_the_old_config_on_error(
 def test_a_hung_capture_loop_stops_the_watchdog_pings(
     tmp_path: Path, moving_video: TestVideo
 ) -> None:
-    # "cam" hangs 1 s after it starts capturing (test-only switch); "unplugged" never opens and
-    # is retried with backoff, which must not count as a hang.
+    # "cam" hangs 1 s after its source opened (the daemon is given sources that do: see
+    # HANGING_DAEMON); "unplugged" never opens and is retried with backoff, which must not count
+    # as a hang.
     cameras = [
         camera("cam", moving_video, open_timeout="500ms", read_timeout="500ms"),
         {"name": "unplugged", "source": "/dev/video63"},
     ]
     config = daemon_config(tmp_path, free_port(), cameras)
     address = f"@motiond-test-{os.getpid()}-{time.monotonic_ns()}"  # the abstract namespace
-    with running_daemon(tmp_path, config, address, MOTIOND_TEST_HANG_CAPTURE_AFTER="1") as daemon:
+    hanging = [sys.executable, str(HANGING_DAEMON), "1"]
+    with running_daemon(tmp_path, config, address, command=hanging) as daemon:
         _, ready = daemon.notify.wait_for(has("READY"), timeout=30)
         daemon.wait_for_log("hanging (test only)", timeout=10)
         assert daemon.notify.pings(since=ready.at), "no WATCHDOG=1 before the hang"
@@ -375,7 +385,7 @@ def test_reload_keeps_an_unchanged_camera_recording_without_a_gap(
         write_config(config_path, changed)
         reloaded_at = time.time()
         assert daemon.reload()
-        assert daemon.cameras["cam"] is worker and worker.trigger.recording
+        assert daemon.cameras["cam"] is worker and worker.status().recording
         assert daemon.cameras["b"] is not other
         await asyncio.sleep(1.0)
         assert worker.frames >= frames_before + 5

@@ -14,21 +14,21 @@ import numpy as np
 import pytest
 
 from motiond.backoff import Backoff
-from motiond.capture import camera as camera_module
-from motiond.capture.camera import CameraOfflineError, CameraWorker
-from motiond.capture.sources import SourceError
+from motiond.capture.camera import CameraWorker
+from motiond.capture.sources import Source, SourceError
 from motiond.config import CameraConfig, CaptureConfig, MotionConfig, RecordConfig
+from motiond.control import CameraUnavailable
+from motiond.events import Event, MediaLinks
 from motiond.frames import Frame
 from motiond.store.layout import Storage
 from testbed.synthetic import background, with_noise, with_square
 from tests.fixtures.daemon import sidecars
-from tests.fixtures.events import event_pair
 from tests.fixtures.video import decode_clip
 
 FPS = 10.0
 
 
-class ScriptedSource:
+class ScriptedSource(Source):
     """Plays a list of frames (None ends the stream; an exception is raised); then waits."""
 
     realtime = True
@@ -73,13 +73,20 @@ def scene_frames(
 
 def make_worker(
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     scripts: list[list[Frame | Exception | None]],
     motion: MotionConfig | None = None,
+    *,
+    stall_timeout: float | None = None,
+    source: type[ScriptedSource] = ScriptedSource,
 ) -> tuple[CameraWorker, list[tuple[str, dict[str, Any]]], threading.Event]:
+    """A worker whose source plays ``scripts``, one per (re)open, and that retries fast; its
+    events are collected as (name, JSON document)."""
+    capture = CaptureConfig(source="scripted", kind="demo")
+    if stall_timeout is not None:
+        capture = dataclasses.replace(capture, stall_timeout=stall_timeout)
     config = CameraConfig(
         name="cam",
-        capture=CaptureConfig(source="scripted", kind="demo"),
+        capture=capture,
         motion=motion or MotionConfig(warmup=0.0),
         record=RecordConfig(pre_roll=1.0),
     )
@@ -88,13 +95,18 @@ def make_worker(
     events: list[tuple[str, dict[str, Any]]] = []
     release = threading.Event()
     sources = iter(scripts)
-    monkeypatch.setattr(
-        camera_module,
-        "open_source",
-        lambda capture, stop, **_: ScriptedSource(next(sources, []), release),
+    links = MediaLinks("http://motiond.test", tmp_path)
+
+    def collect(event: Event) -> None:
+        events.append((event.name, event.payload(links)))
+
+    worker = CameraWorker(
+        config,
+        storage,
+        collect,
+        source_factory=lambda capture, stop, **_: source(next(sources, []), release),
+        reconnect=Backoff(first=0.05),
     )
-    monkeypatch.setattr(camera_module, "RECONNECT", Backoff(first=0.05, cap=0.05))
-    worker = CameraWorker(config, storage, lambda e: events.append(event_pair(e)))
     return worker, events, release
 
 
@@ -110,9 +122,9 @@ def run_to_end(
     assert worker.stop(10)
 
 
-def test_pre_roll_frames_are_in_the_clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pre_roll_frames_are_in_the_clip(tmp_path: Path) -> None:
     frames = scene_frames(moving=range(30, 40), count=80)
-    worker, events, release = make_worker(tmp_path, monkeypatch, [frames])
+    worker, events, release = make_worker(tmp_path, [frames])
     run_to_end(worker, release, "clip_end", events)
     (record,) = sidecars(tmp_path)
     _, decoded, times = decode_clip(tmp_path / str(record["file"]))
@@ -125,10 +137,10 @@ def test_pre_roll_frames_are_in_the_clip(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_wall_clock_jump_is_logged_and_breaks_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     frames = scene_frames(moving=range(30, 40), count=80, wall_jump_at=35)
-    worker, events, release = make_worker(tmp_path, monkeypatch, [frames])
+    worker, events, release = make_worker(tmp_path, [frames])
     with caplog.at_level(logging.WARNING):
         run_to_end(worker, release, "clip_end", events)
     assert "wall clock jumped by +3600.0 s" in caplog.text
@@ -136,9 +148,7 @@ def test_wall_clock_jump_is_logged_and_breaks_nothing(
     assert float(record["duration"]) == pytest.approx(int(record["frames"]) / FPS, abs=0.01)
 
 
-def test_lost_source_finishes_the_clip_and_reopens_without_triggering(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_lost_source_finishes_the_clip_and_reopens_without_triggering(tmp_path: Path) -> None:
     first = scene_frames(moving=range(20, 60), count=40)  # lost mid-motion
     # After the reconnect the picture is different (the camera moved): no clip from that.
     second = [
@@ -147,9 +157,7 @@ def test_lost_source_finishes_the_clip_and_reopens_without_triggering(
         )
         for i in range(30)
     ]
-    worker, events, release = make_worker(
-        tmp_path, monkeypatch, [[*first, SourceError("gone")], second]
-    )
+    worker, events, release = make_worker(tmp_path, [[*first, SourceError("gone")], second])
     worker.start()
     deadline = time.monotonic() + 20
     while sum(e == "camera_online" for e, _ in events) < 2:
@@ -170,10 +178,10 @@ def test_lost_source_finishes_the_clip_and_reopens_without_triggering(
     assert len(sidecars(tmp_path)) == 1
 
 
-def test_on_demand_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_on_demand_snapshot(tmp_path: Path) -> None:
     frames = scene_frames(moving=range(0), count=5)
-    worker, _, release = make_worker(tmp_path, monkeypatch, [frames])
-    with pytest.raises(CameraOfflineError):
+    worker, _, release = make_worker(tmp_path, [frames])
+    with pytest.raises(CameraUnavailable):
         worker.take_snapshot()
     worker.start()
     deadline = time.monotonic() + 10
@@ -188,10 +196,10 @@ def test_on_demand_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     )
 
 
-def test_disarmed_camera_does_not_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disarmed_camera_does_not_record(tmp_path: Path) -> None:
     frames = scene_frames(moving=range(10, 40), count=60)
-    worker, events, release = make_worker(tmp_path, monkeypatch, [frames])
-    worker.armed = False
+    worker, events, release = make_worker(tmp_path, [frames])
+    worker.arm(False)
     worker.start()
     deadline = time.monotonic() + 10
     while worker.frames < 60:
@@ -203,9 +211,7 @@ def test_disarmed_camera_does_not_record(tmp_path: Path, monkeypatch: pytest.Mon
     assert worker.status().armed is False
 
 
-def test_only_garbled_frames_for_stall_timeout_means_offline(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_only_garbled_frames_for_stall_timeout_means_offline(tmp_path: Path) -> None:
     good = scene_frames(moving=range(0), count=3)
     garbled = [
         Frame(seq=3 + i, mono=0.3 + i / FPS, wall=0.0, width=320, height=240, jpeg=b"\xff\xd8junk")
@@ -218,13 +224,8 @@ def test_only_garbled_frames_for_stall_timeout_means_offline(
             time.sleep(0.1)
             return super().read()
 
-    worker, events, release = make_worker(tmp_path, monkeypatch, [])
-    worker.config = dataclasses.replace(
-        worker.config, capture=dataclasses.replace(worker.config.capture, stall_timeout=1.0)
-    )
-    sources = iter([[*good, *slow]])
-    monkeypatch.setattr(
-        camera_module, "open_source", lambda c, s, **_: SlowScripted(next(sources, []), release)
+    worker, events, release = make_worker(
+        tmp_path, [[*good, *slow]], stall_timeout=1.0, source=SlowScripted
     )
     worker.start()
     deadline = time.monotonic() + 10
@@ -236,9 +237,7 @@ def test_only_garbled_frames_for_stall_timeout_means_offline(
     assert worker.frames_garbled >= 9
 
 
-def test_buffers_hold_camera_jpegs_and_the_encoder_decodes_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_buffers_hold_camera_jpegs_and_the_encoder_decodes_them(tmp_path: Path) -> None:
     import av
     import cv2
 
@@ -246,7 +245,7 @@ def test_buffers_hold_camera_jpegs_and_the_encoder_decodes_them(
         Frame.from_jpeg(f.seq, f.mono, f.wall, cv2.imencode(".jpg", f.bgr())[1].tobytes())
         for f in scene_frames(moving=range(30, 45), count=80)
     ]
-    worker, events, release = make_worker(tmp_path, monkeypatch, [list(frames)])
+    worker, events, release = make_worker(tmp_path, [list(frames)])
     worker.start()
     deadline = time.monotonic() + 20
     while not any(e == "clip_end" for e, _ in events):
@@ -254,7 +253,7 @@ def test_buffers_hold_camera_jpegs_and_the_encoder_decodes_them(
         time.sleep(0.02)
     # The camera's JPEGs are in the pre-roll ring as they came (the same objects: nothing
     # decoded rode along); the recorder decodes them on its own thread.
-    ring = worker.preroll.take(99.0)
+    ring = worker.clips.preroll.take(99.0)
     assert ring and all(any(f is g for g in frames) for f in ring)
     release.set()
     assert worker.stop(10)
@@ -266,16 +265,14 @@ def test_buffers_hold_camera_jpegs_and_the_encoder_decodes_them(
     assert keyframes == -(-int(record["frames"]) // 15)
 
 
-def test_pre_roll_never_reaches_back_into_the_previous_clip(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pre_roll_never_reaches_back_into_the_previous_clip(tmp_path: Path) -> None:
     # Motion 30..39 (frame 40, where the square vanishes, changes too) ends the first clip at
     # frame 60 after 20 calm frames; motion from 61 starts the second with a 1 s pre-roll,
     # which must not hold any frame of the first: it starts right where the first ended.
     frames = scene_frames(moving=range(30, 40), count=100)
     moving_again = scene_frames(moving=range(61, 75), count=100)
     script = frames[:61] + moving_again[61:]
-    worker, events, release = make_worker(tmp_path, monkeypatch, [list(script)])
+    worker, events, release = make_worker(tmp_path, [list(script)])
     worker.start()
     deadline = time.monotonic() + 20
     while [e for e, _ in events].count("clip_end") < 2:
@@ -297,7 +294,7 @@ def scene_script_frames(scene: Any, seconds: float) -> list[Frame]:
 
 
 def test_night_switch_applies_the_night_overrides_and_starts_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from motiond.config import NightOverrides
     from tests.fixtures.scenes import SceneScript
@@ -305,7 +302,7 @@ def test_night_switch_applies_the_night_overrides_and_starts_nothing(
     frames = scene_script_frames(SceneScript(night=[(4.0, 60.0)]), 8.0)
     night = NightOverrides(pixel_threshold=33, min_changed_frames=2)
     motion = MotionConfig(warmup=0.0, night=night)
-    worker, events, release = make_worker(tmp_path, monkeypatch, [frames], motion)
+    worker, events, release = make_worker(tmp_path, [frames], motion)
     with caplog.at_level(logging.INFO):
         worker.start()
         deadline = time.monotonic() + 20
@@ -318,18 +315,16 @@ def test_night_switch_applies_the_night_overrides_and_starts_nothing(
     assert "camera cam: switched to night mode" in caplog.text
     assert status.day_night == "night" and status.tampered is None
     assert worker.watch.detector.config.pixel_threshold == 33
-    assert worker.trigger.min_changed_frames == 2
+    assert worker.clips.judge.trigger.min_changed_frames == 2
     assert [e for e, _ in events if e.startswith("clip")] == []
 
 
-def test_tampering_is_an_event_and_keeps_the_clip_of_the_moment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_tampering_is_an_event_and_keeps_the_clip_of_the_moment(tmp_path: Path) -> None:
     from tests.fixtures.scenes import SceneScript
 
     frames = scene_script_frames(SceneScript(covered=(8.0, 60.0)), 14.0)
     motion = MotionConfig(warmup=0.0, tamper_after=2.0)
-    worker, events, release = make_worker(tmp_path, monkeypatch, [frames], motion)
+    worker, events, release = make_worker(tmp_path, [frames], motion)
     run_to_end(worker, release, "clip_end", events)
     (payload,) = [p for e, p in events if e == "camera_tampered"]
     assert payload["kind"] == "covered" and "uniform" in payload["detail"]

@@ -51,7 +51,7 @@ class TestDetectionState(WebTestCase):
         self.wait_online()
         worker = self.daemon.cameras["cam"]
         # The capture thread replaces the report with every frame: stop feeding it first.
-        worker.armed = False
+        worker.arm(False)
         tamper = TamperState(tampered="turned", tampered_since=100.0)
         worker.watch.scene.report = SceneReport(
             mode="day", switched=False, settling=False, tamper=tamper
@@ -88,7 +88,7 @@ class TestDetectionState(WebTestCase):
         # An area learned as always moving is sent once, in camera pixels. (Disarmed, the
         # capture thread no longer refreshes what the test puts in.)
         worker = self.daemon.cameras["cam"]
-        worker.armed = False
+        worker.arm(False)
         await tornado.gen.sleep(0.3)  # a frame being detected right now is done
         nuisance = worker.watch.detector.nuisance
         assert nuisance is not None

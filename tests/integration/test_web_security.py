@@ -34,6 +34,7 @@ from tornado.httpclient import HTTPRequest
 
 import motiond.web.auth as auth_module
 from motiond.capture.camera import CameraWorker
+from motiond.capture.sources import open_source
 from motiond.config import CameraConfig, CaptureConfig, HookConfig, HooksConfig
 from motiond.notify.hooks import HookRunner
 from motiond.store.layout import Storage
@@ -377,7 +378,7 @@ def test_camera_urls_are_redacted_in_logs(tmp_path: Path, caplog: pytest.LogCapt
         capture=CaptureConfig(source=url, kind="url", open_timeout=1.0, read_timeout=1.0),
     )
     caplog.set_level(logging.INFO)
-    worker = CameraWorker(config, Storage(tmp_path), lambda event: None)
+    worker = CameraWorker(config, Storage(tmp_path), lambda event: None, source_factory=open_source)
     worker.start()
     try:
         deadline = time.monotonic() + 15

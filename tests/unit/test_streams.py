@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 
 from motiond.capture.nal import nal_units, parameter_sets, vcl_units
 from motiond.capture.streamclock import RESYNC_SECONDS, StreamClock
-from motiond.config import ConfigError, OverlayConfig, RecordConfig, parse_config
+from motiond.config import ConfigError, MotionConfig, OverlayConfig, RecordConfig, parse_config
+from motiond.detect.boxes import MotionResult
+from motiond.detect.judge import ClipJudge
+from motiond.detect.tamper import SceneReport, TamperState
 from motiond.record.recorder import copies
 
 SPS = b"\x67\x4d\x40\x1f\xda\x01"
@@ -221,16 +224,22 @@ def test_bad_ip_camera_keys_name_the_key(text: str, key: str, reason: str) -> No
 
 
 # -- snapshot candidates on a sub stream's detection thread -----------------------------------
+# The detection thread runs the trigger's own rule (a ClipJudge, ``Decision.takes_still``) to
+# know which pictures to JPEG-encode.
+
+
+def candidate_judge(warmup: float = 0.0) -> tuple[ClipJudge, MotionConfig]:
+    motion = MotionConfig(threshold=0.01, stable_frames=3, warmup=warmup)
+    return ClipJudge(motion, max_clip=600.0), motion
 
 
 def test_snapshot_candidates_follow_the_triggers_start_and_peaks() -> None:
-    from motiond.capture.substream import SnapshotCandidates
-    from motiond.detect.motion import MotionResult
-
-    candidates = SnapshotCandidates(threshold=0.01, stable_frames=3)
+    judge, motion = candidate_judge()
+    now = itertools.count()
 
     def wants(delta: float, lighting: bool = False) -> bool:
-        return candidates.wants(MotionResult(delta=delta, lighting=lighting, boxes=()))
+        result = MotionResult(delta=delta, lighting=lighting, boxes=())
+        return judge.judge(result, None, motion, float(next(now))).takes_still
 
     # A start, a larger change (a peak), smaller ones (not), calm too short to end the clip.
     assert [wants(d) for d in (0.02, 0.05, 0.03, 0.0, 0.0, 0.04, 0.06)] == [
@@ -238,21 +247,31 @@ def test_snapshot_candidates_follow_the_triggers_start_and_peaks() -> None:
     ]  # fmt: skip
     # A calm spell of stable_frames ends it: the next change is a new clip's start.
     assert [wants(d) for d in (0.0, 0.0, 0.0, 0.02)] == [False, False, False, True]
+    assert [wants(d) for d in (0.0, 0.0, 0.0)] == [False, False, False]
     # Lighting is never a candidate, and quiet pictures never are.
     assert not wants(0.5, lighting=True) and not wants(0.005)
 
 
 def test_snapshot_candidates_include_the_picture_that_became_suspect_of_tampering() -> None:
-    from motiond.capture.substream import SnapshotCandidates
-    from motiond.detect.motion import MotionResult
-
-    candidates = SnapshotCandidates(threshold=0.01, stable_frames=3)
+    judge, motion = candidate_judge()
+    now = itertools.count()
 
     def wants(delta: float, suspect: bool) -> bool:
-        return candidates.wants(MotionResult(delta=delta, lighting=False, boxes=()), suspect)
+        tamper = TamperState(condition="covered", suspect=True) if suspect else TamperState()
+        scene = SceneReport(mode="day", switched=False, settling=False, tamper=tamper)
+        result = MotionResult(delta=delta, lighting=False, boxes=())
+        return judge.judge(result, scene, motion, float(next(now))).takes_still
 
     # A covered lens changes nothing from one picture to the next: the trigger starts a clip
     # when the camera becomes suspect, so that picture is its start snapshot; no other one is.
     assert [wants(0.0, s) for s in (False, True, True, True, False, True)] == [
         False, True, False, False, False, True,
     ]  # fmt: skip
+
+
+def test_snapshot_candidates_wait_for_the_warm_up_as_the_trigger_does() -> None:
+    judge, motion = candidate_judge(warmup=2.0)
+    judge.reopened(10.0)
+    result = MotionResult(delta=0.05, lighting=False, boxes=())
+    assert not judge.judge(result, None, motion, 11.0).takes_still
+    assert judge.judge(result, None, motion, 12.0).takes_still

@@ -6,6 +6,9 @@
                            # waiting for a frame to be due); raises SourceError on failure;
                            # bounded by capture.read_timeout
     source.close()         # idempotent
+    source.garbled_parts   # parts skipped as not pictures, since the source was made
+
+``open_source`` is the ``SourceFactory`` the capture loop uses unless it is given another.
 
 A source belongs to one thread, the one that reads it: open, read and close are not thread-safe.
 Nothing blocks without a bound: pacing waits on the stop event, network reads have timeouts.
@@ -26,15 +29,16 @@ from motiond.capture.sources.base import (
     MAX_PART_BYTES,
     Source,
     SourceError,
+    SourceFactory,
     redact_url,
 )
 from motiond.capture.sources.demo import DemoSource
 from motiond.capture.sources.files import FileSource
-from motiond.capture.sources.mjpeg import MjpegHttpSource, MultipartReader, VideoStreamError
+from motiond.capture.sources.http import HttpSource
+from motiond.capture.sources.mjpeg import MjpegHttpSource, MultipartReader
 from motiond.capture.sources.opencv import OpenCVSource
 from motiond.capture.sources.pyav import PyAVSource
-from motiond.config import CaptureConfig
-from motiond.frames import Frame
+from motiond.config.capture import CaptureConfig
 
 
 def open_source(capture: CaptureConfig, stop: threading.Event, audio: bool = False) -> Source:
@@ -52,48 +56,6 @@ def open_source(capture: CaptureConfig, stop: threading.Event, audio: bool = Fal
     return OpenCVSource(capture, stop)
 
 
-class HttpSource:
-    """An HTTP(S) camera: MJPEG streams and JPEG snapshots through our own reader, coded video
-    (MPEG-TS, MP4 ...) through libavformat, chosen by the Content-Type at the first open."""
-
-    realtime = True
-
-    def __init__(
-        self, capture: CaptureConfig, stop: threading.Event, *, decode: bool, audio: bool
-    ) -> None:
-        self._capture = capture
-        self._stop = stop
-        self._decode = decode
-        self._audio = audio
-        # The reader in use: MJPEG until the server says it sends coded video.
-        self.reader: MjpegHttpSource | PyAVSource = MjpegHttpSource(capture, stop)
-        self.description = self.reader.description
-
-    @property
-    def garbled_parts(self) -> int:
-        return self.reader.garbled_parts
-
-    def open(self) -> None:
-        if isinstance(self.reader, MjpegHttpSource):
-            try:
-                self.reader.open()
-            except VideoStreamError:
-                self.reader = PyAVSource(
-                    self._capture, self._stop, decode=self._decode, audio=self._audio
-                )
-            else:
-                self.description = self.reader.description
-                return
-        self.reader.open()
-        self.description = self.reader.description
-
-    def read(self) -> Frame | None:
-        return self.reader.read()
-
-    def close(self) -> None:
-        self.reader.close()
-
-
 __all__ = [
     "DEFAULT_FPS",
     "DEFAULT_SNAPSHOT_FPS",
@@ -107,6 +69,7 @@ __all__ = [
     "PyAVSource",
     "Source",
     "SourceError",
+    "SourceFactory",
     "open_source",
     "redact_url",
 ]

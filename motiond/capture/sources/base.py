@@ -9,7 +9,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from motiond.config import CaptureConfig
+from motiond.config.capture import CaptureConfig
 from motiond.frames import Frame, FrameDecodeError
 from motiond.redact import redact_url as redact_url  # noqa: PLC0414 (re-exported for sources)
 
@@ -25,16 +25,30 @@ class SourceError(Exception):
 
 
 class Source(Protocol):
+    """What the capture loop reads; every source derives from it (see sources/__init__.py)."""
+
     description: str
     """What this source reads, for logs; URLs have their password removed."""
     realtime: bool
     """False only for a file read as fast as it decodes (frame.mono is the file's timestamp)."""
+    garbled_parts: int = 0
+    """Parts of the stream skipped since the source was made, because they were not a
+    picture (a network camera's garbage); the capture loop counts them as garbled frames."""
 
     def open(self) -> None: ...
 
     def read(self) -> Frame | None: ...
 
     def close(self) -> None: ...
+
+
+class SourceFactory(Protocol):
+    """Makes the (unopened) source for a camera's capture config; ``open_source`` is the real
+    one, tests hand the capture loop their own."""
+
+    def __call__(
+        self, capture: CaptureConfig, stop: threading.Event, *, audio: bool = False
+    ) -> Source: ...
 
 
 # Shared pieces

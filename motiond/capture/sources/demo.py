@@ -13,15 +13,16 @@ from motiond.capture.sources.base import (
     DEFAULT_FPS,
     FrameMaker,
     Pacer,
+    Source,
     SourceError,
 )
-from motiond.config import CaptureConfig
+from motiond.config.capture import CaptureConfig
 from motiond.frames import Frame
 
 logger = logging.getLogger(__name__)
 
 
-class DemoSource:
+class DemoSource(Source):
     """A synthetic camera: a static room with sensor noise and, now and then, a walker.
 
     The first walker starts ``first_object_after`` seconds after open and crosses the frame in

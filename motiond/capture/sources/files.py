@@ -13,15 +13,16 @@ from motiond.capture.sources.base import (
     DEFAULT_FPS,
     FrameMaker,
     Pacer,
+    Source,
     SourceError,
 )
-from motiond.config import CaptureConfig
+from motiond.config.capture import CaptureConfig
 from motiond.frames import Frame
 
 logger = logging.getLogger(__name__)
 
 
-class FileSource:
+class FileSource(Source):
     """A video file through cv2.VideoCapture, paced at the file's fps or read as fast as it decodes.
 
     With ``capture.loop`` the file restarts (by reopening) at the end; ``mono`` keeps increasing.

@@ -19,11 +19,12 @@ from motiond.capture.sources.base import (
     READ_CHUNK,
     FrameMaker,
     Pacer,
+    Source,
     SourceError,
     describe_error,
     redact_url,
 )
-from motiond.config import CaptureConfig
+from motiond.config.capture import CaptureConfig
 from motiond.frames import Frame, FrameDecodeError
 
 logger = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ def _boundary_param(content_type: str) -> bytes | None:
     return None
 
 
-class MjpegHttpSource:
+class MjpegHttpSource(Source):
     """An HTTP(S) camera: a ``multipart/x-mixed-replace`` MJPEG stream, or a JPEG snapshot URL.
 
     Stream parts become frames with their bytes unchanged (no decode unless rotate/flip are

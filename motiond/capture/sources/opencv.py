@@ -12,16 +12,17 @@ import cv2
 
 from motiond.capture.sources.base import (
     FrameMaker,
+    Source,
     SourceError,
     redact_url,
 )
-from motiond.config import CaptureConfig
+from motiond.config.capture import CaptureConfig
 from motiond.frames import Frame, FrameDecodeError
 
 logger = logging.getLogger(__name__)
 
 
-class OpenCVSource:
+class OpenCVSource(Source):
     """A V4L2 device (kind "v4l2") or an RTSP/other FFmpeg URL (kind "url") via cv2.VideoCapture.
 
     V4L2 with ``capture.mjpeg`` asks the camera for MJPG and turns OpenCV's conversion off, so

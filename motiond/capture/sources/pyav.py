@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 import av
 
 from motiond.capture.nal import is_annex_b, parameter_sets
-from motiond.capture.sources.base import SourceError, describe_error, redact_url
+from motiond.capture.sources.base import Source, SourceError, describe_error, redact_url
 from motiond.capture.streamclock import StreamClock
-from motiond.config import CaptureConfig
+from motiond.config.capture import CaptureConfig
 from motiond.frames import AudioPacket, AudioParams, Frame, StreamParams, VideoPacket
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ PROBE_OPTIONS = {"analyzeduration": "1000000", "probesize": "1000000", "fpsprobe
 ANNEX_B_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
 
 
-class PyAVSource:
+class PyAVSource(Source):
     """A network stream of coded video (H.264, H.265, MPEG-4, MJPEG ...) through libavformat.
 
     ``url`` defaults to ``capture.source``; a camera's sub stream is a second PyAVSource with

@@ -1,0 +1,98 @@
+"""The daemon's side of the camera door (``motiond.control.CameraDoor``): its live cameras.
+
+One ``LiveCameras`` serves the web side (through ``web_backend.DaemonDoor``) and MQTT alike;
+it changes a camera only through the camera's own methods (``arm``, ``take_snapshot``,
+``add_frame_listener``). The set of cameras changes on reload: the daemon replaces its camera
+dict and this object reads the current one on every call.
+
+Thread crossings: frame listeners are added on the IOLoop (while the web app is built) and
+read on capture and detection threads; the tuple of them is replaced, never changed in place,
+so a reader always sees a whole one (``_listeners_lock`` only orders the writers).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+from motiond.control import (
+    CameraStatus,
+    DetectionAreas,
+    FrameListener,
+    UnknownCamera,
+)
+from motiond.detect.boxes import MotionResult
+from motiond.frames import Frame
+from motiond.store.layout import Storage, StoredSnapshot
+
+
+class RunningCamera(Protocol):
+    """What the door uses of a camera (``motiond.capture.camera.CameraWorker``)."""
+
+    def status(self) -> CameraStatus: ...
+
+    def detection_areas(self) -> DetectionAreas: ...
+
+    def arm(self, armed: bool) -> None: ...
+
+    def take_snapshot(self) -> Path: ...
+
+    def add_frame_listener(self, listener: FrameListener) -> None: ...
+
+
+class LiveCameras:
+    """Implements ``CameraDoor`` over the daemon's running cameras."""
+
+    def __init__(
+        self, cameras: Callable[[], Mapping[str, RunningCamera]], storage: Storage
+    ) -> None:
+        self._cameras = cameras
+        self._storage = storage
+        self._listeners: tuple[FrameListener, ...] = ()
+        self._listeners_lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return list(self._cameras())
+
+    def cameras(self) -> list[CameraStatus]:
+        return [camera.status() for camera in self._cameras().values()]
+
+    def camera(self, name: str) -> CameraStatus | None:
+        camera = self._cameras().get(name)
+        return camera.status() if camera is not None else None
+
+    def detection_areas(self, name: str) -> DetectionAreas | None:
+        camera = self._cameras().get(name)
+        return camera.detection_areas() if camera is not None else None
+
+    def set_armed(self, name: str, armed: bool) -> CameraStatus:
+        camera = self._running(name)
+        camera.arm(armed)
+        return camera.status()
+
+    def take_snapshot(self, name: str) -> StoredSnapshot:
+        path = self._running(name).take_snapshot()
+        snapshot = self._storage.snapshot_of(path)
+        assert snapshot is not None, path  # the layout named it
+        return snapshot
+
+    def add_frame_listener(self, listener: FrameListener) -> None:
+        with self._listeners_lock:
+            self._listeners = (*self._listeners, listener)
+
+    def attach(self, camera: RunningCamera) -> None:
+        """Hand this camera's frames to the frame listeners (the daemon calls it before the
+        camera starts)."""
+        camera.add_frame_listener(self._hand_over)
+
+    def _hand_over(self, name: str, frame: Frame, result: MotionResult | None) -> None:
+        for listener in self._listeners:
+            listener(name, frame, result)
+
+    def _running(self, name: str) -> RunningCamera:
+        camera = self._cameras().get(name)
+        if camera is None:
+            raise UnknownCamera(name)
+        return camera
