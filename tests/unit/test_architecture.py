@@ -122,7 +122,8 @@ def test_the_web_package_imports_nothing_of_the_daemon() -> None:
     web = {name: targets for name, targets in graph.items() if in_web(name)}
     assert "motiond.web.door" in web and "motiond.web_backend" not in web
     for name, targets in web.items():
-        outside = {t for t in targets if not in_web(t)}
+        # The config's sections are types, whichever module of the package declares them.
+        outside = {t for t in targets if not in_web(t) and not t.startswith("motiond.config.")}
         assert outside <= WEB_MAY_IMPORT, (name, sorted(outside - WEB_MAY_IMPORT))
 
 
