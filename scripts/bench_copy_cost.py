@@ -76,7 +76,7 @@ def watch_costs(frames: list[Frame], size: tuple[int, int]) -> tuple[list[float]
     """Per frame: detection's CPU ms, and the warn snapshot JPEG's (0 where the frame is not
     a new peak of a clip: what the capture thread does for a coded frame)."""
     config = CameraConfig(name="bench", capture=CaptureConfig(source="x", kind="url"))
-    watch = PictureWatch(config, lambda _event, _payload: None, lambda: False)
+    watch = PictureWatch(config, lambda _event: None, lambda: False)
     trigger = RecordingTrigger(config.motion, config.record.max_clip)
     detect, stills = [], []
     for frame in frames:

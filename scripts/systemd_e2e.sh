@@ -421,7 +421,10 @@ saw_watchdog() { [[ $(prop Result) == watchdog ]] || journal_has "Failed with re
 check_watchdog() {
     local dropin=$ROOT/etc/systemd/system/motiond.service.d
     mkdir -p "$dropin"
-    printf '[Service]\nEnvironment=MOTIOND_TEST_HANG_CAPTURE_AFTER=5\nWatchdogSec=6s\n' \
+    # The real daemon, given sources that hang 5 s after opening (tests/fixtures/hanging_daemon.py:
+    # motiond itself has no test switch).
+    printf '[Service]\nExecStart=\nExecStart=%s %s 5 -c /etc/motiond/motiond.yaml\nWatchdogSec=6s\n' \
+        /opt/motiond/venv/bin/python /opt/motiond/src/tests/fixtures/hanging_daemon.py \
         >"$dropin/test-hang.conf"
     inside systemctl daemon-reload
     inside systemctl start motiond

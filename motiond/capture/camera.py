@@ -23,9 +23,10 @@ Thread crossings (the only ones):
   bounded deque (``Detections``); a full one drops the oldest (counted). Each result carries
   the scene report as levels (night, suspect, tampered since), so a dropped one loses nothing
   the next does not repeat.
-- ``on_event`` is called on the capture thread (online/offline), the recorder thread (clips)
-  and the thread that watches the pictures (``camera_tampered``: the capture thread, or the
-  detection thread with a sub stream); the event bus only hands events on.
+- ``on_event`` (the event bus's ``publish``) is called with typed events on the capture
+  thread (``CameraOnline``/``CameraOffline``), the recorder thread (clips) and the thread that
+  watches the pictures (``CameraTampered``: the capture thread, or the detection thread with a
+  sub stream); subscribers only hand events on.
 - ``status()``, ``detection_areas()`` and the counters are read from other threads; they are
   plain attributes written by one thread each, so a reader sees a recent value, never a torn
   one. The same holds for the watch's scene report (day/night, tampering) and its learned

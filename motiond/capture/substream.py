@@ -18,7 +18,7 @@ open, a split at the main stream's keyframe), the capture thread uses the newest
 Thread crossings: ``results`` (a bounded deque under a lock) to the capture thread, each with
 the scene report after its picture; ``main_size`` (a tuple swapped by the capture thread); the
 camera's ``on_picture`` (the latest-frame slot and the frame listeners) is called on this
-thread and only hands frames over; the watch emits ``camera_tampered`` through the camera's
+thread and only hands frames over; the watch publishes ``CameraTampered`` through the camera's
 ``on_event`` on this thread.
 """
 

@@ -169,7 +169,7 @@ def substream_detection_cost(
         name="bench", capture=CaptureConfig(source="bench", kind="rtsp"), motion=motion
     )
     trigger = RecordingTrigger(motion, 600.0)
-    watch = PictureWatch(config, lambda event, payload: None, lambda: trigger.recording)
+    watch = PictureWatch(config, lambda event: None, lambda: trigger.recording)
     decoder = av.CodecContext.create("h264", "r")
     decoder.thread_count = 1
     threads = cv2.getNumThreads()
