@@ -1,4 +1,7 @@
-"""The memory benchmark's arithmetic and parsers (scripts/bench/memory_*.py); no daemon runs."""
+"""The memory benchmark's arithmetic and parsers (memory_report.py, memory_probe.py).
+
+No daemon runs. It lives beside the benchmark it checks: tests/ imports nothing from scripts/.
+"""
 
 from __future__ import annotations
 
