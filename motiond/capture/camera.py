@@ -45,8 +45,9 @@ from collections import deque
 from pathlib import Path
 
 from motiond.backoff import RECONNECT, Backoff
+from motiond.capture.reconnect import open_retrying, wait_beating
 from motiond.capture.sources.base import Source, SourceError, SourceFactory
-from motiond.capture.substream import DetectionThread, wait_beating
+from motiond.capture.substream import DetectionThread
 from motiond.config.camera import CameraConfig
 from motiond.control import CameraStatus, CameraUnavailable, DetectionAreas, FrameListener
 from motiond.detect.boxes import MotionResult
@@ -242,28 +243,19 @@ class CameraWorker:
 
     def _run(self) -> None:
         name = self.config.name
-        failures = 0
         try:
             while not self.stop_event.is_set():
-                source = self.source_factory(
-                    self.config.capture, self.stop_event, audio=self.config.record.audio
+                source = open_retrying(
+                    lambda: self.source_factory(
+                        self.config.capture, self.stop_event, audio=self.config.record.audio
+                    ),
+                    self.stop_event,
+                    self.reconnect,
+                    self._beat,
+                    f"camera {name}",
                 )
-                self.capture_heartbeat = time.monotonic()
-                try:
-                    source.open()
-                except SourceError as exc:
-                    failures += 1
-                    delay = self.reconnect.delay(failures)
-                    logger.warning(
-                        "camera %s: cannot open %s (%s); retrying in %.1f s",
-                        name,
-                        source.description,
-                        exc,
-                        delay,
-                    )
-                    self._wait(delay)
-                    continue
-                failures = 0
+                if source is None:
+                    break
                 ended = self._capture(source)
                 if ended and not self.stop_event.is_set():
                     logger.info("camera %s: %s ended", name, source.description)

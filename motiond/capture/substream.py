@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable
 
 from motiond.backoff import RECONNECT
+from motiond.capture.reconnect import open_retrying, wait_beating
 from motiond.capture.sources.base import SourceError
 from motiond.capture.sources.pyav import PyAVSource
 from motiond.config.camera import CameraConfig
@@ -111,25 +112,16 @@ class DetectionThread:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        failures = 0
         while not self.stop_event.is_set():
-            self.heartbeat = time.monotonic()
-            source = PyAVSource(self.config.capture, self.stop_event, url=self.url, decode=True)
-            try:
-                source.open()
-            except SourceError as exc:
-                failures += 1
-                delay = RECONNECT.delay(failures)
-                logger.warning(
-                    "camera %s: cannot open detection stream %s (%s); retrying in %.0f s",
-                    self.config.name,
-                    source.description,
-                    exc,
-                    delay,
-                )
-                self._wait(delay)
-                continue
-            failures = 0
+            source = open_retrying(
+                lambda: PyAVSource(self.config.capture, self.stop_event, url=self.url, decode=True),
+                self.stop_event,
+                RECONNECT,
+                self._beat,
+                f"camera {self.config.name}: detection stream",
+            )
+            if source is None:
+                return
             self._read(source)
             self._wait(1.0)
 
@@ -186,18 +178,6 @@ class DetectionThread:
 
     def _beat(self, now: float) -> None:
         self.heartbeat = now
-
-
-def wait_beating(stop: threading.Event, seconds: float, beat: Callable[[float], None]) -> None:
-    """Wait ``seconds`` or until ``stop``, calling ``beat(now)`` at least every second, so a
-    loop that waits to retry is not taken for a hung one (the watchdog reads heartbeats)."""
-    deadline = time.monotonic() + seconds
-    while not stop.is_set():
-        now = time.monotonic()
-        beat(now)
-        if now >= deadline:
-            return
-        stop.wait(min(deadline - now, 1.0))
 
 
 def scale_boxes(
