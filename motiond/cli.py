@@ -17,7 +17,7 @@ from pathlib import Path
 
 from motiond import __version__
 from motiond.config.dump import dump_effective_config
-from motiond.config.load import ConfigError, check_storage_writable, load_config
+from motiond.config.load import ConfigError, check_startable, load_config
 from motiond.logs import stderr_is_journal
 
 EX_OK = 0
@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return new_token_command()
     try:
         config = load_config(args.config)
-        check_storage_writable(config)
+        check_startable(config)
     except ConfigError as exc:
         # Under systemd, "<3>" gives the line the journal priority "err" (see motiond.logs).
         priority = "<3>" if stderr_is_journal() else ""

@@ -22,7 +22,6 @@ import dataclasses
 import datetime as dt
 import logging
 import signal
-import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,14 +29,13 @@ from pathlib import Path
 
 import cv2
 import tornado.httpserver
-import tornado.netutil
 
 from motiond import __version__
 from motiond.cameras import LiveCameras
 from motiond.capture.camera import CameraWorker
 from motiond.capture.sources import SourceFactory, open_source
 from motiond.config.camera import CameraConfig
-from motiond.config.load import ConfigError, load_config
+from motiond.config.load import ConfigError, load_config, tls_context
 from motiond.config.top import Config
 from motiond.events import ClipEnded, EventBus, MediaLinks
 from motiond.logs import set_level
@@ -50,6 +48,7 @@ from motiond.store.recovery import recover
 from motiond.store.retention import Retention
 from motiond.systemd import Notifier
 from motiond.threads import named_executor, named_thread
+from motiond.web import server as web_server
 from motiond.web.app import MAX_BODY_BYTES, MotiondApp, make_app
 from motiond.web.live import LiveHub
 from motiond.web_backend import DaemonDoor
@@ -102,6 +101,7 @@ class Daemon:
         self.started_at = time.monotonic()
         self.web_port: int | None = None
         self._http_server: tornado.httpserver.HTTPServer | None = None
+        self._connections: web_server.ConnectionGuard | None = None
         self._stop_requested: asyncio.Event | None = None
         self._signals_received = 0
         self._forced = threading.Event()  # a second stop signal: shutdown stops waiting
@@ -235,8 +235,8 @@ class Daemon:
         # Tornado's objects, on the IOLoop's thread (this one).
         if self.web_app is not None:
             self.web_app.close()
-        if self._http_server is not None:
-            self._http_server.stop()
+        if self._connections is not None:
+            self._connections.stop()
         _wait_unless_forced(self._forced, "services", lambda: self._stop_services(deadline))
 
     def _stop_services(self, deadline: float) -> None:
@@ -372,20 +372,13 @@ class Daemon:
         app = self.build_web_app()
         ssl_context = None
         if web.tls_cert is not None and web.tls_key is not None:
-            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ssl_context.load_cert_chain(web.tls_cert, web.tls_key)
-        sockets = tornado.netutil.bind_sockets(web.port, web.listen)
-        self._http_server = tornado.httpserver.HTTPServer(
-            app,
-            xheaders=False,  # X-Forwarded-* are honoured only from web.trusted_proxies
-            ssl_options=ssl_context,
-            max_body_size=MAX_BODY_BYTES,
-            max_header_size=16 * 1024,
-            idle_connection_timeout=120,
-            body_timeout=30,
-        )
-        self._http_server.add_sockets(sockets)
-        self.web_port = sockets[0].getsockname()[1]
+            ssl_context = tls_context(web.tls_cert, web.tls_key, self.config.source_path)
+        try:
+            self._http_server, self._connections, self.web_port = web_server.listen(
+                app, web, ssl_context, MAX_BODY_BYTES
+            )
+        except PermissionError as exc:  # a port below 1024 without the capability
+            raise ConfigError(self.config.source_path, "web.port", str(exc)) from None
         host = f"[{web.listen}]" if ":" in web.listen else web.listen
         scheme = "https" if ssl_context else "http"
         auth = "auth on" if web.auth.enabled else "no auth (loopback only)"

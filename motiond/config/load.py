@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import ssl
 from importlib import resources
 from pathlib import Path
 
@@ -76,3 +77,25 @@ def check_storage_writable(config: Config) -> None:
     if not os.access(probe, os.W_OK | os.X_OK):
         what = "not writable" if probe == target else f"cannot be created ({probe} is not writable)"
         raise ConfigError(config.source_path, "storage.dir", f"{target} is {what}")
+
+
+def check_startable(config: Config) -> None:
+    """What ``run`` needs beyond a valid file, checked the same way by ``check-config``: a
+    writable storage.dir and TLS files that load. ConfigError otherwise (the entry point exits
+    78 for it, so systemd does not restart in a loop). Not checked: whether web.listen can be
+    bound, since at boot a LAN address may come up later (a restart is then the right thing)."""
+    check_storage_writable(config)
+    web = config.web
+    if web.tls_cert is not None and web.tls_key is not None:
+        tls_context(web.tls_cert, web.tls_key, config.source_path)
+
+
+def tls_context(cert: Path, key: Path, source: str = "<config>") -> ssl.SSLContext:
+    """The server's TLS context from ``web.tls_cert``/``tls_key``; ConfigError if they do not
+    load (missing, unreadable, not a certificate, or a key that does not match)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(source, "web.tls_cert", f"cannot load {cert} with {key}: {exc}") from None
+    return context

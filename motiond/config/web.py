@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Collection
 from pathlib import Path
@@ -29,6 +30,23 @@ def _password_hash(text: str | None) -> None:
 def _token_hash(text: str | None) -> None:
     if not text or not re.match(r"^sha256\$[0-9a-f]{64}$", text):
         raise ValueError("required: a hash made by `motiond new-token`")
+
+
+def _proxies(entries: tuple[str, ...]) -> None:
+    for position, entry in enumerate(entries):
+        try:
+            ipaddress.ip_network(str(entry), strict=False)
+        except ValueError:
+            raise Invalid(
+                f"[{position}]", f"must be an IP address or a network (10.0.0.0/8), got {entry!r}"
+            ) from None
+
+
+def proxy_networks(
+    entries: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``web.trusted_proxies`` as networks (a single address is a /32 or /128)."""
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
 @section
@@ -66,9 +84,18 @@ class WebConfig:
     auth: AuthConfig = setting(default_factory=AuthConfig)
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    trusted_proxies: tuple[str, ...] = setting(default=(), items="IP addresses")
+    trusted_proxies: tuple[str, ...] = setting(
+        default=(), items="IP addresses or networks", check=_proxies
+    )
     max_viewers_per_camera: int = setting(default=64, ge=1, le=10000)
     max_viewers_per_client: int = setting(default=8, ge=1, le=10000)
+    # Open connections (live views included); beyond: closed at once with a 503 (a 429 for one
+    # client's excess). A trusted proxy counts only toward the total.
+    max_connections: int = setting(default=256, ge=8, le=100000)
+    max_connections_per_client: int = setting(default=64, ge=1, le=100000)
+    # A connection that sends no complete request head within this is closed (idle keep-alive
+    # connections and slow clients alike).
+    idle_timeout: float = setting(default=15.0, ge=1.0, le=600.0, unit="duration")
 
     @property
     def base_url(self) -> str:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import tornado.httputil
 import tornado.web
 
-from motiond.config.web import WebConfig
+from motiond.config.web import WebConfig, proxy_networks
 from motiond.web.auth import Authenticator
 from motiond.web.door import Door
 from motiond.web.sessions import SessionStore
@@ -128,7 +128,7 @@ class WebContext:
         self.authenticator = Authenticator(web.auth)
         self.sessions = sessions
         self.hosts = HostRule(web)
-        self.trusted_proxies = {ipaddress.ip_address(p) for p in web.trusted_proxies}
+        self.trusted_proxies = proxy_networks(web.trusted_proxies)
         self.io_executor = io_executor
         self.auth_executor = auth_executor
         self.viewers: Callable[[str], int] = lambda camera: 0  # the live hub's count, once built
@@ -153,7 +153,7 @@ class WebContext:
             peer = ipaddress.ip_address(request.remote_ip or "")
         except ValueError:
             return Via("", request.remote_ip)
-        if peer not in self.trusted_proxies:
+        if not any(peer in network for network in self.trusted_proxies):
             return Via("", request.remote_ip)
         forwarded_for = request.headers.get("X-Forwarded-For", "")
         client = None

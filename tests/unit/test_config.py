@@ -24,7 +24,7 @@ from motiond.config import (
 from motiond.config.fields import sections, spec_of
 from motiond.units import format_duration, format_size, parse_duration, parse_size
 from tests.fixtures import REPO
-from tests.fixtures.daemon import clean_env, run_motiond
+from tests.fixtures.daemon import clean_env, run_motiond, run_motiond_until
 
 MINIMAL = "cameras:\n  - name: cam\n    source: demo\n"
 
@@ -252,6 +252,16 @@ BAD_CONFIGS = [
     ("- just\n- a list\n", "", "must be a mapping"),
     ("hooks: {on_clip_end: {}}\n" + MINIMAL, "hooks.on_clip_end", "needs a command, a url"),
     ("hooks: {on_clip_end: {url: 'ftp://x'}}\n" + MINIMAL, "hooks.on_clip_end.url", "http"),
+    (
+        "web: {trusted_proxies: [10.0.0.0/33]}\n" + MINIMAL,
+        "web.trusted_proxies[0]",
+        "must be an IP address or a network",
+    ),
+    (
+        "web: {tls_cert: /etc/passwd, tls_key: /etc/passwd}\n" + MINIMAL,
+        "web.tls_cert",
+        "cannot load /etc/passwd",
+    ),
 ]
 
 
@@ -330,6 +340,21 @@ def test_check_config_prints_the_effective_config(tmp_path: Path) -> None:
     assert "pre_roll: 1500ms" in result.stdout
     assert "pixel_threshold: 20" in result.stdout
     assert parse_config(result.stdout).cameras[0].record.pre_roll == 1.5
+
+
+def test_trusted_proxy_networks_pass_check_config_and_run(tmp_path: Path) -> None:
+    """What check-config accepts, run starts with (a CIDR made run crash with exit 1)."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        f"storage: {{dir: {tmp_path / 'data'}}}\n"
+        "web: {port: 0, trusted_proxies: [10.0.0.0/8, 192.168.1.7, 'fd00::/8']}\n" + MINIMAL
+    )
+    checked = run_motiond(["check-config", "-c", str(path)], cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert "- 10.0.0.0/8" in checked.stdout
+    code, log = run_motiond_until(["run", "-c", str(path)], tmp_path, "web: listening")
+    assert code == 0, log
+    assert "Traceback" not in log
 
 
 def test_version() -> None:
