@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import secrets
 import threading
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
 from motiond.config.web import AuthConfig
@@ -87,49 +87,92 @@ def password_fingerprint(password_hash: str) -> str:
     return hashlib.sha256(password_hash.encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """A login attempt let through to the password check: the buckets it was counted in."""
+
+    keys: tuple[str, ...]
+    at: float
+
+
 @dataclass
 class LoginLimiter:
-    """Failed logins, limited per client address and per account, each within ``window``.
+    """How many logins may be tried, counted *before* the password is checked (an attempt is
+    reserved as a failure and forgiven if it succeeds), so guesses sent at once count at once.
 
-    A client whose address is unknown (a trusted proxy that sent no X-Forwarded-For) is
-    ``None``: it has no address bucket, since all such clients would share one and an
-    attacker's failures would lock everyone out; the account's limit still applies.
+    The buckets an attempt counts in, each within ``window``:
+
+    - from a browser that logged in as this user before (its device cookie, as OWASP
+      describes): only that device's own, ``per_device``; failures from elsewhere never lock
+      the owner's browser out;
+    - otherwise its client address's, ``per_client`` (a client behind a trusted proxy that sent
+      no address has none: all such clients would share it), and the account's for unknown
+      clients, ``per_account``; beyond that the account is slowed down, not locked: one
+      attempt per ``window / per_account``.
+
+    Password checks in flight are capped too, per client and per account (``in_flight``).
+    IOLoop thread only.
     """
 
     per_client: int = 5
     per_account: int = 10
+    per_device: int = 5
+    in_flight: int = 2
     window: float = 300.0
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    _attempts: dict[str, deque[float]] = field(default_factory=dict)
+    _running: Counter[str] = field(default_factory=Counter)
 
-    @staticmethod
-    def _keys(client: str | None, account: str) -> list[tuple[str, int]]:
-        return [("account:" + account, 0)] + ([("client:" + client, 1)] if client else [])
+    def _limits(self, client: str | None, account: str, device: str | None) -> dict[str, int]:
+        if device is not None:
+            return {"device:" + device: self.per_device}
+        limits = {"account:" + account: self.per_account}
+        if client:
+            limits["client:" + client] = self.per_client
+        return limits
 
-    def allowed(self, client: str | None, account: str, now: float) -> bool:
-        limits = (self.per_account, self.per_client)
-        return all(
-            self._count(key, now) < limits[which] for key, which in self._keys(client, account)
-        )
+    def reserve(
+        self, client: str | None, account: str, device: str | None, now: float
+    ) -> LoginAttempt | None:
+        """Count an attempt before its password check; None when it must be refused (429)."""
+        limits = self._limits(client, account, device)
+        running = [key for key in limits if not key.startswith("device:")] or list(limits)
+        if any(self._running[key] >= self.in_flight for key in running):
+            return None
+        for key, limit in limits.items():
+            if self._count(key, now) >= limit and not self._slowed_down_may_pass(key, now):
+                return None
+        for key in limits:
+            self._attempts.setdefault(key, deque()).append(now)
+            self._running[key] += 1
+        while len(self._attempts) > 20000:  # bound memory under a spray of addresses and names
+            self._attempts.pop(next(iter(self._attempts)))
+        return LoginAttempt(tuple(limits), now)
+
+    def _slowed_down_may_pass(self, key: str, now: float) -> bool:
+        """An account over its limit takes one attempt per window / per_account."""
+        if not key.startswith("account:"):
+            return False
+        attempts = self._attempts[key]
+        return now - attempts[-1] >= self.window / self.per_account
+
+    def finish(self, attempt: LoginAttempt, succeeded: bool) -> None:
+        """The password check of ``attempt`` is over; a success forgives its buckets."""
+        for key in attempt.keys:
+            self._running[key] -= 1
+            if self._running[key] <= 0:
+                del self._running[key]
+            if succeeded:
+                self._attempts.pop(key, None)
 
     def _count(self, key: str, now: float) -> int:
-        failures = self._failures.get(key)
-        if not failures:
+        attempts = self._attempts.get(key)
+        if not attempts:
             return 0
-        while failures and failures[0] < now - self.window:
-            failures.popleft()
-        if not failures:
-            del self._failures[key]
-        return len(failures)
-
-    def failed(self, client: str | None, account: str, now: float) -> None:
-        for key, _ in self._keys(client, account):
-            self._failures.setdefault(key, deque()).append(now)
-        while len(self._failures) > 20000:  # bound memory under a spray of addresses and names
-            self._failures.pop(next(iter(self._failures)))
-
-    def succeeded(self, client: str | None, account: str) -> None:
-        for key, _ in self._keys(client, account):
-            self._failures.pop(key, None)
+        while attempts and attempts[0] < now - self.window:
+            attempts.popleft()
+        if not attempts:
+            del self._attempts[key]
+        return len(attempts)
 
 
 class VerifiedCache:
@@ -143,6 +186,10 @@ class VerifiedCache:
         self.size = size
         self._key = secrets.token_bytes(32)
         self._entries: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+
+    def key(self, name: str, password: str, stored: str) -> bytes:
+        """A keyed hash of these credentials (no plain password kept as a dictionary key)."""
+        return self._digest(name, password, stored)
 
     def _digest(self, name: str, password: str, stored: str) -> bytes:
         text = "\0".join((name, password, stored)).encode()

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hmac
 import http
 import ipaddress
 import json
 import logging
 import re
+import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,13 +27,17 @@ import tornado.httputil
 import tornado.web
 
 from motiond.config.web import WebConfig, proxy_networks
-from motiond.web.auth import Authenticator
+from motiond.web.auth import Authenticator, LoginAttempt
 from motiond.web.door import Door
 from motiond.web.sessions import SessionStore
 
 logger = logging.getLogger(__name__)
 
 SESSION_COOKIE = "motiond_session"
+# Set at a successful login: this browser logged in as that user before, so failures from
+# elsewhere do not lock it out (OWASP's device cookies). Not a login: only a login allowance.
+DEVICE_COOKIE = "motiond_device"
+DEVICE_COOKIE_DAYS = 365
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_BODY_BYTES = 64 * 1024
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -133,6 +139,8 @@ class WebContext:
         self.auth_executor = auth_executor
         self.viewers: Callable[[str], int] = lambda camera: 0  # the live hub's count, once built
         self._warned_cleartext = False
+        # Password checks running, by a keyed hash of the credentials (VerifiedCache.key).
+        self._checks: dict[bytes, asyncio.Future[str | None]] = {}
 
     @property
     def auth_enabled(self) -> bool:
@@ -186,7 +194,7 @@ class WebContext:
         if scheme.lower() == "bearer" and credentials:
             return self.authenticator.check_token(credentials.strip())
         if scheme.lower() == "basic" and credentials:
-            return await self._basic(credentials.strip(), via)
+            return await self._basic(handler, credentials.strip(), via)
         return self.session_user(handler)
 
     def session_user(self, handler: tornado.web.RequestHandler) -> str | None:
@@ -200,33 +208,80 @@ class WebContext:
         cookie = handler.get_signed_cookie(SESSION_COOKIE, max_age_days=lifetime_days)
         return cookie.decode(errors="replace") if cookie else None
 
-    async def _basic(self, credentials: str, via: Via) -> str | None:
+    async def _basic(
+        self, handler: tornado.web.RequestHandler, credentials: str, via: Via
+    ) -> str | None:
         try:
             name, _, password = base64.b64decode(credentials).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             return None
-        return await self.check_password(name, password, via)
+        return await self.check_password(handler, name, password, via)
 
-    async def check_password(self, name: str, password: str, via: Via) -> str | None:
-        """Verify a user's password off the IOLoop, within the login limits (429 beyond)."""
+    async def check_password(
+        self, handler: tornado.web.RequestHandler, name: str, password: str, via: Via
+    ) -> str | None:
+        """Verify a user's password off the IOLoop, within the login limits (429 beyond).
+
+        The attempt is counted before scrypt runs (``LoginLimiter.reserve``); the same
+        credentials already being checked wait for that check instead of starting another
+        (a page's parallel requests with Basic cost one scrypt). A browser that logged in
+        before (``remember_device``) has an allowance of its own.
+        """
         authenticator = self.authenticator
         now = time.monotonic()
         stored = authenticator.password_hash(name) or ""
         cached = authenticator.verified.get(name, password, stored, now)
         if cached is not None:
             return cached
-        if not authenticator.limiter.allowed(via.client, name, now):
-            raise tornado.web.HTTPError(429, reason="too many failed logins; try again later")
+        key = authenticator.verified.key(name, password, stored)
+        running = self._checks.get(key)
+        if running is None:
+            device = self.device(handler, name)
+            attempt = authenticator.limiter.reserve(via.client, name, device, now)
+            if attempt is None:
+                raise tornado.web.HTTPError(429, reason="too many failed logins; try again later")
+            running = asyncio.ensure_future(self._check(name, password, stored, attempt))
+            self._checks[key] = running
+            running.add_done_callback(lambda _: self._checks.pop(key, None))
+        return await asyncio.shield(running)
+
+    async def _check(
+        self, name: str, password: str, stored: str, attempt: LoginAttempt
+    ) -> str | None:
+        authenticator = self.authenticator
         loop = asyncio.get_running_loop()
-        user = await loop.run_in_executor(
-            self.auth_executor, authenticator.check_password, name, password
-        )
-        if user is None:
-            authenticator.limiter.failed(via.client, name, time.monotonic())
-            return None
-        authenticator.limiter.succeeded(via.client, name)
-        authenticator.verified.put(name, password, stored, user, time.monotonic())
+        user = None
+        try:
+            user = await loop.run_in_executor(
+                self.auth_executor, authenticator.check_password, name, password
+            )
+        finally:
+            authenticator.limiter.finish(attempt, succeeded=user is not None)
+        if user is not None:
+            authenticator.verified.put(name, password, stored, user, time.monotonic())
         return user
+
+    def device(self, handler: tornado.web.RequestHandler, name: str) -> str | None:
+        """The id of this browser if it logged in as ``name`` before (its device cookie)."""
+        cookie = handler.get_signed_cookie(DEVICE_COOKIE, max_age_days=DEVICE_COOKIE_DAYS)
+        if not cookie:
+            return None
+        user, _, device = cookie.decode(errors="replace").rpartition("|")
+        return device if device and hmac.compare_digest(user.encode(), name.encode()) else None
+
+    def remember_device(self, handler: tornado.web.RequestHandler, user: str) -> None:
+        """Give the browser a device cookie for ``user`` (kept if it has one); at a login."""
+        if self.device(handler, user) is not None:
+            return
+        handler.set_signed_cookie(
+            DEVICE_COOKIE,
+            f"{user}|{secrets.token_urlsafe(16)}",
+            expires_days=DEVICE_COOKIE_DAYS,
+            httponly=True,
+            samesite="Strict",
+            secure=handler.request.protocol == "https",
+            path="/",
+        )
 
     def warn_if_cleartext(self, request: tornado.httputil.HTTPServerRequest) -> None:
         if request.protocol != "https" and not self._warned_cleartext:

@@ -68,7 +68,7 @@ class LoginHandler(PageHandler):
             self.render_page("login.html", 401, "Wrong user name or password.")
             return
         try:
-            user = await context.check_password(name, password, self.via)
+            user = await context.check_password(self, name, password, self.via)
         except tornado.web.HTTPError as error:
             if error.status_code != 429:
                 raise
@@ -91,6 +91,7 @@ class LoginHandler(PageHandler):
             secure=self.request.protocol == "https",
             path="/",
         )
+        context.remember_device(self, user)
         logger.info("web: %s logged in from %s", user, self.request.remote_ip)
         self.redirect(self.base_path + safe_next(self.get_argument("next", "/", strip=False)))
 
