@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,8 @@ from motiond.web.base import BaseHandler
 from motiond.web.door import Door
 
 MAX_LIMIT = 500
+MAX_TIME_TEXT = 40  # characters of a since/until value (ISO 8601 with offset is 32)
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")  # ASCII digits only
 SNAPSHOT_KINDS: dict[str, SnapshotKind] = {"warn": "warn", "snapshot": "snapshot"}
 
 
@@ -200,10 +203,10 @@ class ClipHandler(BaseHandler):
         self.write_json(clip_json(self._record(clip_id)))
 
     async def patch(self, clip_id: str) -> None:
-        record = self._record(clip_id)
         body = self.json_body()
         if set(body) != {"keep"} or not isinstance(body["keep"], bool):
             raise tornado.web.HTTPError(400, reason='expected {"keep": true} or {"keep": false}')
+        record = self._record(clip_id)
         updated = await self.context.run_io(self.door.set_keep, record, body["keep"])
         self.context.log_action(f"clip {clip_id}: keep={body['keep']} by {self.current_user}")
         self.write_json(clip_json(updated))
@@ -420,12 +423,12 @@ def _int_argument(handler: BaseHandler, name: str, default: int, low: int, high:
     raw = handler.get_query_argument(name, None)
     if raw is None or raw == "":
         return default
-    if not raw.isascii() or not raw.lstrip("-").isdigit():
+    if not _WHOLE_NUMBER.fullmatch(raw):
         raise tornado.web.HTTPError(400, reason=f"{name} must be a whole number")
-    value = int(raw)
-    if not low <= value <= high:
+    # Digits beyond any bound are out of range before int() has to read thousands of them.
+    if len(raw.lstrip("+-0")) > len(str(high)) or not low <= int(raw) <= high:
         raise tornado.web.HTTPError(400, reason=f"{name} must be {low}..{high}")
-    return value
+    return int(raw)
 
 
 def _time_argument(handler: BaseHandler, name: str) -> float | None:
@@ -434,6 +437,8 @@ def _time_argument(handler: BaseHandler, name: str) -> float | None:
     if not raw:
         return None
     reason = f"{name} must be ISO 8601 or epoch seconds"
+    if len(raw) > MAX_TIME_TEXT:
+        raise tornado.web.HTTPError(400, reason=reason)
     try:
         seconds = float(raw)
     except ValueError:

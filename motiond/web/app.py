@@ -18,7 +18,7 @@ import tornado.web
 from motiond.config.web import WebConfig
 from motiond.threads import named_executor
 from motiond.web import api, live, media, pages
-from motiond.web.base import MAX_BODY_BYTES, WebContext
+from motiond.web.base import MAX_BODY_BYTES, WebContext, log_request
 from motiond.web.door import Door
 from motiond.web.sessions import SessionStore
 
@@ -96,6 +96,7 @@ def make_app(
         xsrf_cookies=False,  # checked where needed: the login form (pages.LoginHandler)
         xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict", "path": "/"},
         static_hash_cache=False,
+        log_function=log_request,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import hmac
 import http
 import ipaddress
@@ -32,6 +33,7 @@ from motiond.web.door import Door
 from motiond.web.sessions import SessionStore
 
 logger = logging.getLogger(__name__)
+access_log = logging.getLogger("tornado.access")
 
 SESSION_COOKIE = "motiond_session"
 # Set at a successful login: this browser logged in as that user before, so failures from
@@ -48,6 +50,53 @@ _HOST_HEADER = re.compile(
 )
 
 T = TypeVar("T")
+MAX_JSON_DEPTH = 32  # nesting of a JSON body or WebSocket message
+MAX_LOGGED_URI = 200  # characters of a request's URI in a log line
+
+
+def parse_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """A JSON document nested at most ``max_depth`` deep; ValueError with the reason."""
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {max_depth}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("not JSON") from None
+    if json_depth(value) > max_depth:
+        raise ValueError(f"JSON nested deeper than {max_depth}")
+    return value
+
+
+def json_depth(value: Any) -> int:
+    """How deep lists and objects nest in a parsed JSON value (a scalar: 0). Iterative."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def request_summary(request: tornado.httputil.HTTPServerRequest) -> str:
+    """Method, URI (cut to MAX_LOGGED_URI characters, control characters escaped) and client:
+    a log line never repeats an attacker's URI at length."""
+    uri = request.uri or ""
+    if len(uri) > MAX_LOGGED_URI:
+        uri = f"{uri[:MAX_LOGGED_URI]}...({len(uri)} characters)"
+    uri = uri.encode("unicode_escape").decode("ascii")
+    method = (request.method or "")[:16].encode("unicode_escape").decode("ascii")
+    return f"{method} {uri} ({request.remote_ip})"
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """The application's access log line (Tornado's, with ``request_summary``)."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    milliseconds = 1000.0 * handler.request.request_time()
+    access_log.log(level, "%d %s %.2fms", status, request_summary(handler.request), milliseconds)
 
 
 def content_security_policy(host: str | None) -> str:
@@ -146,9 +195,14 @@ class WebContext:
     def auth_enabled(self) -> bool:
         return self.authenticator.enabled
 
-    def run_io(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """Blocking file work (and door calls documented blocking), off the IOLoop."""
-        return asyncio.get_running_loop().run_in_executor(self.io_executor, function, *args)
+    async def run_io(self, function: Callable[..., T], *args: Any) -> T:
+        """Blocking file work (and door calls documented blocking), off the IOLoop. A failure
+        of the disk becomes 507 (full) or 503, with the reason but no path."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.io_executor, function, *args)
+        except OSError as exc:
+            raise disk_error(exc) from None
 
     def log_action(self, text: str) -> None:
         logger.info("web: %s", text)
@@ -350,14 +404,33 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(data))
 
+    def log_exception(self, typ: Any, value: BaseException | None, tb: Any) -> None:
+        """Tornado's, with the URI cut short (``request_summary``) and no request dump."""
+        if isinstance(value, tornado.web.HTTPError):
+            if value.log_message:
+                logger.warning(
+                    "%d %s: %s", value.status_code, request_summary(self.request), value.log_message
+                )
+            return
+        logger.error("Uncaught exception %s", request_summary(self.request), exc_info=value)
+
     def json_body(self) -> dict[str, Any]:
         try:
-            data = json.loads(self.request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise tornado.web.HTTPError(400, reason="the body is not JSON") from None
+            data = parse_json(self.request.body or b"{}")
+        except ValueError as exc:
+            raise tornado.web.HTTPError(400, reason=f"the body is {exc}") from None
         if not isinstance(data, dict):
             raise tornado.web.HTTPError(400, reason="the body must be a JSON object")
         return data
+
+
+def disk_error(exc: OSError) -> tornado.web.HTTPError:
+    """The answer for a failed file operation: 507 when storage is full, else 503."""
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return tornado.web.HTTPError(507, reason=f"storage is full: {reason}")
+    logger.warning("web: file operation failed: %s", exc)
+    return tornado.web.HTTPError(503, reason=f"storage is not usable now: {reason}")
 
 
 def set_security_headers(handler: tornado.web.RequestHandler) -> None:

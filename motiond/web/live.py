@@ -34,7 +34,7 @@ from motiond.detect.boxes import MotionResult
 from motiond.frames import Frame
 from motiond.store.layout import is_camera_name
 from motiond.threads import named_executor
-from motiond.web.base import WebContext
+from motiond.web.base import MAX_JSON_DEPTH, WebContext, parse_json
 from motiond.web.door import Door
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ LIVE_JPEG_QUALITY = 70
 WIDTH_STEP = 160  # requested widths are rounded up to a multiple, to bound encodes per frame
 STATUS_INTERVAL = 0.25
 FRAME_INFO_INTERVAL = 1.0
+# A viewer's messages: at most 4 KiB (the app's websocket_max_message_size, else 1009), JSON
+# nested at most MAX_JSON_DEPTH deep (else 1003); a ping's id at most this long (else ignored).
+MAX_PING_ID = 64
 
 
 class Viewer:
@@ -428,13 +431,13 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         if self.viewer is None:
             return
         try:
-            data = json.loads(message)
-        except (ValueError, UnicodeDecodeError):
-            self.close(1003, "expected JSON text")
+            data = parse_json(message, MAX_JSON_DEPTH)
+        except ValueError as exc:
+            self.close(1003, f"expected JSON text: {exc}")
             return
         if isinstance(data, dict) and data.get("type") == "ping":
             ping_id = data.get("id")
-            if isinstance(ping_id, int | float | str):
+            if isinstance(ping_id, int | float | str) and len(str(ping_id)) <= MAX_PING_ID:
                 self.viewer.offer_text(json.dumps({"type": "pong", "id": ping_id}))
 
     def on_close(self) -> None:
@@ -444,7 +447,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
 
 
 def _positive_int(text: str) -> int | None:
-    if not text.isascii() or not text.isdigit():
+    if not text.isascii() or not text.isdigit() or len(text) > 5:
         return None
     value = int(text)
     return value if 16 <= value <= 7680 else None

@@ -43,6 +43,7 @@ from motiond.config import (
     parse_config,
 )
 from motiond.web.auth import hash_password, hash_token
+from motiond.web.base import json_depth
 from tests.fixtures.daemon import RunningDaemon
 
 TOKEN = "fuzz-token-0123456789abcdef"
@@ -391,6 +392,69 @@ def test_clip_list_time_bounds_at_the_edges(daemon: RunningDaemon, query: str) -
     check_response(daemon, "GET", target, raw)
 
 
+# Numbers as an attacker writes them: signs doubled, thousands of digits, other scripts' digits.
+HOSTILE_NUMBERS = [
+    *("--5", "-5", "+5", "-0", "+-1", "5-", "1e3", "0x10", "1_000", "5.0", " 5", "5\u00a0"),
+    *("\u0663", "\uff19", "\u00b2", "9" * 20, "5" * 5000, "-" + "9" * 5000, "+" + "1" * 3000),
+    *("0" * 4000 + "7", "1e99999", "-1e-99999", "-" * 3000, "nan", "-inf", "1" * 320 + ".5"),
+]
+
+
+@pytest.mark.parametrize("path", ["/api/clips", "/api/snapshots"])
+@pytest.mark.parametrize("key", ["limit", "offset", "since", "until"])
+def test_hostile_numbers_get_a_4xx_with_a_reason(
+    daemon: RunningDaemon, path: str, key: str
+) -> None:
+    for value in HOSTILE_NUMBERS:
+        target = f"{path}?{urlencode({key: value})}"
+        raw = raw_exchange(daemon.port, build_request("GET", target, AUTH, b""))
+        check_response(daemon, "GET", target, raw)
+        response = parse_response(raw)
+        assert response is not None
+        status, headers, body = response
+        assert status in (200, 400), (target[:80], status)
+        if status == 400:
+            assert json.loads(decoded_body(headers, body))["error"], target[:80]
+
+
+DEEP_BODIES = [
+    b"[" * 20000,
+    b'{"keep": ' * 5000,
+    b"[" * 2000 + b"]" * 2000,
+    b"[" * 40 + b"]" * 40,
+    b'{"keep": ' + b"[" * 100 + b"]" * 100 + b"}",
+    b'{"keep": 1' + b"0" * 5000 + b"}",
+    b'{"keep": -' + b"9" * 4000 + b"}",
+    b'{"keep": true, "x": ' + b'"' + b"a" * 60000 + b'"}',
+    json.dumps({"keep": {str(n): n for n in range(3000)}}).encode(),
+]
+
+
+def test_deep_and_big_json_bodies_get_a_4xx_with_a_reason(daemon: RunningDaemon) -> None:
+    headers = {**AUTH, "Content-Type": "application/json"}
+    for body in DEEP_BODIES:
+        for method, target in (
+            ("PATCH", "/api/clips/cam/2026-01-01/120000Z.mp4"),
+            ("POST", "/api/cameras/cam/arm"),
+        ):
+            raw = raw_exchange(daemon.port, build_request(method, target, headers, body))
+            check_response(daemon, method, target, raw)
+            response = parse_response(raw)
+            assert response is not None
+            if method == "PATCH":
+                status, response_headers, content = response
+                assert status == 400, (body[:40], status)
+                assert json.loads(decoded_body(response_headers, content))["error"]
+
+
+def test_log_lines_do_not_repeat_long_uris(daemon: RunningDaemon) -> None:
+    target = "/api/clips?limit=" + "5" * 8000
+    for _ in range(3):
+        raw_exchange(daemon.port, build_request("GET", target, AUTH, b""))
+    longest = max(len(line) for line in daemon.log().splitlines())
+    assert longest < 1000, longest
+
+
 def test_http_fuzzing_left_the_camera_running(daemon: RunningDaemon) -> None:
     # Fuzzing may have disarmed it; frames flow either way.
     assert_still_recording(daemon)
@@ -641,11 +705,47 @@ def test_fuzzed_websocket_messages_close_or_are_ignored(
 
 
 def _is_json_text(payload: bytes) -> bool:
+    """Valid JSON nested at most 32 deep (what the live view answers instead of closing)."""
     try:
-        json.loads(payload.decode("utf-8"))
-    except ValueError:
+        value = json.loads(payload.decode("utf-8"))
+    except (ValueError, RecursionError):
         return False
-    return True
+    return json_depth(value) <= 32
+
+
+@pytest.mark.parametrize(
+    ("payload", "codes"),
+    [
+        (b"[" * 4000, {1003}),
+        (b"[" * 2000 + b"]" * 2000, {1003}),
+        (b'{"type": "ping", "id": ' + b"[" * 40 + b"]" * 40 + b"}", {1003}),
+        (b'{"type": "ping", "id": "' + b"x" * 100_000 + b'"}', {1009}),
+        (b"[" * 100_000, {1009}),
+    ],
+    ids=["unclosed", "deep", "deep-id", "big", "big-deep"],
+)
+def test_deep_or_big_websocket_messages_close_with_a_code(
+    daemon: RunningDaemon, watcher: RawWebSocket, payload: bytes, codes: set[int]
+) -> None:
+    viewer = RawWebSocket(daemon.port)
+    try:
+        viewer.send_frame(0x1, payload)
+        code = None
+        while (frame := viewer.read_frame()) is not None:
+            if frame[0] == 0x8:
+                code = struct.unpack("!H", frame[1][:2])[0]
+                break
+        assert code in codes, code
+    finally:
+        viewer.close()
+    fresh = RawWebSocket(daemon.port)
+    try:
+        fresh.send_frame(0x1, b'{"type": "ping", "id": 8}')
+        assert fresh.wait_pong_or_close(8) == "pong"
+    finally:
+        fresh.close()
+    watcher.binary_frames(1)
+    assert "Traceback" not in daemon.log()
 
 
 def test_websocket_abuse_left_the_camera_and_viewers_running(
