@@ -12,6 +12,12 @@ What is kept while the broker is away:
   published again (the broker may have restarted without its retained messages);
 - events: at most ``max_events`` (QoS 1), the oldest dropped and counted beyond that;
 - transient messages (the delta): nothing; they are only sent while connected.
+
+What is received is bounded: the client speaks MQTT 5 and sends Maximum Packet Size
+(``MAX_PACKET``) in its CONNECT, so the broker drops anything bigger instead of sending it.
+A broker that speaks only 3.1.1 (it refuses MQTT 5) is spoken to in 3.1.1, and there a packet
+announcing more than ``MAX_PACKET`` ends the connection before its payload is read
+(``_BoundedClient``), so an oversized message never reaches memory whole either way.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from motiond.backoff import RECONNECT
@@ -40,8 +48,30 @@ LOOP_TIMEOUT = 0.1  # seconds the thread waits for network events between outbox
 MAX_EVENTS = 100
 PAHO_QUEUE = 200  # QoS 1 messages paho may hold unacknowledged; beyond that we coalesce
 STOP_FLUSH = 2.0  # seconds to get "offline" out at shutdown
+# The largest packet taken from the broker: commands are a few bytes, the retained messages
+# looked at (Home Assistant discovery, camera states) a few KiB.
+MAX_PACKET = 256 * 1024
+UNSUPPORTED_PROTOCOL = 0x84  # CONNACK reason code (paho reports a 3.1.1 broker's refusal so)
 
 MessageHandler = Callable[[str, bytes, bool], None]  # topic, payload, retained
+
+
+class _BoundedClient(paho.Client):
+    """paho's client, refusing to read a packet's payload beyond ``max_packet`` bytes.
+
+    paho has no hook between a packet's length and its payload, so this overrides its socket
+    read (``_sock_recv``): once the remaining length is known and too large, the read fails
+    and paho drops the connection, with nothing of the payload read."""
+
+    max_packet = MAX_PACKET
+    oversized = 0  # the length of the last packet refused (MQTT thread)
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        packet = self._in_packet
+        if packet["have_remaining"] and packet["remaining_length"] > self.max_packet:
+            self.oversized = packet["remaining_length"]
+            raise ConnectionAbortedError(f"a packet of {self.oversized} bytes")
+        return super()._sock_recv(bufsize)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +99,7 @@ class MqttClient:
         on_message: MessageHandler,
         on_tick: Callable[[], None] = lambda: None,
         max_events: int = MAX_EVENTS,
+        protocol: MQTTProtocolVersion = paho.MQTTv5,
     ) -> None:
         self.config = config
         self.client_id = client_id
@@ -94,6 +125,7 @@ class MqttClient:
         self._thread: threading.Thread | None = None
         self._refused: str | None = None  # MQTT thread: the broker's CONNACK refusal
         self._logged_reason: str | None = None  # MQTT thread: the failure last logged
+        self._protocol = protocol  # MQTT thread: 3.1.1 once the broker refused 5
         self._client = self._make_client()
 
     # -- the thread-safe entries ----------------------------------------------------------------
@@ -156,13 +188,14 @@ class MqttClient:
 
     # -- the MQTT thread --------------------------------------------------------------------------
 
-    def _make_client(self) -> paho.Client:
+    def _make_client(self) -> _BoundedClient:
         config = self.config
-        client = paho.Client(
+        v5 = self._protocol == paho.MQTTv5
+        client = _BoundedClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
-            clean_session=True,
-            protocol=paho.MQTTv311,
+            clean_session=None if v5 else True,
+            protocol=self._protocol,
         )
         if config.username is not None:
             client.username_pw_set(config.username, config.password)
@@ -200,8 +233,21 @@ class MqttClient:
         """Connect, then serve until the link is lost or we stop; True if it was connected."""
         config = self.config
         self._refused = None
+        if self._client.protocol != self._protocol:  # the broker refused MQTT 5
+            self._client = self._make_client()
         try:
-            self._client.connect(config.host, config.port, round(config.keepalive))
+            if self._protocol == paho.MQTTv5:
+                limits = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                limits.MaximumPacketSize = MAX_PACKET
+                self._client.connect(
+                    config.host,
+                    config.port,
+                    round(config.keepalive),
+                    clean_start=True,
+                    properties=limits,
+                )
+            else:
+                self._client.connect(config.host, config.port, round(config.keepalive))
         except (OSError, ValueError) as exc:  # ssl errors are OSErrors (and ValueErrors)
             self._note_failure(describe_connect_error(exc, config))
             return False
@@ -230,6 +276,12 @@ class MqttClient:
             rc = self._client.loop(LOOP_TIMEOUT)
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or not self.connected:
                 reason = paho.error_string(rc) if rc else "the broker closed the connection"
+                if self._client.oversized:
+                    reason = (
+                        f"the broker sent a message of {self._client.oversized} bytes "
+                        f"(more than {MAX_PACKET}); dropped unread"
+                    )
+                    self._client.oversized = 0
                 self.last_error = reason
                 self._note_lost(reason)
                 return True
@@ -248,6 +300,13 @@ class MqttClient:
         properties: object,
     ) -> None:
         if reason_code.is_failure:
+            if reason_code.value == UNSUPPORTED_PROTOCOL and self._protocol == paho.MQTTv5:
+                self._protocol = paho.MQTTv311
+                logger.info(
+                    "mqtt: the broker speaks MQTT 3.1.1 only: switching to it (packets over "
+                    "%d bytes are refused as they are read)",
+                    MAX_PACKET,
+                )
             self._refused = describe_refusal(reason_code, self.config)
             return
         self._sent.clear()  # everything retained goes out again

@@ -51,6 +51,7 @@ from motiond.notify.mqtt import MqttClient, default_client_id
 from motiond.store.layout import local_iso
 
 logger = logging.getLogger(__name__)
+MAX_COMMAND_BYTES = 64  # armed/set is ON or OFF, snapshot/set anything short
 
 POLL_INTERVAL = 0.25  # seconds between status polls (a clip lasts at least stable_frames)
 DELTA_INTERVAL = 1.0  # the delta goes out at most this often
@@ -300,6 +301,14 @@ class MqttBridge:
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
         command = self.topics.parse_command(topic)
         if command is not None:
+            if len(payload) > MAX_COMMAND_BYTES:
+                logger.warning(
+                    "mqtt: ignoring a command of %d bytes on %s (at most %d)",
+                    len(payload),
+                    topic,
+                    MAX_COMMAND_BYTES,
+                )
+                return
             if retained:
                 logger.warning(
                     "mqtt: ignoring a retained command on %s (publish commands without retain)",

@@ -48,7 +48,8 @@ class SessionHandler(BaseHandler):
 
 class HealthHandler(BaseHandler):
     """200 when every camera delivers frames and none is tampered with, 503 otherwise.
-    No auth: for monitors."""
+    No auth: for monitors; without a login it says states and counts only, never an upload
+    remote's name or the broker's error text (which can name its host and user)."""
 
     requires_auth = False
 
@@ -74,22 +75,25 @@ class HealthHandler(BaseHandler):
         if reasons:
             body["ok"] = ok = False
             body["reason"] = "; ".join(reasons)
-        body.update(_mqtt_and_upload_health(self.door))
+        body.update(_mqtt_and_upload_health(self.door, detailed=self.current_user is not None))
         self.write_json(body, 200 if ok else 503)
 
 
-def _mqtt_and_upload_health(door: Door) -> dict[str, Any]:
+def _mqtt_and_upload_health(door: Door, detailed: bool) -> dict[str, Any]:
     """Whether the broker is connected and how the upload queues stand (informational: neither
-    changes the status code, recording does not depend on them)."""
+    changes the status code, recording does not depend on them). Names and error texts only
+    when ``detailed`` (a logged-in user, or no auth on loopback)."""
     extra: dict[str, Any] = {}
     mqtt = door.mqtt_state()
     if mqtt is not None:
-        extra["mqtt"] = {"connected": mqtt.connected, "error": mqtt.error}
+        extra["mqtt"] = {"connected": mqtt.connected, "failing": mqtt.error is not None}
+        if detailed:
+            extra["mqtt"]["error"] = mqtt.error
     uploads = door.upload_states()
     if uploads is not None:
         extra["uploads"] = [
             {
-                "remote": s.remote,
+                **({"remote": s.remote} if detailed else {}),
                 "queued": s.queued,
                 "oldest_age": round(s.oldest_age, 1),
                 "failing_since": s.failing_since,

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
+import time
 from urllib.parse import urlencode
 
+import tornado.gen
 import tornado.httpclient
 import tornado.testing
 from tornado.httpclient import HTTPRequest, HTTPResponse
 
 from motiond.web.auth import LoginLimiter, VerifiedCache, hash_password
+from tests.fixtures.daemon import free_port
 from tests.fixtures.web import PASSWORD, WebTestCase
 
 OWNER = "127.0.0.4"
@@ -181,3 +185,33 @@ def test_password_checks_in_flight_are_capped() -> None:
     assert limiter.reserve("192.0.2.1", "carol", None, 0.0) is None  # two running already
     limiter.finish(first, succeeded=True)
     assert limiter.reserve("192.0.2.1", "carol", None, 0.0) is not None
+
+
+class TestHealthWithoutLogin(LoginTestCase):
+    """/healthz answers anyone (monitors), but names no broker host or user without a login."""
+
+    broker_port = free_port()  # nothing listens there: the broker is "down"
+    web_yaml = LoginTestCase.web_yaml + (
+        f"mqtt: {{host: 127.0.0.1, port: {broker_port}, username: secret-user, password: x}}\n"
+    )
+
+    def test_health_says_states_not_hosts(self) -> None:
+        mqtt = self.daemon.mqtt
+        assert mqtt is not None
+        mqtt.start()
+        try:
+            deadline = time.monotonic() + 10
+            while mqtt.client.last_error is None:
+                assert time.monotonic() < deadline, "no connection attempt"
+                self.io_loop.run_sync(lambda: tornado.gen.sleep(0.1))
+            anonymous = json.loads(self.fetch("/healthz", raise_error=False).body)
+            assert anonymous["mqtt"] == {"connected": False, "failing": True}
+            logged_in = self.fetch(
+                "/healthz",
+                raise_error=False,
+                headers={"Authorization": basic("alice", PASSWORD)},
+            )
+            error = json.loads(logged_in.body)["mqtt"]["error"]
+            assert f"127.0.0.1:{self.broker_port}" in error
+        finally:
+            mqtt.stop()
