@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from motiond.config.mqtt import MqttTlsConfig
 from motiond.config.reader import BadKey, read_section
 from motiond.config.top import Config
 
@@ -88,6 +89,22 @@ def check_startable(config: Config) -> None:
     web = config.web
     if web.tls_cert is not None and web.tls_key is not None:
         tls_context(web.tls_cert, web.tls_key, config.source_path)
+    if config.mqtt is not None and config.mqtt.tls is not None:
+        _check_mqtt_tls(config.mqtt.tls, config.source_path)
+
+
+def _check_mqtt_tls(tls: MqttTlsConfig, source: str) -> None:
+    """The broker's CA and the client certificate load (paho would fail at start otherwise)."""
+    try:
+        context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise ConfigError(source, "mqtt.tls.ca_file", f"cannot load {tls.ca_file}: {exc}") from None
+    if tls.cert_file is not None:
+        try:
+            context.load_cert_chain(tls.cert_file, tls.key_file)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            where = f"{tls.cert_file}" + (f" with {tls.key_file}" if tls.key_file else "")
+            raise ConfigError(source, "mqtt.tls.cert_file", f"cannot load {where}: {exc}") from None
 
 
 def tls_context(cert: Path, key: Path, source: str = "<config>") -> ssl.SSLContext:

@@ -262,6 +262,11 @@ BAD_CONFIGS = [
         "web.tls_cert",
         "cannot load /etc/passwd",
     ),
+    (
+        "mqtt: {host: 127.0.0.1, tls: {ca_file: /etc/passwd}}\n" + MINIMAL,
+        "mqtt.tls.ca_file",
+        "cannot load /etc/passwd",
+    ),
 ]
 
 
