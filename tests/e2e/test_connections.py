@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.fixtures.daemon import RunningDaemon, sidecars
 
@@ -113,3 +114,34 @@ def test_idle_connections_do_not_stop_recording(tmp_path: Path) -> None:
     assert log.count("(web.max_connections); refusing") <= 2, log
     # The demo camera alone costs some CPU; a busy accept loop would take most of a core.
     assert cpu_share < 0.6, f"the daemon used {cpu_share:.0%} of a core under the attack"
+
+
+def test_half_sent_requests_are_closed_after_the_idle_timeout(tmp_path: Path) -> None:
+    daemon = RunningDaemon(
+        tmp_path,
+        {"cameras": [{"name": "cam", "source": "demo", "capture": {"fps": 5}}]},
+    )
+    config = yaml.safe_load(daemon.config_path.read_text())
+    config["web"]["idle_timeout"] = "2s"
+    daemon.config_path.write_text(yaml.safe_dump(config))
+    daemon.start()
+    try:
+        sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        started = time.monotonic()
+        for _ in range(20):  # a byte a second: slow, never finishing the head
+            try:
+                sock.sendall(b"a")
+                sock.settimeout(1.0)
+                if sock.recv(4096) == b"":
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+        closed_after = time.monotonic() - started
+        sock.close()
+        assert 1.5 <= closed_after <= 5, closed_after
+        assert daemon.get("/healthz")[0] == 200
+    finally:
+        assert daemon.stop() == 0

@@ -519,8 +519,8 @@ def test_oversized_or_malformed_requests_get_a_4xx_or_a_close(
 
 
 def test_slowloris_connections_do_not_block_others(daemon: RunningDaemon) -> None:
-    """Half-sent requests hold a connection each, never the server. Tornado drops them after
-    the daemon's header timeout (its idle_connection_timeout, 120 s), too long to wait for here.
+    """Half-sent requests hold a connection each, never the server. They are dropped after
+    web.idle_timeout (15 s; tests/e2e/test_connections.py checks that with a shorter one).
     """
     slow: list[socket.socket] = []
     try:
