@@ -12,7 +12,8 @@ accepts instead:
   ``FD_RESERVE`` of the open-files limit is closed at once (descriptors are handed out lowest
   first, so such a number means the process is nearly out), and the total cap is lowered to fit
   the limit at start;
-- on EMFILE/ENFILE (or ENOBUFS/ENOMEM) it stops accepting for ``ACCEPT_BACKOFF`` seconds;
+- when ``accept()`` fails (EMFILE/ENFILE above all) it stops accepting for ``ACCEPT_BACKOFF``
+  seconds;
 - each kind of refusal is logged once a minute at most, with a count.
 
 A request head must arrive within ``web.idle_timeout`` (Tornado's header timeout, which is
@@ -23,7 +24,6 @@ IOLoop thread only.
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import logging
 import resource
@@ -52,7 +52,6 @@ FDS_PER_CONNECTION = 2
 ACCEPT_BACKOFF = 0.5  # seconds without accept() after EMFILE/ENFILE
 ACCEPT_BATCH = 64  # connections accepted per turn of the IOLoop
 REFUSAL_LOG_INTERVAL = 60.0
-_OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
     b"Connection: close\r\nContent-Length: 44\r\n\r\n"
@@ -195,9 +194,7 @@ class ConnectionGuard:
                 return
             except ConnectionAbortedError:
                 continue
-            except OSError as exc:
-                if exc.errno not in _OUT_OF_DESCRIPTORS:
-                    raise
+            except OSError as exc:  # out of descriptors (or anything else): never spin
                 self._pause(sock, exc)
                 return
             self._admit(connection, address)
