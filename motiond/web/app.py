@@ -18,7 +18,8 @@ import tornado.web
 from motiond.config.web import WebConfig
 from motiond.threads import named_executor
 from motiond.web import api, live, media, pages
-from motiond.web.base import MAX_BODY_BYTES, WebContext, log_request
+from motiond.web.base import MAX_BODY_BYTES, WebContext
+from motiond.web.bounds import log_request
 from motiond.web.door import Door
 from motiond.web.sessions import SessionStore
 

@@ -34,7 +34,8 @@ from motiond.detect.boxes import MotionResult
 from motiond.frames import Frame
 from motiond.store.layout import is_camera_name
 from motiond.threads import named_executor
-from motiond.web.base import MAX_JSON_DEPTH, WebContext, parse_json
+from motiond.web.base import WebContext
+from motiond.web.bounds import MAX_JSON_DEPTH, parse_json
 from motiond.web.door import Door
 
 logger = logging.getLogger(__name__)

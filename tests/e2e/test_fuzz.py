@@ -43,7 +43,7 @@ from motiond.config import (
     parse_config,
 )
 from motiond.web.auth import hash_password, hash_token
-from motiond.web.base import json_depth
+from motiond.web.bounds import json_depth
 from tests.fixtures.daemon import RunningDaemon
 
 TOKEN = "fuzz-token-0123456789abcdef"

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from motiond.web.base import json_depth, parse_json
+from motiond.web.bounds import json_depth, parse_json
 from tests.fixtures.web import WebTestCase
 
 

@@ -141,7 +141,7 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 import motiond.web.app, motiond.web.api, motiond.web.auth, motiond.web.base
 import motiond.web.door, motiond.web.live, motiond.web.media, motiond.web.pages
-import motiond.web.sessions
+import motiond.web.sessions, motiond.web.server, motiond.web.bounds
 loaded = sorted(m for m in sys.modules if any(m == b or m.startswith(b + ".") for b in BLOCKED))
 assert not loaded, loaded
 print("ok")
