@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from motiond.web.server import FD_RESERVE, connection_cap
@@ -103,3 +104,82 @@ def test_the_connection_cap_fits_the_open_files_limit() -> None:
     assert connection_cap(256, 1024) == 256  # (1024 - 128) / 2 = 448
     assert connection_cap(256, 512) == (512 - FD_RESERVE) // 2
     assert connection_cap(256, 100) == 1
+
+
+CAPPED_CHILD = textwrap.dedent(
+    """
+    import asyncio, logging, sys
+    import tornado.web
+    from motiond.config.web import WebConfig
+    from motiond.web.server import listen
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+
+    class Hello(tornado.web.RequestHandler):
+        def get(self):
+            self.write("hello")
+
+    async def main():
+        web = WebConfig(
+            port=0,
+            max_connections=8,
+            max_connections_per_client=2,
+            trusted_proxies=("127.0.0.2",),
+        )
+        server, guard, port = listen(tornado.web.Application([(r"/", Hello)]), web, None, 1024)
+        print(port, flush=True)
+        await asyncio.sleep(60)  # killed by the test
+
+    asyncio.run(main())
+    """
+)
+
+
+def idle_from(port: int, source: str) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # an unfinished head: held open
+    return sock
+
+
+def refused_with(sock: socket.socket) -> bytes:
+    """What the server said before closing (b"" while it keeps the connection open)."""
+    sock.settimeout(0.5)
+    try:
+        return sock.recv(4096)
+    except TimeoutError:
+        return b""
+
+
+def test_caps_per_client_and_in_total_with_a_trusted_proxy() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CAPPED_CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    held: list[socket.socket] = []
+    try:
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+        # One client: two connections held, the third refused with 429.
+        held += [idle_from(port, "127.0.0.3") for _ in range(3)]
+        answers = [refused_with(sock) for sock in held]
+        assert answers[:2] == [b"", b""]
+        assert answers[2].startswith(b"HTTP/1.1 429"), answers[2]
+        # The trusted proxy is not one client: six held, up to the total of 8.
+        proxy = [idle_from(port, "127.0.0.2") for _ in range(7)]
+        held += proxy
+        answers = [refused_with(sock) for sock in proxy]
+        assert answers[:6] == [b""] * 6, answers
+        assert answers[6].startswith(b"HTTP/1.1 503"), answers[6]
+        # A closed connection frees its place.
+        proxy[0].close()
+        time.sleep(0.3)
+        late = idle_from(port, "127.0.0.4")
+        held.append(late)
+        assert refused_with(late) == b""
+    finally:
+        for sock in held:
+            sock.close()
+        child.kill()
+        _, err = child.communicate()
+    text = err.decode()
+    assert "127.0.0.3 has 2 connections open (web.max_connections_per_client)" in text
+    assert "8 connections open (web.max_connections); refusing" in text
