@@ -125,7 +125,9 @@ class LoginLimiter:
     def _limits(self, client: str | None, account: str, device: str | None) -> dict[str, int]:
         if device is not None:
             return {"device:" + device: self.per_device}
-        limits = {"account:" + account: self.per_account}
+        # A digest, so a spray of long made-up names holds 20000 short keys at most.
+        name = hashlib.sha256(account.encode(errors="replace")).hexdigest()[:32]
+        limits = {"account:" + name: self.per_account}
         if client:
             limits["client:" + client] = self.per_client
         return limits
