@@ -48,6 +48,7 @@ from motiond.store.clips import ClipIndex, ClipStore
 from motiond.store.layout import Storage
 from motiond.store.recovery import recover
 from motiond.store.retention import Retention
+from motiond.store.segments import SegmentIndex
 from motiond.systemd import Notifier
 from motiond.threads import named_executor, named_thread
 from motiond.web.app import MAX_BODY_BYTES, MotiondApp, make_app
@@ -83,6 +84,7 @@ class Daemon:
         self.storage = Storage(config.storage.dir)
         self.index = ClipIndex(self.storage)
         self.clips = ClipStore(self.storage, self.index)
+        self.segments = SegmentIndex(self.storage)  # continuous footage
         # Events: the clip index first (a clip is listed before anyone hears of it), then
         # hooks, uploads and MQTT, each of which only enqueues (see events.py).
         self.events = EventBus()
@@ -137,6 +139,7 @@ class Daemon:
             self.hooks,
             mqtt=self.mqtt,
             uploads=self.uploads,
+            segments=self.segments,
         )
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -159,12 +162,14 @@ class Daemon:
         if recovery:
             logger.info("crash recovery: %s", recovery.summary())
         count = self.index.rebuild()
+        segment_count = self.segments.rebuild()
         logger.info(
-            "motiond %s starting: %d camera(s), storage %s (%d clips)",
+            "motiond %s starting: %d camera(s), storage %s (%d clips, %d continuous segments)",
             __version__,
             len(self.config.cameras),
             self.storage.root.absolute(),
             count,
+            segment_count,
         )
         self.hooks.start()
         if self.uploads is not None:
