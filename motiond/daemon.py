@@ -39,7 +39,7 @@ from motiond.capture.sources import SourceFactory, open_source
 from motiond.config.camera import CameraConfig
 from motiond.config.load import ConfigError, load_config
 from motiond.config.top import Config
-from motiond.events import ClipEnded, EventBus, MediaLinks
+from motiond.events import ClipEnded, EventBus, MediaLinks, SegmentEnded
 from motiond.logs import set_level
 from motiond.notify.hooks import HookRunner
 from motiond.notify.mqtt_bridge import MqttBridge
@@ -89,6 +89,7 @@ class Daemon:
         # hooks, uploads and MQTT, each of which only enqueues (see events.py).
         self.events = EventBus()
         self.events.subscribe(ClipEnded, self._index_clip)
+        self.events.subscribe(SegmentEnded, lambda event: self.segments.add(event.segment))
         self.retention = Retention(config, self.clips, self.events.publish)
         links = MediaLinks(config.web.base_url, self.storage.root)
         self.hooks = HookRunner(config.hooks, {c.name: c.hooks for c in config.cameras}, links)
