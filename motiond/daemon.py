@@ -91,6 +91,7 @@ class Daemon:
         self.events.subscribe(ClipEnded, self._index_clip)
         self.events.subscribe(SegmentEnded, lambda event: self.segments.add(event.segment))
         self.retention = Retention(config, self.clips, self.events.publish)
+        self.retention.segments = self.segments
         links = MediaLinks(config.web.base_url, self.storage.root)
         self.hooks = HookRunner(config.hooks, {c.name: c.hooks for c in config.cameras}, links)
         self.hooks.subscribe(self.events)

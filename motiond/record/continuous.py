@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -34,17 +33,9 @@ from motiond.config.camera import CameraConfig
 from motiond.events import EventSink, SegmentEnded, StorageError
 from motiond.frames import Frame, FrameDecodeError, StreamParams
 from motiond.record.encoders import ClipWriter, CopyClipWriter, PyAVClipWriter
-from motiond.record.mp4boxes import ClipProbeError, playable_end, probe_clip
 from motiond.record.recorder import FrameMailbox, RoomCheck, copies, is_disk_error, overlay_of
-from motiond.store.layout import (
-    Segment,
-    Storage,
-    clip_timing,
-    finished_segment_path,
-    fsync_dir,
-    reserve_segment,
-    segment_of,
-)
+from motiond.store.layout import Storage, clip_timing, reserve_segment
+from motiond.store.segments import finish_partial_segment
 from motiond.threads import named_thread
 
 logger = logging.getLogger(__name__)
@@ -70,34 +61,6 @@ class _OpenSegment:
     last: Frame | None = None
     frames: int = 0
     failed: str | None = None
-
-
-def finish_partial_segment(
-    storage: Storage, partial: Path, duration: float | None, fallback_fps: float
-) -> Segment | None:
-    """Rename a closed partial segment to its finished name; with ``duration`` None (a write
-    failed, or a crash) it is first cut to its last complete fragment and measured. None and
-    the file removed when nothing in it plays."""
-    try:
-        if duration is None:
-            end = playable_end(partial)
-            if end == 0:
-                partial.unlink()
-                return None
-            if end < partial.stat().st_size:
-                os.truncate(partial, end)
-            probe = probe_clip(partial)
-            duration, _ = clip_timing(probe.span, probe.frames, 1.0 / fallback_fps)
-        elif partial.stat().st_size == 0:
-            partial.unlink()
-            return None
-    except ClipProbeError:
-        partial.unlink()
-        return None
-    final = finished_segment_path(partial, duration)
-    os.rename(partial, final)  # the name is new: its start, to the ms, was reserved
-    fsync_dir(final.parent)
-    return segment_of(storage, final)
 
 
 class ContinuousRecorder:

@@ -11,9 +11,16 @@ import pytest
 from motiond.config import RecordConfig
 from motiond.events import Event, SegmentEnded
 from motiond.frames import Frame
-from motiond.record.continuous import ContinuousRecorder, finish_partial_segment
-from motiond.store.layout import Segment, Storage, iter_segment_partials, reserve_segment
-from motiond.store.segments import SegmentIndex
+from motiond.record.continuous import ContinuousRecorder
+from motiond.store.layout import (
+    Segment,
+    Storage,
+    iter_segment_partials,
+    reserve_segment,
+    segment_of,
+)
+from motiond.store.recovery import recover
+from motiond.store.segments import SegmentIndex, finish_partial_segment
 from tests.fixtures.clips import camera, frames_at
 from tests.fixtures.coded import WALL0, annex_b_packets, camera_packet_frames
 from tests.fixtures.video import decode_clip
@@ -121,8 +128,11 @@ def test_a_cut_partial_segment_is_recovered_to_its_last_fragment(
     partial = reserve_segment(storage, "cam", WALL0 + 100)
     data = segment.path.read_bytes()
     partial.write_bytes(data[: len(data) * 2 // 3])
-    recovered = finish_partial_segment(storage, partial, None, 10.0)
-    assert recovered is not None and not partial.exists()
+    report = recover(storage)
+    (name,) = report.segments_recovered
+    assert not partial.exists() and not report.problems
+    recovered = segment_of(storage, storage.root / name)
+    assert recovered is not None and recovered.start == WALL0 + 100
     pictures = decode_clip(recovered.path)[1]
     assert 40 <= len(pictures) < 100
     assert recovered.duration == pytest.approx(len(pictures) / 10, abs=0.002)
