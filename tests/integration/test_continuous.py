@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import shutil
 import threading
 from pathlib import Path
 
 import pytest
 
-from motiond.config import RecordConfig
-from motiond.events import Event, SegmentEnded
+from motiond.config import RecordConfig, UploadConfig, UploadDestination
+from motiond.events import Event, EventBus, SegmentEnded
 from motiond.frames import Frame
+from motiond.notify.upload import Uploader
 from motiond.record.continuous import ContinuousRecorder
+from motiond.store.clips import ClipIndex, ClipStore
 from motiond.store.layout import (
     Segment,
     Storage,
@@ -23,6 +27,7 @@ from motiond.store.recovery import recover
 from motiond.store.segments import SegmentIndex, finish_partial_segment
 from tests.fixtures.clips import camera, frames_at
 from tests.fixtures.coded import WALL0, annex_b_packets, camera_packet_frames
+from tests.fixtures.daemon import wait_until
 from tests.fixtures.video import decode_clip
 
 
@@ -169,3 +174,29 @@ def test_pushing_never_waits_for_a_slow_disk(tmp_path: Path, camera_file: Path) 
     assert recorder.frames_dropped == 40 - 5
     release.set()
     assert recorder.stop(30)
+
+
+def test_segments_are_copied_off_site_only_where_a_destination_asks(tmp_path: Path) -> None:
+    if shutil.which("rclone") is None:
+        pytest.fail("rclone is not installed (apt-get install rclone)", pytrace=False)
+    storage = Storage(tmp_path / "data")
+    wanted, clips_only = tmp_path / "nas", tmp_path / "b2"
+    config = UploadConfig(
+        destinations=(
+            UploadDestination(remote=str(wanted), continuous=True),
+            UploadDestination(remote=str(clips_only)),
+        )
+    )
+    uploader = Uploader(config, storage, ClipStore(storage, ClipIndex(storage)), on_failed=print)
+    bus = EventBus()
+    uploader.subscribe(bus)
+    uploader.start()
+    try:
+        (segment,) = record(storage, frames_at([i / 10 for i in range(30)], WALL0), 60.0)
+        bus.publish(SegmentEnded(camera="cam", segment=segment))
+        relative = storage.relative(segment.path)
+        asyncio.run(wait_until((wanted / relative).is_file, 30, "the copy"))
+    finally:
+        uploader.stop(10)
+    assert (wanted / relative).read_bytes() == segment.path.read_bytes()
+    assert not clips_only.exists()
