@@ -8,7 +8,9 @@ forwards the few changes the web side may make to clips (keep/delete).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import shutil
 from typing import Any
 
@@ -16,8 +18,17 @@ from motiond.control import CameraDoor, CameraStatus, DetectionAreas, FrameListe
 from motiond.notify.hooks import HookRunner
 from motiond.notify.mqtt_bridge import MqttBridge
 from motiond.notify.upload import Uploader
+from motiond.record.mp4boxes import playable_end
 from motiond.store.clips import ClipIndex, ClipStore
-from motiond.store.layout import ClipRecord, Segment, SnapshotKind, Storage, StoredSnapshot
+from motiond.store.layout import (
+    ClipRecord,
+    Segment,
+    SnapshotKind,
+    Storage,
+    StoredSnapshot,
+    iter_segment_partials,
+    partial_segment_start,
+)
 from motiond.store.retention import Retention
 from motiond.store.segments import SegmentIndex
 from motiond.web.door import MqttState, StorageState, UploadState
@@ -103,7 +114,16 @@ class DaemonDoor:
         ]
 
     def footage(self, camera: str, since: float, until: float) -> list[Segment]:
-        return self._segments.between(camera, since, until)
+        segments = self._segments.between(camera, since, until)
+        for partial in iter_segment_partials(self.storage, camera):
+            start = partial_segment_start(self.storage, partial)
+            if start is None or start >= until:
+                continue
+            with contextlib.suppress(OSError):
+                playable = playable_end(partial)  # what it holds in whole fragments so far
+                if playable:
+                    segments.append(Segment(camera, start, math.inf, partial, playable))
+        return segments
 
     def snapshots(self, camera: str | None, kind: SnapshotKind | None) -> list[StoredSnapshot]:
         return self._store.list_snapshots(camera, kind)

@@ -472,11 +472,19 @@ def iter_segments(storage: Storage, camera: str = "*") -> Iterator[Segment]:
             yield segment
 
 
-def iter_segment_partials(storage: Storage) -> Iterator[Path]:
-    """Segments being written, or left unfinished by a crash."""
-    for path in _segment_files(storage):
+def iter_segment_partials(storage: Storage, camera: str = "*") -> Iterator[Path]:
+    """Segments being written, or left unfinished by a crash (one camera's, or all)."""
+    for path in _segment_files(storage, camera):
         if path.name.endswith(PARTIAL_SUFFIX + CLIP_EXTENSION):
             yield path
+
+
+def partial_segment_start(storage: Storage, partial: Path) -> float | None:
+    """The start time a partial segment's name holds; None if it is not one."""
+    match = _SEGMENT_FILE.fullmatch(storage.relative(partial))
+    if match is None or not match["partial"]:
+        return None
+    return segment_start_of(match["day"], match["hms"] + match["ms"] + "Z")
 
 
 def _check_camera(camera: str) -> None:

@@ -88,7 +88,9 @@ class Door(CameraDoor, Protocol):
         ...
 
     def footage(self, camera: str, since: float, until: float) -> list[Segment]:
-        """Quick: the segments behind ``segments`` (for an export), oldest first."""
+        """Blocking: the segments behind ``segments`` (for an export), oldest first, then the
+        one being written: its ``end`` infinite, its ``size`` the bytes of its complete
+        fragments so far (read no further)."""
         ...
 
     def snapshots(self, camera: str | None, kind: SnapshotKind | None) -> list[StoredSnapshot]:

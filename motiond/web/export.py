@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -50,6 +51,48 @@ class Piece:
     start: float
     end: float
     path: Path
+    size: int | None = None  # bytes to read: a growing segment's complete fragments
+
+    def open(self) -> Any:
+        """The file for PyAV; a growing segment cut at ``size``."""
+        if self.size is None:
+            return av.open(str(self.path))
+        return av.open(_Prefix(self.path, self.size))
+
+
+class _Prefix(io.RawIOBase):
+    """The first ``size`` bytes of a file, seekable (what PyAV may read of a growing one)."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        super().__init__()
+        self.file = open(path, "rb")  # noqa: SIM115 (closed with this object)
+        self.size = size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), self.size - self.file.tell())
+        if wanted <= 0:
+            return 0
+        data = self.file.read(wanted)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_END:
+            return self.file.seek(self.size + offset)
+        return self.file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+    def close(self) -> None:
+        self.file.close()
+        super().close()
 
 
 @dataclass(slots=True)
@@ -78,9 +121,10 @@ class _Chunker:
             self.send(data)
 
 
-def _timed_packets(path: Path, start: float) -> Iterator[tuple[Any, float]]:
-    """(packet, capture time) of each video packet of a file whose first frame is ``start``."""
-    with av.open(str(path)) as source:
+def _timed_packets(piece: Piece) -> Iterator[tuple[Any, float]]:
+    """(packet, capture time) of each video packet of a piece."""
+    start = piece.start
+    with piece.open() as source:
         stream = source.streams.video[0]
         time_base = stream.time_base or TIME_BASE
         origin: int | None = None
@@ -99,40 +143,60 @@ def _stream_key(stream: Any) -> tuple[Any, ...]:
 
 def assemble(pieces: list[Piece], start: float, end: float, output: Any) -> ExportResult:
     """Copy the packets of ``pieces`` from the keyframe at or before ``start`` to ``end`` into
-    one fragmented MP4 written to ``output`` (anything with ``write``)."""
+    one fragmented MP4 written to ``output`` (anything with ``write``). A piece that cannot be
+    read (deleted by retention meanwhile, cut by a crash) is left out from where it fails."""
     result = ExportResult()
     container = av.open(output, "w", format="mp4", options=dict(FRAGMENTED_MP4))
-    out_stream: Any = None
-    stream_key: tuple[Any, ...] = ()
-    last_dts = -1
+    track = _Track(container)
     try:
         for piece in sorted(pieces, key=lambda p: p.start):
             if piece.end <= start or (result.last is not None and piece.end <= result.last):
                 continue
-            with av.open(str(piece.path)) as probe:
-                template = probe.streams.video[0]
-                if out_stream is None:
-                    out_stream = container.add_stream_from_template(template)
-                    out_stream.time_base = TIME_BASE
-                    stream_key = _stream_key(template)
-                elif _stream_key(template) != stream_key:
-                    logger.warning("export: %s is another stream; left out", piece.path.name)
-                    continue
-            for packet, at, delay in _packets_of(piece, start, end, result.last):
-                if result.first is None:
-                    result.first = at
-                dts = max(round((at - result.first) / TIME_BASE), last_dts + 1)
-                last_dts = dts
-                packet.stream = out_stream
-                packet.time_base = TIME_BASE
-                packet.dts = dts
-                packet.pts = dts + delay
-                container.mux(packet)
-                result.packets += 1
-                result.last = at
+            try:
+                if track.takes(piece):
+                    for packet, at, delay in _packets_of(piece, start, end, result.last):
+                        track.mux(packet, at, delay, result)
+            except (av.FFmpegError, OSError) as exc:
+                logger.warning("export: %s left out from where it failed: %s", piece.path, exc)
     finally:
         container.close()
     return result
+
+
+class _Track:
+    """The export's one video track: made like the first piece's, taking only pieces of the
+    same stream, its timestamps the capture times from the first packet written."""
+
+    def __init__(self, container: Any) -> None:
+        self.container = container
+        self.stream: Any = None
+        self.key: tuple[Any, ...] = ()
+        self.last_dts = -1
+
+    def takes(self, piece: Piece) -> bool:
+        with piece.open() as probe:
+            template = probe.streams.video[0]
+            if self.stream is None:
+                self.stream = self.container.add_stream_from_template(template)
+                self.stream.time_base = TIME_BASE
+                self.key = _stream_key(template)
+            elif _stream_key(template) != self.key:
+                logger.warning("export: %s is another stream; left out", piece.path.name)
+                return False
+        return True
+
+    def mux(self, packet: Any, at: float, delay: int, result: ExportResult) -> None:
+        if result.first is None:
+            result.first = at
+        dts = max(round((at - result.first) / TIME_BASE), self.last_dts + 1)
+        self.last_dts = dts
+        packet.stream = self.stream
+        packet.time_base = TIME_BASE
+        packet.dts = dts
+        packet.pts = dts + delay
+        self.container.mux(packet)
+        result.packets += 1
+        result.last = at
 
 
 def _packets_of(
@@ -143,7 +207,7 @@ def _packets_of(
     keyframe after what is written (the next ones), up to ``end``."""
     gop: list[tuple[Any, float, int]] = []  # from the last keyframe before ``start``
     joined = False
-    for packet, at in _timed_packets(piece.path, piece.start):
+    for packet, at in _timed_packets(piece):
         if at >= end:
             break
         if written_until is not None and at <= written_until + OVERLAP_SLACK:
@@ -204,7 +268,7 @@ class ExportHandler(BaseHandler):
         longest = self.context.web.max_export
         if end - start > longest:
             raise tornado.web.HTTPError(400, reason=f"at most web.max_export ({longest:g} s)")
-        pieces = self._pieces(camera, start, end)
+        pieces = await self.context.run_io(self._pieces, camera, start, end)
         if not pieces:
             raise tornado.web.HTTPError(404, reason="no footage in that range")
         if self.slots.running >= self.slots.limit:
@@ -216,8 +280,12 @@ class ExportHandler(BaseHandler):
             self.slots.running -= 1
 
     def _pieces(self, camera: str, start: float, end: float) -> list[Piece]:
+        """The files with footage of [start, end): finished segments, the one being written,
+        and clips (blocking: reads the growing segment's boxes)."""
         root = self.door.storage.root
-        pieces = [Piece(s.start, s.end, s.path) for s in self.door.footage(camera, start, end)]
+        pieces = [
+            Piece(s.start, s.end, s.path, s.size) for s in self.door.footage(camera, start, end)
+        ]
         pieces += [
             Piece(c.start_ts, c.end_ts, root / c.file)
             for c in self.door.clips(camera, None, end)
@@ -258,7 +326,11 @@ class ExportHandler(BaseHandler):
             return
         except Exception:
             logger.exception("web: export of camera %s failed", camera)
-            self.finish()  # headers may be out already: end what was sent
+            if not self._headers_written:
+                raise tornado.web.HTTPError(500, reason="export failed") from None
+            # Part of it was sent: cut the connection, so the download fails rather than
+            # looking whole.
+            self.request.connection.close()  # type: ignore[union-attr]
             return
         self.context.log_action(
             f"export of camera {camera}: {result.packets} frames, "

@@ -12,7 +12,7 @@ from motiond.config import RecordConfig
 from motiond.detect.trigger import ClipStats
 from motiond.frames import Frame
 from motiond.record.recorder import ClipRecorder
-from motiond.store.layout import Storage
+from motiond.store.layout import Storage, reserve_segment
 from motiond.web.auth import hash_token
 from tests.fixtures.clips import Events, camera
 from tests.fixtures.coded import annex_b_packets, camera_packet_frames
@@ -99,6 +99,19 @@ class TestExport(ExportFootage):
         response = self.export(start.replace("+", "%2B"), end.replace("+", "%2B"))
         assert response.code == 200, response.body
         assert [d for d, _ in self.exported(response.body)] == self.sent[10:30]
+
+    def test_the_segment_being_written_is_exported_up_to_its_last_fragment(self) -> None:
+        # Another camera-file copy being written 100 s later, cut inside a fragment.
+        storage = self.daemon.storage
+        first = self.daemon.segments.all()[0]
+        partial = reserve_segment(storage, "cam", FOOTAGE + 100)
+        data = first.path.read_bytes()
+        partial.write_bytes(data[: len(data) // 2])
+        assert self.export(FOOTAGE + 100, FOOTAGE + 101).code == 200
+        response = self.export(FOOTAGE + 101.5, FOOTAGE + 200)
+        assert response.code == 200, response.body
+        packets = [d for d, _ in self.exported(response.body)]
+        assert packets and packets == self.sent[10 : 10 + len(packets)]  # from 1.0 s on
 
     def test_no_footage_is_404_and_bad_ranges_are_400(self) -> None:
         assert self.export(FOOTAGE - 9000, FOOTAGE - 8000).code == 404
