@@ -424,6 +424,9 @@ class Daemon:
             recorder = camera.recorder
             if recorder is not None and now - recorder.heartbeat > HANG_MARGIN + 30:
                 hung.append(f"camera {name} recorder")
+            continuous = camera.clips.continuous
+            if continuous is not None and now - continuous.heartbeat > HANG_MARGIN + 30:
+                hung.append(f"camera {name} continuous recorder")
         return hung
 
     def clips_today(self) -> int:

@@ -86,10 +86,12 @@ def markdown(runs: list[dict[str, Any]], phases: Phases) -> str:
         "",
         f"Medians of {max(1, len(runs) // 4)} run(s) each; idle {phases.idle_s:g} s over a "
         f"still scene, recording {phases.recording_s:g} s over people walking (motion clips "
-        f"in both); `record.segment: {SEGMENT}`.",
+        f"in both); `record.segment: {SEGMENT}`. The `seg:` thread is the continuous "
+        f"writer alone (thread CPU time, in clock ticks of 10 ms).",
         "",
-        "| recording | config | idle cores | recording cores | peak RSS MB | segments |",
-        "|---|---|---|---|---|---|",
+        "| recording | config | idle cores | recording cores | peak RSS MB | segments "
+        "| `seg:` thread idle / recording |",
+        "|---|---|---|---|---|---|---|",
     ]
     differences = []
     for mode in MODES:
@@ -100,11 +102,13 @@ def markdown(runs: list[dict[str, Any]], phases: Phases) -> str:
             busy = median_of(chosen, "recording", "cores")
             peak = median_of(chosen, "memory", "peak_rss_mb")
             segments = median_of(chosen, "segments")
+            seg_idle = median_of(chosen, "idle", "thread_cores", "seg")
+            seg_busy = median_of(chosen, "recording", "thread_cores", "seg")
             cells[continuous] = (idle, busy, peak)
             label = "continuous" if continuous else "motion-only"
             lines.append(
                 f"| {mode} | {label} | {_fmt(idle, 3)} | {_fmt(busy, 3)} | {_fmt(peak, 1)} | "
-                f"{_fmt(segments, 0)} |"
+                f"{_fmt(segments, 0)} | {_fmt(seg_idle, 4)} / {_fmt(seg_busy, 4)} |"
             )
         delta = [
             None if a is None or b is None else b - a

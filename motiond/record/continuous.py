@@ -189,7 +189,8 @@ class ContinuousRecorder:
                 exc,
                 exc_info=not disk_full,
             )
-            self._write_failed(segment, exc, disk_full)
+            if not self._write_failed(segment, exc, disk_full):
+                self._pause(frame, "disk full")
             return
         segment.last = frame
         segment.frames += 1
@@ -208,9 +209,7 @@ class ContinuousRecorder:
         if self.make_room is not None and not self.make_room(
             f"camera {self.name} starting a continuous segment"
         ):
-            if self._refused_until is None:
-                logger.error("camera %s: storage full: continuous recording paused", self.name)
-            self._refused_until = frame.mono + REFUSED_RETRY
+            self._pause(frame, "storage full")
             return None
         if self._refused_until is not None:
             logger.warning("camera %s: continuous recording again: storage has room", self.name)
@@ -223,14 +222,22 @@ class ContinuousRecorder:
             return None
         try:
             writer = self._open_writer(partial, frame)
-        except Exception:
-            logger.exception("camera %s: cannot open segment %s", self.name, partial)
+        except Exception as exc:
             with contextlib.suppress(OSError):
                 partial.unlink()
+            if not is_disk_error(exc):
+                logger.exception("camera %s: cannot open segment %s", self.name, partial)
+            self._pause(frame, f"disk full ({exc})")
             return None
         params = frame.packet.params if frame.packet else None
         self._active = _OpenSegment(partial, writer, frame, params)
         return self._active
+
+    def _pause(self, frame: Frame, why: str) -> None:
+        """No new segment for ``REFUSED_RETRY`` seconds of capture time (logged once)."""
+        if self._refused_until is None:
+            logger.error("camera %s: %s: continuous recording paused", self.name, why)
+        self._refused_until = frame.mono + REFUSED_RETRY
 
     def _open_writer(self, partial: Path, frame: Frame) -> ClipWriter:
         record = self.camera.record
@@ -246,14 +253,16 @@ class ContinuousRecorder:
             overlay=overlay_of(self.camera),
         )
 
-    def _write_failed(self, segment: _OpenSegment, exc: Exception, disk_full: bool) -> None:
-        """Keep the segment up to its last complete fragment; the next keyframe opens another."""
+    def _write_failed(self, segment: _OpenSegment, exc: Exception, disk_full: bool) -> bool:
+        """Keep the segment up to its last complete fragment; the next keyframe opens another.
+        False when the disk is full and retention made no room (or there is none to ask)."""
         segment.failed = str(exc)
         self.frames_lost += 1
         self.on_event(StorageError(camera=self.name, error=str(exc), path=segment.partial))
         self._finish()
-        if disk_full and self.make_room is not None:
-            self.make_room(f"camera {self.name}: disk full")
+        if not disk_full:
+            return True
+        return self.make_room is not None and self.make_room(f"camera {self.name}: disk full")
 
     def _finish(self) -> None:
         """Close the segment being written, give it its finished name and announce it."""

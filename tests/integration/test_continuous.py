@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import shutil
+import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -200,3 +202,52 @@ def test_segments_are_copied_off_site_only_where_a_destination_asks(tmp_path: Pa
         uploader.stop(10)
     assert (wanted / relative).read_bytes() == segment.path.read_bytes()
     assert not clips_only.exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB tmpfs mounted in the test's own directory, unmounted afterwards."""
+    mountpoint = tmp_path / "disk"
+    mountpoint.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mountpoint)], check=True)
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+
+
+def test_a_full_disk_keeps_the_segment_to_its_last_fragment_and_pauses_quietly(
+    tmp_path: Path, small_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from testbed.camera_video import write_camera_video
+
+    # An IP camera at 8 Mbit/s, a keyframe a second: the 2 MB disk fills after about 2 s.
+    video = write_camera_video(
+        tmp_path / "camera.mp4", width=640, height=360, fps=10.0, seconds=10.0, gop=10,
+        bitrate=8_000_000, moving=((0.0, 10.0),),
+    )  # fmt: skip
+    frames = camera_packet_frames(video.path, 100)
+    storage = Storage(small_disk / "data")
+    announced = Segments()
+    recorder = ContinuousRecorder(
+        camera(RecordConfig(continuous=True, segment=60.0)),
+        storage,
+        announced,
+        nominal_fps=10.0,
+        wait_when_full=True,
+    )
+    recorder.start()
+    for frame in frames:
+        recorder.push(frame)
+    assert recorder.stop(30)
+    (segment,) = announced  # the one cut short; none opened while the disk stayed full
+    codec, pictures, _ = decode_clip(segment.path)
+    assert codec == "h264" and 5 <= len(pictures) < 40
+    assert [d for d, _ in annex_b_packets(segment.path)] == [
+        f.packet.data for f in frames[: len(pictures)] if f.packet is not None
+    ]
+    assert list(iter_segment_partials(storage)) == []
+    # Counted: frames never written; those of the fragment cut off (a GOP at most) were.
+    assert 100 - len(pictures) - 10 <= recorder.frames_lost <= 100 - len(pictures)
+    paused = [r for r in caplog.records if "continuous recording paused" in r.getMessage()]
+    assert len(paused) == 1  # 10 s of capture time: one pause, not one error per keyframe
