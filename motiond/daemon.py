@@ -39,7 +39,7 @@ from motiond.capture.sources import SourceFactory, open_source
 from motiond.config.camera import CameraConfig
 from motiond.config.load import ConfigError, load_config
 from motiond.config.top import Config
-from motiond.events import ClipEnded, EventBus, MediaLinks, SegmentEnded
+from motiond.events import ClipEnded, EventBus, MediaLinks, SegmentEnded, SegmentStarted
 from motiond.logs import set_level
 from motiond.notify.hooks import HookRunner
 from motiond.notify.mqtt_bridge import MqttBridge
@@ -90,6 +90,9 @@ class Daemon:
         self.events = EventBus()
         self.events.subscribe(ClipEnded, self._index_clip)
         self.events.subscribe(SegmentEnded, lambda event: self.segments.add(event.segment))
+        self.events.subscribe(
+            SegmentStarted, lambda e: self.segments.started(e.camera, e.start, e.path)
+        )
         self.retention = Retention(config, self.clips, self.events.publish)
         self.retention.segments = self.segments
         links = MediaLinks(config.web.base_url, self.storage.root)

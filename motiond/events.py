@@ -205,6 +205,22 @@ class UploadFailed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class SegmentStarted(Event):
+    """A segment of continuous recording is being written (``path``: its partial file)."""
+
+    name: ClassVar[str] = "segment_started"
+    hooked: ClassVar[bool] = False
+
+    camera: str
+    start: float  # its first frame's capture time
+    path: Path
+
+    def payload(self, links: MediaLinks) -> dict[str, Any]:
+        relative = self.path.relative_to(links.storage_root).as_posix()
+        return {"url": links.url(relative), "start_ts": round(self.start, 3)}
+
+
+@dataclass(frozen=True, slots=True)
 class SegmentEnded(Event):
     """A segment of continuous recording is finished and in place (record.continuous)."""
 
@@ -234,6 +250,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     CameraTampered,
     StorageError,
     UploadFailed,
+    SegmentStarted,
     SegmentEnded,
 )
 HOOKED_EVENT_TYPES = tuple(t for t in EVENT_TYPES if t.hooked)

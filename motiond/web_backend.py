@@ -12,6 +12,7 @@ import contextlib
 import logging
 import math
 import shutil
+import time
 from typing import Any
 
 from motiond.control import CameraDoor, CameraStatus, DetectionAreas, FrameListener
@@ -26,8 +27,6 @@ from motiond.store.layout import (
     SnapshotKind,
     Storage,
     StoredSnapshot,
-    iter_segment_partials,
-    partial_segment_start,
 )
 from motiond.store.retention import Retention
 from motiond.store.segments import SegmentIndex
@@ -108,17 +107,24 @@ class DaemonDoor:
         self._store.delete(record)
 
     def segments(self, camera: str, since: float, until: float) -> list[dict[str, Any]]:
-        return [
+        found: list[dict[str, Any]] = [
             {"start": s.start, "end": s.end, "url": f"media/{self.storage.relative(s.path)}"}
             for s in self._segments.between(camera, since, until)
         ]
+        growing = self._segments.growing(camera)
+        if growing is not None and growing[0] < until:
+            start, partial = growing
+            end = max(start, round(time.time(), 3))  # now (the wall clock may have gone back)
+            if end >= since and partial.is_file():
+                url = f"media/{self.storage.relative(partial)}"
+                found.append({"start": start, "end": end, "url": url, "growing": True})
+        return found
 
     def footage(self, camera: str, since: float, until: float) -> list[Segment]:
         segments = self._segments.between(camera, since, until)
-        for partial in iter_segment_partials(self.storage, camera):
-            start = partial_segment_start(self.storage, partial)
-            if start is None or start >= until:
-                continue
+        growing = self._segments.growing(camera)
+        if growing is not None and growing[0] < until:
+            start, partial = growing
             with contextlib.suppress(OSError):
                 playable = playable_end(partial)  # what it holds in whole fragments so far
                 if playable:

@@ -9,7 +9,8 @@ encoded as clips are (``record.codec``, ``preset``, ``crf``), by an encoder of t
 
 A segment is written as ``<start>.partial.mp4`` and renamed, once closed, to a name holding
 its first frame's capture time and its duration (``store/layout.py``), then announced with a
-``SegmentEnded`` event (the segment index lists it). The stream ending (camera lost, disarmed,
+``SegmentEnded`` event (the segment index lists it; ``SegmentStarted`` told it of the one
+being written). The stream ending (camera lost, disarmed,
 stopping) closes the segment, so an outage is a gap between two playable files; a crash
 leaves a partial segment that recovery cuts to its last fragment (``store/recovery.py``).
 
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from motiond.config.camera import CameraConfig
-from motiond.events import EventSink, SegmentEnded, StorageError
+from motiond.events import EventSink, SegmentEnded, SegmentStarted, StorageError
 from motiond.frames import Frame, FrameDecodeError, StreamParams
 from motiond.record.encoders import ClipWriter, CopyClipWriter, PyAVClipWriter
 from motiond.record.recorder import FrameMailbox, RoomCheck, copies, is_disk_error, overlay_of
@@ -231,6 +232,7 @@ class ContinuousRecorder:
             return None
         params = frame.packet.params if frame.packet else None
         self._active = _OpenSegment(partial, writer, frame, params)
+        self.on_event(SegmentStarted(camera=self.name, start=frame.wall, path=partial))
         return self._active
 
     def _pause(self, frame: Frame, why: str) -> None:

@@ -479,14 +479,6 @@ def iter_segment_partials(storage: Storage, camera: str = "*") -> Iterator[Path]
             yield path
 
 
-def partial_segment_start(storage: Storage, partial: Path) -> float | None:
-    """The start time a partial segment's name holds; None if it is not one."""
-    match = _SEGMENT_FILE.fullmatch(storage.relative(partial))
-    if match is None or not match["partial"]:
-        return None
-    return segment_start_of(match["day"], match["hms"] + match["ms"] + "Z")
-
-
 def _check_camera(camera: str) -> None:
     if not is_camera_name(camera):
         raise LayoutError(f"not a camera name: {camera!r}")

@@ -38,6 +38,7 @@ class SegmentIndex:
         self.storage = storage
         self._lock = threading.Lock()
         self._by_camera: dict[str, list[Segment]] = {}
+        self._growing: dict[str, tuple[float, Path]] = {}  # camera: the segment being written
 
     def rebuild(self) -> int:
         """List the segments on disk; returns how many there are."""
@@ -51,9 +52,24 @@ class SegmentIndex:
         return sum(len(s) for s in by_camera.values())
 
     def add(self, segment: Segment) -> None:
+        """A finished segment (it is no longer the one being written)."""
         with self._lock:
             segments = self._by_camera.setdefault(segment.camera, [])
             bisect.insort(segments, segment, key=_start)
+            growing = self._growing.get(segment.camera)
+            if growing is not None and abs(growing[0] - segment.start) < 0.001:
+                del self._growing[segment.camera]
+
+    def started(self, camera: str, start: float, partial: Path) -> None:
+        """The camera's segment being written is now ``partial``, from ``start``."""
+        with self._lock:
+            self._growing[camera] = (start, partial)
+
+    def growing(self, camera: str) -> tuple[float, Path] | None:
+        """(start, partial file) of the camera's segment being written, if any (it may have
+        been removed since, when nothing in it played)."""
+        with self._lock:
+            return self._growing.get(camera)
 
     def remove(self, path: Path) -> Segment | None:
         """Forget the segment stored at ``path`` (deleted); returns it, or None if unknown."""

@@ -84,7 +84,9 @@ class Door(CameraDoor, Protocol):
     def segments(self, camera: str, since: float, until: float) -> list[dict[str, Any]]:
         """Quick: the camera's continuous footage overlapping [since, until), oldest first:
         ``{"start", "end", "url"}`` (epoch seconds; ``url`` is ``media/continuous/...``,
-        relative like a clip's, served by /media with Range support)."""
+        relative like a clip's, served by /media with Range support). The segment being
+        written comes last, with ``"growing": true`` and ``end`` now (its file plays while it
+        grows, up to its last complete fragment, about a second behind)."""
         ...
 
     def footage(self, camera: str, since: float, until: float) -> list[Segment]:

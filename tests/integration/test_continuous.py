@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from motiond.config import RecordConfig, UploadConfig, UploadDestination
-from motiond.events import Event, EventBus, SegmentEnded
+from motiond.events import Event, EventBus, SegmentEnded, SegmentStarted
 from motiond.frames import Frame
 from motiond.notify.upload import Uploader
 from motiond.record.continuous import ContinuousRecorder
@@ -34,11 +34,18 @@ from tests.fixtures.video import decode_clip
 
 
 class Segments(list[Segment]):
-    """The segments a recorder announced, in order."""
+    """The segments a recorder announced, in order (and the partial files it started)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[SegmentStarted] = []
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, SegmentEnded):
             self.append(event.segment)
+        elif isinstance(event, SegmentStarted):
+            assert event.path.is_file() and len(self.started) == len(self)
+            self.started.append(event)
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +90,9 @@ def test_copied_segments_are_consecutive_and_hold_the_cameras_packets(
     segments = record(storage, frames, segment=10.0)
     # A keyframe a second: segments start at 0, 10, 20 and 30 s (the last one 1 s long).
     assert [round(s.start - WALL0, 3) for s in segments] == [0.0, 10.0, 20.0, 30.0]
+    assert [(round(e.start, 3), e.path.name.split(".")[0]) for e in segments.started] == [
+        (s.start, s.path.name.split("-")[0]) for s in segments
+    ]
     assert segments[-1].end == pytest.approx(WALL0 + 31.0, abs=0.001)
     for earlier, later in itertools.pairwise(segments):
         assert abs(later.start - earlier.end) <= 0.1 + 0.001  # one frame interval

@@ -10,6 +10,7 @@ from typing import Any
 
 from motiond.config import RecordConfig
 from motiond.detect.trigger import ClipStats
+from motiond.events import SegmentStarted
 from motiond.frames import Frame
 from motiond.record.recorder import ClipRecorder
 from motiond.store.layout import Storage, reserve_segment
@@ -107,6 +108,12 @@ class TestExport(ExportFootage):
         partial = reserve_segment(storage, "cam", FOOTAGE + 100)
         data = first.path.read_bytes()
         partial.write_bytes(data[: len(data) // 2])
+        assert self.export(FOOTAGE + 100, FOOTAGE + 101).code == 404  # not told of it yet
+        self.daemon.events.publish(SegmentStarted(camera="cam", start=FOOTAGE + 100, path=partial))
+        listed = self.daemon.door.segments("cam", FOOTAGE + 90, FOOTAGE + 10**6)
+        assert listed[-1]["growing"] is True and listed[-1]["start"] == FOOTAGE + 100
+        assert listed[-1]["url"] == f"media/{storage.relative(partial)}"
+        assert self.fetch("/" + listed[-1]["url"]).body == partial.read_bytes()
         assert self.export(FOOTAGE + 100, FOOTAGE + 101).code == 200
         response = self.export(FOOTAGE + 101.5, FOOTAGE + 200)
         assert response.code == 200, response.body

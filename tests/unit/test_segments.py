@@ -73,3 +73,16 @@ def test_the_index_is_rebuilt_from_the_names_and_answers_by_overlap(tmp_path: Pa
     index.add(made[0])
     assert index.between("door", 0, WALL + 1000) == made
     assert [s.start for s in index.all()] == [WALL, WALL, *(s.start for s in made[1:])]
+
+
+def test_the_segment_being_written_is_known_until_it_is_finished(tmp_path: Path) -> None:
+    storage = Storage(tmp_path)
+    index = SegmentIndex(storage)
+    partial = reserve_segment(storage, "door", WALL)
+    index.started("door", WALL, partial)
+    assert index.growing("door") == (WALL, partial) and index.growing("garden") is None
+    index.add(_segment(storage, "door", WALL - 600, 600.0))  # an older one: still growing
+    assert index.growing("door") == (WALL, partial)
+    partial.unlink()
+    index.add(_segment(storage, "door", WALL, 30.0))
+    assert index.growing("door") is None
