@@ -3,10 +3,14 @@ packets, exported across a segment boundary and across the clip."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import threading
 from pathlib import Path
 from typing import Any
+
+import tornado.testing
 
 from motiond.config import RecordConfig
 from motiond.detect.trigger import ClipStats
@@ -15,6 +19,7 @@ from motiond.frames import Frame
 from motiond.record.recorder import ClipRecorder
 from motiond.store.layout import Storage, reserve_segment
 from motiond.web.auth import hash_token
+from tests.fixtures.browser import BROWSER_DIR, install_playwright, require_browser_tools
 from tests.fixtures.clips import Events, camera
 from tests.fixtures.coded import annex_b_packets, camera_packet_frames
 from tests.fixtures.web import TOKEN, WebTestCase
@@ -91,6 +96,29 @@ class TestExport(ExportFootage):
         assert times[0] == 0.0 and abs(times[-1] - 20.4) < 0.002
         duration = times[-1] + 0.1
         assert abs(duration - 20.0) <= 1.0  # within one GOP of the request
+
+    @tornado.testing.gen_test(timeout=150)
+    async def test_the_export_across_a_clip_plays_and_seeks_in_chromium(self) -> None:
+        node, npm = require_browser_tools()
+        install_playwright(npm)
+        query = f"camera=cam&start={FOOTAGE + 5.5}&end={FOOTAGE + 25.5}"
+        player = await asyncio.create_subprocess_exec(
+            node,
+            str(BROWSER_DIR / "play_export.mjs"),
+            f"http://127.0.0.1:{self.get_http_port()}",
+            f"/api/export?{query}",
+            cwd=BROWSER_DIR,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await player.communicate()
+        assert player.returncode == 0, (out + err).decode()
+        played = json.loads(out.decode().strip().splitlines()[-1])
+        assert abs(played["duration"] - 20.5) < 0.15  # 5.0 s to 25.4 s, a frame each 0.1 s
+        assert [round(asked, 2) for asked, _ in played["seeks"]] == [
+            round(played["duration"] / 2, 2),
+            round(played["duration"] - 1, 2),
+        ]
 
     def test_an_iso_range_inside_one_segment(self) -> None:
         import datetime as dt
