@@ -19,9 +19,13 @@ and close next to its ring:
 Per clip it keeps what closing needs: the union of what moved, and the start and peak
 pictures (``Still``) for the warn snapshots.
 
+With ``record.continuous`` every compressed frame also goes to the camera's
+``ContinuousRecorder`` (record/continuous.py), and ``finish`` closes its segment.
+
 Threads: everything runs on the camera's capture thread, except what is documented *any
 thread* (``recording``, ``buffered_bytes``, the judge's ``last_delta``, the recorder's
-counters): plain values one thread writes. The recorder's methods only enqueue (recorder.py).
+counters): plain values one thread writes. The recorders' methods only enqueue (recorder.py,
+continuous.py).
 """
 
 from __future__ import annotations

@@ -86,3 +86,28 @@ def test_the_segment_being_written_is_known_until_it_is_finished(tmp_path: Path)
     partial.unlink()
     index.add(_segment(storage, "door", WALL, 30.0))
     assert index.growing("door") is None
+
+
+def test_the_continuous_keys_default_off_and_name_themselves_when_wrong(tmp_path: Path) -> None:
+    from motiond.config import ConfigError, parse_config
+
+    camera = "cameras:\n  - {name: door, source: demo%s}\n"
+    config = parse_config(f"storage: {{dir: {tmp_path}}}\n" + camera % "", base=tmp_path)
+    record = config.cameras[0].record
+    assert (record.continuous, record.segment) == (False, 600.0)
+    assert config.storage.continuous_max_age == 3 * 86400.0
+    assert config.web.max_export == 3600.0
+    assert config.upload is None
+    wrong = {
+        ", record: {segment: 5s}": "cameras[0].record.segment: must be 10s..1d, got 5s",
+        ", record: {continuous: maybe}": "cameras[0].record.continuous",
+    }
+    for extra, message in wrong.items():
+        with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace(".", r"\.")):
+            parse_config(f"storage: {{dir: {tmp_path}}}\n" + camera % extra, base=tmp_path)
+    for top, key in {
+        "storage: {continuous_max_age: 10m}": "storage.continuous_max_age",
+        "web: {max_export: 1s}": "web.max_export",
+    }.items():
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            parse_config(top + "\n" + camera % "", base=tmp_path)
