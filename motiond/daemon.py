@@ -37,7 +37,7 @@ from motiond.capture.sources import SourceFactory, open_source
 from motiond.config.camera import CameraConfig
 from motiond.config.load import ConfigError, load_config, tls_context
 from motiond.config.top import Config
-from motiond.events import ClipEnded, EventBus, MediaLinks
+from motiond.events import ClipEnded, EventBus, MediaLinks, SegmentEnded, SegmentStarted
 from motiond.logs import set_level
 from motiond.notify.hooks import HookRunner
 from motiond.notify.mqtt_bridge import MqttBridge
@@ -46,6 +46,7 @@ from motiond.store.clips import ClipIndex, ClipStore
 from motiond.store.layout import Storage
 from motiond.store.recovery import recover
 from motiond.store.retention import Retention
+from motiond.store.segments import SegmentIndex
 from motiond.systemd import Notifier
 from motiond.threads import named_executor, named_thread
 from motiond.web import server as web_server
@@ -82,11 +83,17 @@ class Daemon:
         self.storage = Storage(config.storage.dir)
         self.index = ClipIndex(self.storage)
         self.clips = ClipStore(self.storage, self.index)
+        self.segments = SegmentIndex(self.storage)  # continuous footage
         # Events: the clip index first (a clip is listed before anyone hears of it), then
         # hooks, uploads and MQTT, each of which only enqueues (see events.py).
         self.events = EventBus()
         self.events.subscribe(ClipEnded, self._index_clip)
+        self.events.subscribe(SegmentEnded, lambda event: self.segments.add(event.segment))
+        self.events.subscribe(
+            SegmentStarted, lambda e: self.segments.started(e.camera, e.start, e.path)
+        )
         self.retention = Retention(config, self.clips, self.events.publish)
+        self.retention.segments = self.segments
         links = MediaLinks(config.web.base_url, self.storage.root)
         self.hooks = HookRunner(config.hooks, {c.name: c.hooks for c in config.cameras}, links)
         self.hooks.subscribe(self.events)
@@ -137,6 +144,7 @@ class Daemon:
             self.hooks,
             mqtt=self.mqtt,
             uploads=self.uploads,
+            segments=self.segments,
         )
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -159,12 +167,14 @@ class Daemon:
         if recovery:
             logger.info("crash recovery: %s", recovery.summary())
         count = self.index.rebuild()
+        segment_count = self.segments.rebuild()
         logger.info(
-            "motiond %s starting: %d camera(s), storage %s (%d clips)",
+            "motiond %s starting: %d camera(s), storage %s (%d clips, %d continuous segments)",
             __version__,
             len(self.config.cameras),
             self.storage.root.absolute(),
             count,
+            segment_count,
         )
         self.hooks.start()
         if self.uploads is not None:
@@ -410,6 +420,9 @@ class Daemon:
             recorder = camera.recorder
             if recorder is not None and now - recorder.heartbeat > HANG_MARGIN + 30:
                 hung.append(f"camera {name} recorder")
+            continuous = camera.clips.continuous
+            if continuous is not None and now - continuous.heartbeat > HANG_MARGIN + 30:
+                hung.append(f"camera {name} continuous recorder")
         return hung
 
     def clips_today(self) -> int:

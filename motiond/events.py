@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from motiond.detect.boxes import Box
-from motiond.store.layout import ClipRecord, local_iso
+from motiond.store.layout import ClipRecord, Segment, local_iso
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +204,43 @@ class UploadFailed(Event):
         }
 
 
+@dataclass(frozen=True, slots=True)
+class SegmentStarted(Event):
+    """A segment of continuous recording is being written (``path``: its partial file)."""
+
+    name: ClassVar[str] = "segment_started"
+    hooked: ClassVar[bool] = False
+
+    camera: str
+    start: float  # its first frame's capture time
+    path: Path
+
+    def payload(self, links: MediaLinks) -> dict[str, Any]:
+        relative = self.path.relative_to(links.storage_root).as_posix()
+        return {"url": links.url(relative), "start_ts": round(self.start, 3)}
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentEnded(Event):
+    """A segment of continuous recording is finished and in place (record.continuous)."""
+
+    name: ClassVar[str] = "segment_ended"
+    hooked: ClassVar[bool] = False
+
+    camera: str
+    segment: Segment
+
+    def payload(self, links: MediaLinks) -> dict[str, Any]:
+        segment = self.segment
+        relative = segment.path.relative_to(links.storage_root).as_posix()
+        return {
+            "url": links.url(relative),
+            "start_ts": segment.start,
+            "end_ts": segment.end,
+            "size": segment.size,
+        }
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     ClipStarted,
     ClipEnded,
@@ -213,6 +250,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     CameraTampered,
     StorageError,
     UploadFailed,
+    SegmentStarted,
+    SegmentEnded,
 )
 HOOKED_EVENT_TYPES = tuple(t for t in EVENT_TYPES if t.hooked)
 

@@ -8,16 +8,28 @@ forwards the few changes the web side may make to clips (keep/delete).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import shutil
+import time
+from typing import Any
 
 from motiond.control import CameraDoor, CameraStatus, DetectionAreas, FrameListener
 from motiond.notify.hooks import HookRunner
 from motiond.notify.mqtt_bridge import MqttBridge
 from motiond.notify.upload import Uploader
+from motiond.record.mp4boxes import playable_end
 from motiond.store.clips import ClipIndex, ClipStore
-from motiond.store.layout import ClipRecord, SnapshotKind, Storage, StoredSnapshot
+from motiond.store.layout import (
+    ClipRecord,
+    Segment,
+    SnapshotKind,
+    Storage,
+    StoredSnapshot,
+)
 from motiond.store.retention import Retention
+from motiond.store.segments import SegmentIndex
 from motiond.web.door import MqttState, StorageState, UploadState
 
 logger = logging.getLogger(__name__)
@@ -37,6 +49,7 @@ class DaemonDoor:
         *,
         mqtt: MqttBridge | None = None,
         uploads: Uploader | None = None,
+        segments: SegmentIndex | None = None,
     ) -> None:
         self._cameras = cameras
         self.storage = storage
@@ -46,6 +59,7 @@ class DaemonDoor:
         self._hooks = hooks
         self._mqtt = mqtt
         self._uploads = uploads
+        self._segments = segments if segments is not None else SegmentIndex(storage)
 
     # -- cameras: the camera door's ---------------------------------------------------------
 
@@ -71,7 +85,7 @@ class DaemonDoor:
         self._cameras.add_frame_listener(listener)
 
     def known_cameras(self) -> set[str]:
-        return set(self._cameras.names()) | self._index.cameras()
+        return set(self._cameras.names()) | self._index.cameras() | self._segments.cameras()
 
     # -- clips --------------------------------------------------------------------------------
 
@@ -91,6 +105,31 @@ class DaemonDoor:
 
     def delete_clip(self, record: ClipRecord) -> None:
         self._store.delete(record)
+
+    def segments(self, camera: str, since: float, until: float) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = [
+            {"start": s.start, "end": s.end, "url": f"media/{self.storage.relative(s.path)}"}
+            for s in self._segments.between(camera, since, until)
+        ]
+        growing = self._segments.growing(camera)
+        if growing is not None and growing[0] < until:
+            start, partial = growing
+            end = max(start, round(time.time(), 3))  # now (the wall clock may have gone back)
+            if end >= since and partial.is_file():
+                url = f"media/{self.storage.relative(partial)}"
+                found.append({"start": start, "end": end, "url": url, "growing": True})
+        return found
+
+    def footage(self, camera: str, since: float, until: float) -> list[Segment]:
+        segments = self._segments.between(camera, since, until)
+        growing = self._segments.growing(camera)
+        if growing is not None and growing[0] < until:
+            start, partial = growing
+            with contextlib.suppress(OSError):
+                playable = playable_end(partial)  # what it holds in whole fragments so far
+                if playable:
+                    segments.append(Segment(camera, start, math.inf, partial, playable))
+        return segments
 
     def snapshots(self, camera: str | None, kind: SnapshotKind | None) -> list[StoredSnapshot]:
         return self._store.list_snapshots(camera, kind)

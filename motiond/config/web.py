@@ -96,6 +96,8 @@ class WebConfig:
     # A connection that sends no complete request head within this is closed (idle keep-alive
     # connections and slow clients alike).
     idle_timeout: float = setting(default=15.0, ge=1.0, le=600.0, unit="duration")
+    # the longest time range one GET /api/export may ask for
+    max_export: float = setting(default=3600.0, ge=10.0, le=7 * 86400.0, unit="duration")
 
     @property
     def base_url(self) -> str:
