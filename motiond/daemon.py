@@ -45,6 +45,7 @@ from motiond.notify.hooks import HookRunner
 from motiond.notify.mqtt_bridge import MqttBridge
 from motiond.notify.upload import Uploader
 from motiond.store.clips import ClipIndex, ClipStore
+from motiond.store.history import CameraHistory
 from motiond.store.layout import Storage
 from motiond.store.recovery import recover
 from motiond.store.retention import Retention
@@ -88,6 +89,8 @@ class Daemon:
         self.events = EventBus()
         self.events.subscribe(ClipEnded, self._index_clip)
         self.retention = Retention(config, self.clips, self.events.publish)
+        self.history = CameraHistory(self.storage.root, config.storage.max_age)
+        self.history.subscribe(self.events)
         links = MediaLinks(config.web.base_url, self.storage.root)
         self.hooks = HookRunner(config.hooks, {c.name: c.hooks for c in config.cameras}, links)
         self.hooks.subscribe(self.events)
@@ -135,6 +138,7 @@ class Daemon:
             self.clips,
             self.retention,
             self.hooks,
+            history=self.history,
             mqtt=self.mqtt,
             uploads=self.uploads,
         )
@@ -167,6 +171,7 @@ class Daemon:
             count,
         )
         self.hooks.start()
+        self.history.start()
         if self.uploads is not None:
             self.uploads.start()
         self.retention.run("startup", snapshots=True)
@@ -246,6 +251,7 @@ class Daemon:
         if self.uploads is not None:
             self.uploads.stop(timeout=max(0.5, deadline - time.monotonic()))
         self.hooks.stop(timeout=max(0.5, deadline - time.monotonic()))
+        self.history.stop(timeout=max(0.5, deadline - time.monotonic()))
 
     # -- signals ----------------------------------------------------------------------------------
 
