@@ -49,6 +49,7 @@ from motiond.store.history import CameraHistory
 from motiond.store.layout import Storage
 from motiond.store.recovery import recover
 from motiond.store.retention import Retention
+from motiond.store.segments import SegmentIndex
 from motiond.systemd import Notifier
 from motiond.threads import named_executor, named_thread
 from motiond.web.app import MAX_BODY_BYTES, MotiondApp, make_app
@@ -84,6 +85,7 @@ class Daemon:
         self.storage = Storage(config.storage.dir)
         self.index = ClipIndex(self.storage)
         self.clips = ClipStore(self.storage, self.index)
+        self.segments = SegmentIndex(self.storage)  # continuous footage
         # Events: the clip index first (a clip is listed before anyone hears of it), then
         # hooks, uploads and MQTT, each of which only enqueues (see events.py).
         self.events = EventBus()
@@ -141,6 +143,7 @@ class Daemon:
             history=self.history,
             mqtt=self.mqtt,
             uploads=self.uploads,
+            segments=self.segments,
         )
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -163,12 +166,14 @@ class Daemon:
         if recovery:
             logger.info("crash recovery: %s", recovery.summary())
         count = self.index.rebuild()
+        segment_count = self.segments.rebuild()
         logger.info(
-            "motiond %s starting: %d camera(s), storage %s (%d clips)",
+            "motiond %s starting: %d camera(s), storage %s (%d clips, %d continuous segments)",
             __version__,
             len(self.config.cameras),
             self.storage.root.absolute(),
             count,
+            segment_count,
         )
         self.hooks.start()
         self.history.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from typing import Any
 
 from motiond.control import CameraDoor, CameraStatus, DetectionAreas, FrameListener
 from motiond.notify.hooks import HookRunner
@@ -18,8 +19,9 @@ from motiond.notify.mqtt_bridge import MqttBridge
 from motiond.notify.upload import Uploader
 from motiond.store.clips import ClipIndex, ClipStore
 from motiond.store.history import CameraHistory, offline_spans
-from motiond.store.layout import ClipRecord, SnapshotKind, Storage, StoredSnapshot
+from motiond.store.layout import ClipRecord, Segment, SnapshotKind, Storage, StoredSnapshot
 from motiond.store.retention import Retention
+from motiond.store.segments import SegmentIndex
 from motiond.web.door import (
     CameraEvents,
     MqttState,
@@ -47,6 +49,7 @@ class DaemonDoor:
         history: CameraHistory | None = None,
         mqtt: MqttBridge | None = None,
         uploads: Uploader | None = None,
+        segments: SegmentIndex | None = None,
     ) -> None:
         self._cameras = cameras
         self.storage = storage
@@ -57,6 +60,7 @@ class DaemonDoor:
         self._history = history
         self._mqtt = mqtt
         self._uploads = uploads
+        self._segments = segments if segments is not None else SegmentIndex(storage)
 
     # -- cameras: the camera door's ---------------------------------------------------------
 
@@ -82,7 +86,7 @@ class DaemonDoor:
         self._cameras.add_frame_listener(listener)
 
     def known_cameras(self) -> set[str]:
-        return set(self._cameras.names()) | self._index.cameras()
+        return set(self._cameras.names()) | self._index.cameras() | self._segments.cameras()
 
     # -- clips --------------------------------------------------------------------------------
 
@@ -102,6 +106,15 @@ class DaemonDoor:
 
     def delete_clip(self, record: ClipRecord) -> None:
         self._store.delete(record)
+
+    def segments(self, camera: str, since: float, until: float) -> list[dict[str, Any]]:
+        return [
+            {"start": s.start, "end": s.end, "url": f"media/{self.storage.relative(s.path)}"}
+            for s in self._segments.between(camera, since, until)
+        ]
+
+    def footage(self, camera: str, since: float, until: float) -> list[Segment]:
+        return self._segments.between(camera, since, until)
 
     def snapshots(self, camera: str | None, kind: SnapshotKind | None) -> list[StoredSnapshot]:
         return self._store.list_snapshots(camera, kind)

@@ -8,6 +8,10 @@ Layout under ``storage.dir`` (times in names are UTC)::
     warn/<camera>/<YYYY-MM-DD>/<HHMMSSZ>-start.jpg      warn snapshots (start = the clip's poster)
     warn/<camera>/<YYYY-MM-DD>/<HHMMSSZ>-peak.jpg
     snapshots/<camera>/<YYYY-MM-DD>/<HHMMSSZ>.jpg       on-demand snapshots
+    continuous/<camera>/<YYYY-MM-DD>/<HHMMSSmmm>Z-<D>ms.mp4   a continuous segment: its first
+                                                        frame's capture time (to the ms) and
+                                                        its duration (D ms) in its name
+    continuous/<camera>/<YYYY-MM-DD>/<HHMMSSmmm>Z.partial.mp4 a segment being written
 
 A name already taken gets a ``-N`` suffix (``061502Z-1.mp4``). A clip's id is its path relative
 to ``clips/`` (``door/2026-11-21/061502Z.mp4``).
@@ -48,6 +52,10 @@ _CLIP_FILE = re.compile(f"clips/{_CAMERA}/{_DAY}/{_STEM}(?P<partial>\\.partial)?
 _SIDECAR_FILE = re.compile(f"clips/{_CAMERA}/{_DAY}/{_STEM}\\.json")
 _JPEG_FILE = re.compile(
     f"(?P<folder>warn|snapshots)/{_CAMERA}/{_DAY}/{_STEM}(?:-(?P<which>start|peak))?\\.jpg"
+)
+_SEGMENT_FILE = re.compile(
+    f"continuous/{_CAMERA}/{_DAY}/(?P<hms>[0-9]{{6}})(?P<ms>[0-9]{{3}})Z"
+    f"(?:-(?P<duration>[0-9]{{1,9}})ms|(?P<partial>\\.partial))\\.mp4"
 )
 _DAY_NAME = re.compile(_DAY)
 
@@ -94,8 +102,13 @@ def is_clip_id(text: str) -> bool:
 
 
 def is_media_path(relative: str) -> bool:
-    """True for a clip (finished or partial) or a snapshot path relative to the data directory."""
-    return bool(_CLIP_FILE.fullmatch(relative) or _JPEG_FILE.fullmatch(relative))
+    """True for a clip or a continuous segment (finished or partial) or a snapshot path
+    relative to the data directory."""
+    return bool(
+        _CLIP_FILE.fullmatch(relative)
+        or _JPEG_FILE.fullmatch(relative)
+        or _SEGMENT_FILE.fullmatch(relative)
+    )
 
 
 def _candidates(stem: str) -> Iterator[str]:
@@ -217,9 +230,10 @@ class Storage:
         self.clips_dir = root / "clips"
         self.warn_dir = root / "warn"
         self.snapshots_dir = root / "snapshots"
+        self.continuous_dir = root / "continuous"
 
     def ensure(self) -> None:
-        for directory in (self.clips_dir, self.warn_dir, self.snapshots_dir):
+        for directory in (self.clips_dir, self.warn_dir, self.snapshots_dir, self.continuous_dir):
             directory.mkdir(parents=True, exist_ok=True)
 
     # -- reserving names ----------------------------------------------------------------------
@@ -367,6 +381,102 @@ class Storage:
         if kind == "warn":
             clip_id = f"{match['camera']}/{match['day']}/{match['stem']}{CLIP_EXTENSION}"
         return StoredSnapshot(path, ts, match["camera"], kind, clip_id)
+
+
+# -- continuous segments ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A finished segment of continuous recording, as its name says.
+
+    ``start`` is its first frame's capture time (epoch seconds, to the millisecond), ``end``
+    is ``start`` plus its duration (the last frame's time plus one frame interval).
+    """
+
+    camera: str
+    start: float
+    end: float
+    path: Path
+    size: int
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def _segment_stem(wall: float) -> tuple[str, str]:
+    """('YYYY-MM-DD', 'HHMMSSmmmZ') of a segment's start, in UTC."""
+    millis = round(wall * 1000)
+    day, hms = utc_parts(millis // 1000)
+    return day, f"{hms[:6]}{millis % 1000:03d}Z"
+
+
+def segment_start_of(day: str, stem: str) -> float | None:
+    """The start time a segment's ``day`` and name (``HHMMSSmmmZ...``) spell, or None."""
+    whole = name_time(day, stem[:6] + "Z")
+    if whole is None or not stem[6:9].isdigit():
+        return None
+    return whole + int(stem[6:9]) / 1000
+
+
+def reserve_segment(storage: Storage, camera: str, wall: float) -> Path:
+    """Create the partial file of a segment whose first frame was captured at ``wall``."""
+    _check_camera(camera)
+    day, stem = _segment_stem(wall)
+    directory = storage.continuous_dir / camera / day
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = directory / f"{stem}{PARTIAL_SUFFIX}{CLIP_EXTENSION}"
+    if not _create_new(partial):
+        raise FileExistsError(f"segment already exists: {partial}")
+    return partial
+
+
+def finished_segment_path(partial: Path, duration: float) -> Path:
+    """The finished name of a partial segment that lasts ``duration`` seconds."""
+    stem = partial.name.split(".", 1)[0]
+    return partial.with_name(f"{stem}-{max(0, round(duration * 1000))}ms{CLIP_EXTENSION}")
+
+
+def segment_of(storage: Storage, path: Path) -> Segment | None:
+    """The finished segment a file of the layout is (its size read now); None if it is not."""
+    match = _SEGMENT_FILE.fullmatch(storage.relative(path))
+    if match is None or match["partial"]:
+        return None
+    start = segment_start_of(match["day"], match["hms"] + match["ms"] + "Z")
+    if start is None:
+        return None
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    end = start + int(match["duration"]) / 1000
+    return Segment(match["camera"], round(start, 3), round(end, 3), path, size)
+
+
+def _segment_files(storage: Storage, camera: str = "*") -> list[Path]:
+    folder = storage.continuous_dir
+    if not folder.is_dir():
+        return []
+    found = (
+        p for p in folder.glob(f"{camera}/*/*") if _SEGMENT_FILE.fullmatch(storage.relative(p))
+    )
+    return sorted(found)
+
+
+def iter_segments(storage: Storage, camera: str = "*") -> Iterator[Segment]:
+    """Finished segments (one camera's, or all), by path."""
+    for path in _segment_files(storage, camera):
+        segment = segment_of(storage, path)
+        if segment is not None:
+            yield segment
+
+
+def iter_segment_partials(storage: Storage) -> Iterator[Path]:
+    """Segments being written, or left unfinished by a crash."""
+    for path in _segment_files(storage):
+        if path.name.endswith(PARTIAL_SUFFIX + CLIP_EXTENSION):
+            yield path
 
 
 def _check_camera(camera: str) -> None:

@@ -15,10 +15,10 @@ the IOLoop; those documented *blocking* touch files and are called from the web 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from motiond.control import CameraDoor
-from motiond.store.layout import ClipRecord, SnapshotKind, Storage, StoredSnapshot
+from motiond.store.layout import ClipRecord, Segment, SnapshotKind, Storage, StoredSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +103,16 @@ class Door(CameraDoor, Protocol):
 
     def delete_clip(self, record: ClipRecord) -> None:
         """Blocking: delete a clip, its snapshots and its sidecar."""
+        ...
+
+    def segments(self, camera: str, since: float, until: float) -> list[dict[str, Any]]:
+        """Quick: the camera's continuous footage overlapping [since, until), oldest first:
+        ``{"start", "end", "url"}`` (epoch seconds; ``url`` is ``media/continuous/...``,
+        relative like a clip's, served by /media with Range support)."""
+        ...
+
+    def footage(self, camera: str, since: float, until: float) -> list[Segment]:
+        """Quick: the segments behind ``segments`` (for an export), oldest first."""
         ...
 
     def snapshots(self, camera: str | None, kind: SnapshotKind | None) -> list[StoredSnapshot]:
