@@ -1,9 +1,10 @@
 """GET /api/timeline: one camera's footage and events over a time range, for the /review page.
 
-One request gives the page a day of one camera: its motion clips, the merged coverage of its
-footage (``recorded``), its offline spans and tamper alerts (from the camera history on disk)
-and its on-demand snapshots; times are epoch seconds. Everything comes from the indexes through
-the door; the file work (history, snapshots) runs on the web side's executor.
+One request gives the page a day of one camera: its motion clips, its continuous segments, the
+merged coverage of both (``recorded``), its offline spans and tamper alerts (from the camera
+history on disk) and its on-demand snapshots; times are epoch seconds. Everything comes from
+the indexes through the door; the file work (history, snapshots) runs on the web side's
+executor.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ MAX_RANGE = 7 * 86400.0
 # A clip that started this long before the range may still reach into it (record.max_clip's
 # largest value).
 LONGEST_CLIP = 24 * 3600.0
+RECORDED_JOIN = 0.5  # seconds: gaps this short are not gaps in ``recorded``
 
 
 def merged_spans(spans: Iterable[tuple[float, float]], join: float = 0.0) -> list[TimeSpan]:
@@ -54,6 +56,8 @@ def timeline_json(
     door: Door, camera: str, since: float, until: float, events: CameraEvents
 ) -> dict[str, Any]:
     clips = clips_between(door, camera, since, until)
+    segments = door.segments(camera, since, until)
+    footage = [(c.start_ts, c.end_ts) for c in clips] + [(s["start"], s["end"]) for s in segments]
     relative = door.storage.relative
     return {
         "camera": camera,
@@ -71,9 +75,10 @@ def timeline_json(
             }
             for c in clips
         ],
+        "segments": segments,
+        # Consecutive pieces are a frame interval apart; an outage stays a visible gap.
         "recorded": [
-            {"start": s.start, "end": s.end}
-            for s in merged_spans(((c.start_ts, c.end_ts) for c in clips), join=0.5)
+            {"start": s.start, "end": s.end} for s in merged_spans(footage, join=RECORDED_JOIN)
         ],
         "offline": [{"start": s.start, "end": s.end} for s in events.offline],
         "tampered": [

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from motiond.store.history import CameraHistory, HistoryEntry
+from motiond.store.layout import finished_segment_path, reserve_segment
 from motiond.web.auth import hash_token
 from tests.fixtures.web import TOKEN, WebTestCase
 
@@ -79,6 +80,31 @@ class TestTimeline(WebTestCase):
             path.write_bytes(b"\xff\xd8 not really a picture \xff\xd9")
         body = json.loads(self.timeline(camera="cam", since=str(T0), until=str(T0 + 3600)).body)
         assert body["snapshots"] == [{"ts": T0 + 30, "url": f"media/{storage.relative(inside)}"}]
+
+    def test_continuous_segments_and_their_coverage(self) -> None:
+        storage = self.daemon.storage
+        # Two consecutive segments (a frame interval apart) just before the first clip, then
+        # an outage, then one overlapping the second clip.
+        for start, duration in ((T0 - 120, 59.96), (T0 - 60, 60.0), (T0 + 590, 30.0)):
+            partial = reserve_segment(storage, "cam", start)
+            partial.rename(finished_segment_path(partial, duration))
+        self.daemon.segments.rebuild()
+        body = json.loads(
+            self.timeline(camera="cam", since=str(T0 - 600), until=str(T0 + 900)).body
+        )
+        assert [(s["start"], s["end"]) for s in body["segments"]] == [
+            (T0 - 120, T0 - 60.04),
+            (T0 - 60, T0),
+            (T0 + 590, T0 + 620),
+        ]
+        for segment in body["segments"]:
+            assert segment["url"].startswith("media/continuous/cam/")
+            assert self.fetch("/" + segment["url"]).code == 200
+        first, second = body["clips"]
+        assert body["recorded"] == [
+            {"start": T0 - 120, "end": first["end"]},  # segments and the clip right after
+            {"start": T0 + 590, "end": max(T0 + 620, second["end"])},
+        ]
 
     def test_bad_requests(self) -> None:
         day = {"since": str(T0), "until": str(T0 + 86400)}

@@ -229,6 +229,10 @@ function draw() {
 }
 
 function drawCursor() {
+  const timeline = $('timeline');
+  timeline.dataset.viewStart = String(state.view.start);
+  timeline.dataset.viewEnd = String(state.view.end);
+  if (state.cursor !== null) timeline.dataset.cursor = String(state.cursor);
   for (const cursor of document.querySelectorAll('.bar .cursor')) {
     const inside = state.cursor !== null && position(state.cursor) >= 0 && position(state.cursor) <= 100;
     cursor.hidden = !inside;
@@ -299,8 +303,14 @@ function load(entry, found, play) {
   video.dataset.kind = found.piece.kind;
   video.dataset.url = found.piece.url;
   const offset = Math.max(0, found.offset);
+  delete video.dataset.playedFrom;
+  // Where playback really began (the tests compare it with the moment asked for).
+  const began = () => {
+    if (entry.piece === found.piece) video.dataset.playedFrom = String(found.piece.start + video.currentTime);
+  };
   const begin = () => {
     video.currentTime = offset;
+    video.addEventListener('playing', began, { once: true });
     if (play) video.play().catch(() => {});
   };
   if (video.getAttribute('src') === found.piece.url && video.readyState >= 1) {
