@@ -311,7 +311,10 @@ function load(entry, found, play) {
   const begin = () => {
     video.currentTime = offset;
     video.addEventListener('playing', began, { once: true });
-    if (play) video.play().catch(() => {});
+    // Footage later than the moment asked for waits, paused, for a press on play: the cursor
+    // stays at the moment (previous/next event step from there).
+    if (play && !found.later) video.play().catch(() => {});
+    else video.pause();
   };
   if (video.getAttribute('src') === found.piece.url && video.readyState >= 1) {
     begin();
@@ -320,7 +323,7 @@ function load(entry, found, play) {
     video.addEventListener('loadedmetadata', begin, { once: true });
   }
   const time = formatTime(found.piece.start + offset);
-  const later = found.later ? ` (nothing at ${formatTime(state.cursor)}; next footage)` : '';
+  const later = found.later ? ` (nothing at ${formatTime(state.cursor)}; the next footage: press play)` : '';
   entry.caption.textContent = `${entry.camera} · ${time}${later}`;
 }
 
@@ -349,7 +352,7 @@ function playAt(t, play = true) {
 }
 
 function onTimeUpdate(entry) {
-  if (entry.camera !== state.selected || scrub.active) return;
+  if (entry.camera !== state.selected || scrub.active || entry.video.paused) return;
   const t = momentOf(entry);
   if (t === null) return;
   state.cursor = t;
