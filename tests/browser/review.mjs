@@ -231,6 +231,23 @@ async function checkMidnight(context) {
   log('across midnight: both days drawn, the clip across it shown once and played');
 }
 
+// The clip page's "On the timeline" link opens the timeline at the clip's start.
+async function checkClipPageLink(context) {
+  const page = await context.newPage();
+  watch(page, 'clip page');
+  await page.goto(`${config.url}/review`);
+  const data = await timeline(page, 'front', B - 60, B + 3600);
+  const clip = data.clips.find((c) => Math.abs(c.start - (B + 60)) < 1);
+  await page.goto(`${config.url}/clips#${encodeURIComponent(clip.id)}`);
+  await page.waitForSelector('#player:not([hidden]) #player-review[href*="review?"]', { timeout: 15000 });
+  await page.click('#player-review');
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 15000 });
+  assert.equal(new URL(page.url()).searchParams.get('camera'), 'front');
+  near(await playedFrom(page, 'front'), clip.start, 'the clip page link plays the clip from its start', 0.5);
+  await page.close();
+  log('the clip page links to the timeline at the clip, which plays it from its start');
+}
+
 async function desktop(browser) {
   const context = await browser.newContext(DESKTOP);
   const page = await open(context, 'front', B + 62, 'review (desktop)');
@@ -245,6 +262,7 @@ async function desktop(browser) {
   await checkZoom(page);
   await page.screenshot({ path: path.join(config.artifacts, 'review-desktop.png'), fullPage: true });
   await checkMidnight(context);
+  await checkClipPageLink(context);
   await context.close();
 }
 
