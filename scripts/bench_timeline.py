@@ -94,7 +94,7 @@ def fill(storage: Storage, days: int, clips: int, segment_days: int, now: float)
         for back in range(days):
             day = local_midnight(today - back * DAY + DAY / 2)
             for n in range(clips):
-                start = day + (n + 0.5) * (DAY / clips) + (hash((camera, n)) % 600)
+                start = day + (n + 0.5) * (DAY / clips) + (n * 137 + len(camera) * 61) % 600
                 if start > now - 60:
                     continue
                 record = clip_record(camera, start, 15.0 + n % 40)

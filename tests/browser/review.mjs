@@ -297,6 +297,28 @@ async function phone(browser) {
   near(await playedFrom(page, 'back', scrubBefore), B + 70, 'scrubbing plays from where the finger is lifted', 1.5);
   log('phone: touch scrubbing along the bar plays from where it ends');
 
+  // Pinch: two fingers moving apart zoom in around their middle.
+  const wide = await view(page);
+  const middle = bar.x + bar.width / 2;
+  const fingers = (spread) => [
+    { x: middle - spread, y: bar.y + bar.height / 2, id: 0 },
+    { x: middle + spread, y: bar.y + bar.height / 2, id: 1 },
+  ];
+  await client.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: fingers(20) });
+  for (let step = 1; step <= 6; step++)
+    await client.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: fingers(20 + step * 15) });
+  await client.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+  await page.waitForFunction(
+    (span) => {
+      const t = document.getElementById('timeline').dataset;
+      return Number(t.viewEnd) - Number(t.viewStart) < span / 3;
+    },
+    wide.end - wide.start,
+    { timeout: 5000 },
+  );
+  const narrow = await view(page);
+  log(`phone: a pinch zoomed from ${((wide.end - wide.start) / 60).toFixed(0)} to ${((narrow.end - narrow.start) / 60).toFixed(1)} min`);
+
   await page.selectOption('#camera', 'front');
   await page.waitForFunction(() => [...document.querySelectorAll('.row')].map((r) => r.dataset.camera).join() === 'front');
   log('phone: the camera menu switches the bar to the other camera');
