@@ -321,6 +321,7 @@ async function phone(browser) {
 
   await page.selectOption('#camera', 'front');
   await page.waitForFunction(() => [...document.querySelectorAll('.row')].map((r) => r.dataset.camera).join() === 'front');
+  await page.waitForSelector('.bar[data-camera="front"] .span.clip', { timeout: 5000 });
   log('phone: the camera menu switches the bar to the other camera');
   await page.screenshot({ path: path.join(config.artifacts, 'review-phone.png'), fullPage: true });
   await context.close();

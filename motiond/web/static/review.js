@@ -57,30 +57,41 @@ function barCameras() {
   return phone.matches ? shownCameras() : state.cameras;
 }
 
+// A day still under way is asked again after this long (new clips, a camera going offline).
+const TODAY_FRESH_MS = 60000;
+
 async function loadDay(camera, day) {
   const key = `${camera} ${day}`;
   const known = state.days.get(key);
-  if (known) return known instanceof Promise ? known : Promise.resolve(known);
+  const stale = known && !(known instanceof Promise) && known.until > Date.now() / 1000 && Date.now() - known.fetchedAt > TODAY_FRESH_MS;
+  if (known && !stale) return known instanceof Promise ? known : Promise.resolve(known);
   const until = dayAfter(day);
   const query = new URLSearchParams({ camera, since: String(day), until: String(until) });
   const pending = api('api/timeline?' + query).then(
     (data) => {
+      data.fetchedAt = Date.now();
       state.days.set(key, data);
       return data;
     },
     (error) => {
-      state.days.delete(key);
+      if (known) state.days.set(key, known);
+      else state.days.delete(key);
       notify(`Timeline of ${camera}: ${error.message}`, 'error');
       return null;
     },
   );
-  state.days.set(key, pending);
+  if (!known) state.days.set(key, pending);
   return pending;
+}
+
+// The cameras whose days the view needs: the one shown on a phone, every one on a desktop.
+function loadedCameras() {
+  return phone.matches ? shownCameras() : state.cameras;
 }
 
 async function loadView() {
   const loads = [];
-  for (const camera of state.cameras)
+  for (const camera of loadedCameras())
     for (const day of daysOf(state.view.start, state.view.end)) loads.push(loadDay(camera, day));
   await Promise.all(loads);
 }
@@ -484,12 +495,13 @@ function hover(event) {
 
 // -- controls --------------------------------------------------------------------------------
 
-function selectCamera(camera, redraw = true) {
+async function selectCamera(camera, redraw = true) {
   state.selected = camera;
   $('camera').value = camera;
   for (const label of document.querySelectorAll('.row .row-label'))
     label.setAttribute('aria-pressed', String(label.textContent === camera));
   if (redraw) {
+    await loadView();
     draw();
     if (state.cursor !== null) playAt(state.cursor);
   }
@@ -532,7 +544,12 @@ function wire() {
   timeline.addEventListener('pointerleave', () => ($('hover').hidden = true));
   timeline.addEventListener('wheel', onWheel, { passive: false });
   document.addEventListener('keydown', onKey);
-  phone.addEventListener('change', () => draw());
+  phone.addEventListener('change', () => loadView().then(draw));
+  // Today's data again now and then, while the page is in view.
+  setInterval(() => {
+    const busy = scrub.active || scrub.pinch;
+    if (document.visibilityState === 'visible' && !busy && state.view.end > Date.now() / 1000 - 60) loadView().then(draw);
+  }, TODAY_FRESH_MS);
   window.addEventListener('resize', () => drawAxis());
 }
 
