@@ -39,7 +39,7 @@ from motiond.capture.sources import SourceFactory, open_source
 from motiond.config.camera import CameraConfig
 from motiond.config.load import ConfigError, load_config
 from motiond.config.top import Config
-from motiond.events import ClipEnded, EventBus, MediaLinks
+from motiond.events import ClipEnded, EventBus, MediaLinks, SegmentEnded
 from motiond.logs import set_level
 from motiond.notify.hooks import HookRunner
 from motiond.notify.mqtt_bridge import MqttBridge
@@ -87,10 +87,12 @@ class Daemon:
         self.clips = ClipStore(self.storage, self.index)
         self.segments = SegmentIndex(self.storage)  # continuous footage
         # Events: the clip index first (a clip is listed before anyone hears of it), then
-        # hooks, uploads and MQTT, each of which only enqueues (see events.py).
+        # the camera history, hooks, uploads and MQTT, each of which only enqueues (events.py).
         self.events = EventBus()
         self.events.subscribe(ClipEnded, self._index_clip)
+        self.events.subscribe(SegmentEnded, lambda event: self.segments.add(event.segment))
         self.retention = Retention(config, self.clips, self.events.publish)
+        self.retention.segments = self.segments
         self.history = CameraHistory(self.storage.root, config.storage.max_age)
         self.history.subscribe(self.events)
         links = MediaLinks(config.web.base_url, self.storage.root)

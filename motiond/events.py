@@ -22,7 +22,7 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from motiond.detect.boxes import Box
-from motiond.store.layout import ClipRecord, local_iso
+from motiond.store.layout import ClipRecord, Segment, local_iso
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +211,27 @@ class UploadFailed(Event):
         }
 
 
+@dataclass(frozen=True, slots=True)
+class SegmentEnded(Event):
+    """A segment of continuous recording is finished and in place (record.continuous)."""
+
+    name: ClassVar[str] = "segment_ended"
+    hooked: ClassVar[bool] = False
+
+    camera: str
+    segment: Segment
+
+    def payload(self, links: MediaLinks) -> dict[str, Any]:
+        segment = self.segment
+        relative = segment.path.relative_to(links.storage_root).as_posix()
+        return {
+            "url": links.url(relative),
+            "start_ts": segment.start,
+            "end_ts": segment.end,
+            "size": segment.size,
+        }
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     ClipStarted,
     ClipEnded,
@@ -220,6 +241,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     CameraTampered,
     StorageError,
     UploadFailed,
+    SegmentEnded,
 )
 HOOKED_EVENT_TYPES = tuple(t for t in EVENT_TYPES if t.hooked)
 

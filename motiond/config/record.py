@@ -36,6 +36,9 @@ class RecordConfig:
     mode: Literal["auto", "copy", "transcode"] = "auto"
     copy_hevc: bool = False
     audio: bool = False
+    # record the stream all the time too, in segments of ``segment`` (docs/continuous.md)
+    continuous: bool = False
+    segment: float = setting(default=600.0, ge=10.0, le=24 * 3600.0, unit="duration")
 
 
 @rule(RecordConfig)

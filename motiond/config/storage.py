@@ -74,4 +74,8 @@ class StorageConfig:
     min_free: FreeSpace = setting(
         default_factory=lambda: FreeSpace(size=1_000_000_000), parse=_free_space, show=str
     )
+    # continuous footage (record.continuous) is deleted after this; 0: no limit of its own
+    continuous_max_age: float = setting(
+        default=3 * 86400.0, ge=0.0, le=100 * 365 * 86400.0, unit="duration", check=_off_or_an_hour
+    )
     retention_interval: float = setting(default=600.0, ge=10.0, le=86400.0, unit="duration")

@@ -49,6 +49,7 @@ class UploadDestination:
     remote: str = setting(check=_remote)
     cameras: tuple[str, ...] = setting(default=(), items="camera names")  # empty: every camera
     bwlimit: str | None = setting(default=None, parse=_bwlimit)
+    continuous: bool = False  # continuous footage too (record.continuous), not clips alone
 
     def applies_to(self, camera: str) -> bool:
         return not self.cameras or camera in self.cameras

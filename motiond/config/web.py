@@ -69,6 +69,8 @@ class WebConfig:
     trusted_proxies: tuple[str, ...] = setting(default=(), items="IP addresses")
     max_viewers_per_camera: int = setting(default=64, ge=1, le=10000)
     max_viewers_per_client: int = setting(default=8, ge=1, le=10000)
+    # the longest time range one GET /api/export may ask for
+    max_export: float = setting(default=3600.0, ge=10.0, le=7 * 86400.0, unit="duration")
 
     @property
     def base_url(self) -> str:

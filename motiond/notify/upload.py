@@ -41,7 +41,14 @@ from pathlib import Path
 
 from motiond.backoff import Backoff
 from motiond.config.upload import UploadConfig, UploadDestination
-from motiond.events import ClipEnded, ClipStarted, EventBus, EventSink, UploadFailed
+from motiond.events import (
+    ClipEnded,
+    ClipStarted,
+    EventBus,
+    EventSink,
+    SegmentEnded,
+    UploadFailed,
+)
 from motiond.redact import redact_text
 from motiond.store.clips import ClipStore
 from motiond.store.layout import ClipRecord, Storage, atomic_write_bytes, fsync_dir
@@ -63,7 +70,7 @@ class UploadItem:
     seq: int
     file: str  # relative to storage.dir, '/'-separated
     camera: str
-    kind: str  # poster, clip, snapshot, sidecar (the sidecar comes last and completes a clip)
+    kind: str  # poster, clip, snapshot, sidecar (last: completes a clip); segment (continuous)
     clip_id: str | None
     queued_at: float  # wall clock
     attempts: int = 0
@@ -521,9 +528,11 @@ class Uploader:
             worker.stop(max(0.1, deadline - time.monotonic()))
 
     def subscribe(self, bus: EventBus) -> None:
-        """The poster at a clip's start, the rest at its end."""
+        """The poster at a clip's start, the rest at its end; continuous segments once
+        finished, to the destinations that ask for them (``continuous: true``)."""
         bus.subscribe(ClipStarted, self._clip_started)
         bus.subscribe(ClipEnded, self._clip_ended)
+        bus.subscribe(SegmentEnded, self._segment_ended)
 
     def _clip_started(self, event: ClipStarted) -> None:
         """A clip split off a longer one has no start snapshot (its poster is its peak one):
@@ -537,6 +546,12 @@ class Uploader:
         start, _peak = self.storage.warn_snapshots_of(self.storage.clip_path(record.id))
         sent_at_start = record.poster == self.storage.relative(start)
         self._submit(event.camera, clip_files(record, with_poster=not sent_at_start))
+
+    def _segment_ended(self, event: SegmentEnded) -> None:
+        relative = self.storage.relative(event.segment.path)
+        for worker in self.workers:
+            if worker.destination.continuous and worker.destination.applies_to(event.camera):
+                worker.submit([FileSpec(relative, event.camera, "segment", None)])
 
     def _submit(self, camera: str, files: list[FileSpec]) -> None:
         for worker in self.workers:

@@ -37,6 +37,7 @@ from motiond.detect.trigger import Action, ClipStats, Decision
 from motiond.detect.watch import Detection
 from motiond.events import EventSink
 from motiond.frames import Frame, FrameDecodeError, StreamParams
+from motiond.record.continuous import ContinuousRecorder
 from motiond.record.preroll import PreRollBuffer
 from motiond.record.recorder import ClipRecorder, RoomCheck
 from motiond.record.snapshots import encode_jpeg
@@ -86,6 +87,7 @@ class ClipFlow:
         self.judge = ClipJudge(config.motion, config.record.max_clip)
         self.preroll = PreRollBuffer(config.record.pre_roll, PRE_ROLL_MAX_BYTES)
         self.recorder: ClipRecorder | None = None  # from the source's first open on
+        self.continuous: ContinuousRecorder | None = None  # the same, with record.continuous
         # The clip as the recorder has it.
         self._clip_open = False
         self._clip_params: StreamParams | None = None
@@ -116,10 +118,23 @@ class ClipFlow:
             make_room=self.make_room,
         )
         self.recorder.start()
+        if self.config.record.continuous:
+            self.continuous = ContinuousRecorder(
+                self.config,
+                self.storage,
+                self.on_event,
+                nominal_fps=self.config.capture.fps or 15.0,
+                wait_when_full=not realtime,
+                make_room=self.make_room,
+            )
+            self.continuous.start()
 
     def stop_recorder(self, timeout: float) -> bool:
-        """Let the recorder finish what is queued (``finish`` first); False on timeout."""
-        return True if self.recorder is None else self.recorder.stop(timeout)
+        """Let the recorders finish what is queued (``finish`` first); False on timeout."""
+        stopped = True if self.recorder is None else self.recorder.stop(timeout)
+        if self.continuous is not None:
+            stopped = self.continuous.stop(timeout) and stopped
+        return stopped
 
     @property
     def recording(self) -> bool:
@@ -129,8 +144,11 @@ class ClipFlow:
 
     def buffered_bytes(self) -> int:
         """Memory held in frame buffers: the pre-roll ring and the encoder queue (any thread)."""
-        recorder = self.recorder
-        return self.preroll.nbytes + (recorder.queued_bytes if recorder else 0)
+        recorder, continuous = self.recorder, self.continuous
+        queued = (recorder.queued_bytes if recorder else 0) + (
+            continuous.queued_bytes if continuous else 0
+        )
+        return self.preroll.nbytes + queued
 
     # -- frames and detections in ---------------------------------------------------------------
 
@@ -139,9 +157,12 @@ class ClipFlow:
         self.judge.reopened(now)
 
     def push(self, stored: Frame) -> None:
-        """A new compressed frame: into the ring, and into the clip being written (if any)."""
+        """A new compressed frame: into the ring, into the clip being written (if any), and
+        into the continuous recording (with ``record.continuous``)."""
         self.preroll.push(stored)
         self._route(stored)
+        if self.continuous is not None:
+            self.continuous.push(stored)
 
     def on_detection(self, detection: Detection) -> None:
         """What detection saw in one picture: the judge decides, the clips follow."""
@@ -155,7 +176,10 @@ class ClipFlow:
         self._apply(decision, detection, result)
 
     def finish(self) -> None:
-        """End the clip in progress (stream lost, disarmed, stopping) and empty the ring."""
+        """End the clip in progress (stream lost, disarmed, stopping) and empty the ring; the
+        continuous segment being written ends too (an outage is a gap, not a broken file)."""
+        if self.continuous is not None:
+            self.continuous.cut()
         decision = self.judge.trigger.finish()
         if decision.ended is not None:
             self._end_clip(decision)

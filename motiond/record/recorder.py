@@ -114,7 +114,7 @@ class _ActiveClip:
 QUEUE_MAX_BYTES = 96 * 1024 * 1024
 
 
-class _Mailbox:
+class FrameMailbox:
     """Frames bounded to ``capacity`` and ``max_bytes`` (the excess is dropped or waited for);
     control messages always fit.
 
@@ -192,7 +192,7 @@ class ClipRecorder:
         self.clips_refused = 0
         self.nominal_fps = nominal_fps
         self.wait_when_full = wait_when_full
-        self._mailbox = _Mailbox(camera.record.queue_frames)
+        self._mailbox = FrameMailbox(camera.record.queue_frames)
         self._thread: threading.Thread | None = None
         self._active: _ActiveClip | None = None
         self.heartbeat = 0.0  # monotonic time of the recorder loop's last turn (watchdog)
@@ -393,7 +393,7 @@ class ClipRecorder:
                 frame.width,
                 frame.height,
                 self.nominal_fps,
-                _overlay_of(self.camera),
+                overlay_of(self.camera),
             )
             clip.mode = "transcode"
         else:
@@ -405,7 +405,7 @@ class ClipRecorder:
                 fps=self.nominal_fps,
                 origin=frame.mono,
                 audio=clip.audio,
-                overlay=_overlay_of(self.camera),
+                overlay=overlay_of(self.camera),
             )
             clip.mode = "transcode"
         clip.source_codec = source_codec
@@ -588,7 +588,7 @@ def copies(record: RecordConfig, source_codec: str) -> bool:
     return False
 
 
-def _overlay_of(camera: CameraConfig) -> Overlay | None:
+def overlay_of(camera: CameraConfig) -> Overlay | None:
     """What a transcoded clip's frames get burnt in (the camera's name, the time), if any."""
     overlay = camera.record.overlay
     if not (overlay.name or overlay.timestamp):

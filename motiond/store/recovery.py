@@ -5,6 +5,8 @@ about one per second). After a crash, a ``*.partial.mp4`` ends somewhere inside 
 file cut mid-fragment fails to decode near its end in Chromium, so it is truncated to its last
 complete fragment, renamed into place and given a sidecar marked ``recovered``. Runs before the
 clip index is rebuilt, on the main thread, before any camera starts; nothing here raises.
+A partial continuous segment is cut the same way and renamed to its finished name (which
+holds its duration), or removed when nothing in it plays.
 """
 
 from __future__ import annotations
@@ -24,14 +26,18 @@ from motiond.store.layout import (
     Storage,
     clip_timing,
     fsync_dir,
+    iter_segment_partials,
     name_time,
     new_clip_record,
     read_sidecar,
     rename_no_overwrite,
     write_sidecar,
 )
+from motiond.store.segments import finish_partial_segment
 
 logger = logging.getLogger(__name__)
+
+SEGMENT_FALLBACK_FPS = 15.0  # the length of a recovered one-frame segment: one frame at this
 
 
 @dataclass(slots=True)
@@ -43,6 +49,7 @@ class RecoveryReport:
     sidecars_rebuilt: list[str] = field(default_factory=list)  # missing or corrupt ones
     sidecars_removed: list[str] = field(default_factory=list)  # whose clip is gone
     problems: list[str] = field(default_factory=list)  # files left as they were
+    segments_recovered: list[str] = field(default_factory=list)  # partial continuous segments
 
     def __bool__(self) -> bool:
         return bool(
@@ -51,6 +58,7 @@ class RecoveryReport:
             or self.sidecars_rebuilt
             or self.sidecars_removed
             or self.problems
+            or self.segments_recovered
         )
 
     def summary(self) -> str:
@@ -58,7 +66,8 @@ class RecoveryReport:
             f"{len(self.recovered)} partial clip(s) recovered, {len(self.deleted)} deleted, "
             f"{len(self.sidecars_rebuilt)} sidecar(s) rebuilt, "
             f"{len(self.sidecars_removed)} orphan sidecar(s) removed, "
-            f"{len(self.problems)} problem(s)"
+            f"{len(self.problems)} problem(s), "
+            f"{len(self.segments_recovered)} partial continuous segment(s) recovered"
         )
 
 
@@ -106,7 +115,8 @@ def sidecar_problem(sidecar: Path) -> str | None:
 def recover(storage: Storage) -> RecoveryReport:
     """Repair what a crash left in ``storage``; every problem is logged, none raises."""
     report = RecoveryReport()
-    for step in (_recover_partials, _repair_sidecars, _remove_orphan_sidecars):
+    steps = (_recover_partials, _repair_sidecars, _remove_orphan_sidecars, _recover_segments)
+    for step in steps:
         try:
             step(storage, report)
         except Exception as exc:  # a directory that cannot be listed, say
@@ -123,6 +133,26 @@ def _recover_partials(storage: Storage, report: RecoveryReport) -> None:
         except Exception as exc:
             logger.exception("crash recovery: cannot recover %s; left as it is", name)
             report.problems.append(f"{name}: {exc}")
+
+
+def _recover_segments(storage: Storage, report: RecoveryReport) -> None:
+    """Partial continuous segments: cut to their last fragment and named, or removed."""
+    for partial in list(iter_segment_partials(storage)):
+        name = storage.relative(partial)
+        try:
+            segment = finish_partial_segment(storage, partial, None, SEGMENT_FALLBACK_FPS)
+        except Exception as exc:
+            logger.exception("crash recovery: cannot recover %s; left as it is", name)
+            report.problems.append(f"{name}: {exc}")
+            continue
+        if segment is None:
+            logger.warning("crash recovery: %s held nothing playable; deleted", name)
+            report.deleted.append(name)
+        else:
+            logger.warning(
+                "crash recovery: %s recovered: %.1f s", name, segment.end - segment.start
+            )
+            report.segments_recovered.append(storage.relative(segment.path))
 
 
 def _recover_partial(storage: Storage, partial: Path, report: RecoveryReport) -> None:

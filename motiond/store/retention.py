@@ -6,6 +6,11 @@ fastest camera's recent bitrate. Clips marked ``keep`` are never deleted: when o
 left and space is still short, the storage is *full* and recording stops until space returns.
 Clips still waiting to be copied off-site (``upload.keep_until_uploaded``) are spared by every
 limit but ``min_free``: when space runs out they go as any other, and the loss is logged.
+
+Continuous footage (``record.continuous``) is its own category, planned first
+(``plan_continuous``): segments older than ``storage.continuous_max_age`` go, then, oldest
+first, as many as ``storage.max_bytes`` (which counts them) and ``min_free`` need, so no clip
+is ever deleted for space while a segment is left.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import logging
 import shutil
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -24,7 +29,8 @@ from motiond.config.storage import FreeSpace
 from motiond.config.top import Config
 from motiond.events import EventSink, StorageError
 from motiond.store.clips import ClipStore
-from motiond.store.layout import ClipRecord, StoredSnapshot, utc_parts
+from motiond.store.layout import ClipRecord, Segment, StoredSnapshot, utc_parts
+from motiond.store.segments import SegmentIndex
 from motiond.threads import named_thread
 from motiond.units import format_size
 
@@ -105,6 +111,23 @@ def plan_deletions(
     return Plan(deleted, old_snapshots, free_after < wanted, free_after, wanted)
 
 
+def plan_continuous(
+    segments: Sequence[Segment], *, now: float, max_age: float, bytes_needed: int
+) -> list[Segment]:
+    """Continuous segments to delete, oldest first: those that ended more than ``max_age``
+    ago (0: none for age), then as many more as free ``bytes_needed`` (what ``max_bytes`` is
+    over by, or ``min_free`` short of, whichever is more). Pure."""
+    oldest_first = sorted(segments, key=lambda s: s.start)
+    deleted = [s for s in oldest_first if max_age and s.end < now - max_age]
+    needed = bytes_needed - sum(s.size for s in deleted)
+    for segment in oldest_first[len(deleted) :]:
+        if needed <= 0:
+            break
+        deleted.append(segment)
+        needed -= segment.size
+    return deleted
+
+
 def _bytes_of(record: ClipRecord, camera: str | None = None) -> int:
     if camera is not None and record.camera != camera:
         return 0
@@ -169,6 +192,7 @@ class Retention:
         self.deleted_total = 0
         # Destinations a clip still has to reach (upload.keep_until_uploaded); set by the daemon.
         self.pending_uploads: Callable[[ClipRecord], list[str]] | None = None
+        self.segments: SegmentIndex | None = None  # continuous footage; set by the daemon
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -200,13 +224,17 @@ class Retention:
         headroom = min(headroom, disk.total // 2)
         found = self._snapshot_files(clips) if scan_snapshots and storage.max_age else []
         now = dt.datetime.now().timestamp()
+        wanted = limits.min_free.bytes_of(disk.total) + headroom
+        freed, kept_bytes = self._delete_continuous(clips, disk.free, wanted, now)
+        if kept_bytes and limits.max_bytes:  # the segments left count in max_bytes too
+            limits = replace(limits, max_bytes=max(1, limits.max_bytes - kept_bytes))
         pending = self.pending_uploads
         awaiting = {r.id: pending(r) for r in clips} if pending is not None else {}
         plan = plan_deletions(
             clips,
             found,
             now=now,
-            usage=DiskUsage(disk.total, disk.free),
+            usage=DiskUsage(disk.total, disk.free + freed),
             limits=limits,
             headroom=headroom,
             awaiting_upload=frozenset(clip_id for clip_id, to in awaiting.items() if to),
@@ -232,6 +260,35 @@ class Retention:
             return False
         self._set_full(plan, reason)
         return not self.full
+
+    def _delete_continuous(
+        self, clips: Sequence[ClipRecord], free: int, wanted: int, now: float
+    ) -> tuple[int, int]:
+        """Delete continuous segments per ``plan_continuous``: (bytes freed, bytes left)."""
+        index = self.segments
+        if index is None:
+            return 0, 0
+        segments = index.all()
+        stored = sum(s.size for s in segments)
+        max_bytes = self.config.storage.max_bytes
+        over = stored + sum(r.size for r in clips) - max_bytes if max_bytes else 0
+        plan = plan_continuous(
+            segments,
+            now=now,
+            max_age=self.config.storage.continuous_max_age,
+            bytes_needed=max(over, wanted - free),
+        )
+        freed = 0
+        for segment in plan:
+            with contextlib.suppress(FileNotFoundError):
+                segment.path.unlink()
+            index.remove(segment.path)
+            freed += segment.size
+            logger.info("retention: deleted %s (continuous)", self.storage.relative(segment.path))
+            if segment.path.parent.name not in {utc_parts(now)[0], utc_parts(now - 86400)[0]}:
+                with contextlib.suppress(OSError):
+                    segment.path.parent.rmdir()
+        return freed, stored - freed
 
     def _set_full(self, plan: Plan, reason: str) -> None:
         if not plan.full:

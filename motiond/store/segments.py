@@ -8,13 +8,23 @@ start (no file is opened) and kept in step by the continuous recorders and reten
 from __future__ import annotations
 
 import bisect
+import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from motiond.store.layout import Segment, Storage, iter_segments
+from motiond.record.mp4boxes import ClipProbeError, playable_end, probe_clip
+from motiond.store.layout import (
+    Segment,
+    Storage,
+    clip_timing,
+    finished_segment_path,
+    fsync_dir,
+    iter_segments,
+    segment_of,
+)
 
-__all__ = ["Segment", "SegmentIndex"]
+__all__ = ["Segment", "SegmentIndex", "finish_partial_segment"]
 
 
 class SegmentIndex:
@@ -78,6 +88,34 @@ class SegmentIndex:
     def __len__(self) -> int:
         with self._lock:
             return sum(len(s) for s in self._by_camera.values())
+
+
+def finish_partial_segment(
+    storage: Storage, partial: Path, duration: float | None, fallback_fps: float
+) -> Segment | None:
+    """Rename a closed partial segment to its finished name; with ``duration`` None (a write
+    failed, or a crash) it is first cut to its last complete fragment and measured. None and
+    the file removed when nothing in it plays."""
+    try:
+        if duration is None:
+            end = playable_end(partial)
+            if end == 0:
+                partial.unlink()
+                return None
+            if end < partial.stat().st_size:
+                os.truncate(partial, end)
+            probe = probe_clip(partial)
+            duration, _ = clip_timing(probe.span, probe.frames, 1.0 / fallback_fps)
+        elif partial.stat().st_size == 0:
+            partial.unlink()
+            return None
+    except ClipProbeError:
+        partial.unlink()
+        return None
+    final = finished_segment_path(partial, duration)
+    os.rename(partial, final)  # the name is new: its start, to the ms, was reserved
+    fsync_dir(final.parent)
+    return segment_of(storage, final)
 
 
 def _start(segment: Segment) -> float:

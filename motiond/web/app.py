@@ -17,7 +17,7 @@ import tornado.web
 
 from motiond.config.web import WebConfig
 from motiond.threads import named_executor
-from motiond.web import api, live, media, pages, timeline
+from motiond.web import api, export, live, media, pages, timeline
 from motiond.web.base import MAX_BODY_BYTES, WebContext
 from motiond.web.door import Door
 from motiond.web.sessions import SessionStore
@@ -119,6 +119,7 @@ def routes(context: WebContext, hub: live.LiveHub) -> list[tuple[str, Any, dict[
         (r"/api/clips/(.+)", api.ClipHandler, given),
         (r"/api/snapshots", api.SnapshotsHandler, given),
         (r"/api/timeline", timeline.TimelineHandler, given),
+        (r"/api/export", export.ExportHandler, {**given, "slots": export.ExportSlots()}),
     ]
 
 

@@ -25,6 +25,7 @@ from motiond.record.recorder import ClipRecorder, Still
 from motiond.store.layout import Storage
 from testbed.synthetic import background, with_noise
 from tests.fixtures.clips import Events, camera, record_one_clip
+from tests.fixtures.coded import camera_packet_frames
 from tests.fixtures.daemon import clean_env, motiond_command, sidecars, write_config
 from tests.fixtures.video import decode_clip, write_test_video
 
@@ -248,39 +249,6 @@ def test_only_kept_clips_and_a_full_disk_stop_recording_loudly(
     assert code == 0, daemon.log
     records = check_files(storage)
     assert sum(bool(r["keep"]) for r in records) == 2  # the kept clips are all still there
-
-
-def camera_packet_frames(path: Path, count: int) -> list[Frame]:
-    """A camera file's coded pictures as an IP camera's frames (Annex B packets, 10 fps)."""
-    import av
-
-    from motiond.capture.nal import parameter_sets
-    from motiond.frames import StreamParams, VideoPacket
-
-    frames: list[Frame] = []
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        to_annex_b = av.BitStreamFilterContext("h264_mp4toannexb", in_stream=stream)
-        params: StreamParams | None = None
-        for packet in container.demux(stream):
-            for coded in to_annex_b.filter(packet) if packet.size else []:
-                data = bytes(coded)
-                if params is None:
-                    params = StreamParams("h264", parameter_sets("h264", data), 640, 360)
-                i = len(frames)
-                frames.append(
-                    Frame(
-                        seq=i,
-                        mono=i / 10,
-                        wall=1_800_000_000.0 + i / 10,
-                        width=640,
-                        height=360,
-                        packet=VideoPacket(data, bool(coded.is_keyframe), params),
-                    )
-                )
-            if len(frames) >= count:
-                return frames
-    return frames
 
 
 def test_a_disk_that_fills_mid_copied_clip_keeps_it_to_its_last_fragment(

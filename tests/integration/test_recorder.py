@@ -290,9 +290,9 @@ def test_camera_jpeg_frames_keep_a_normal_gop(tmp_path: Path) -> None:
 
 
 def test_the_encoder_queue_is_bounded_in_bytes_too() -> None:
-    from motiond.record.recorder import _Mailbox
+    from motiond.record.recorder import FrameMailbox
 
-    mailbox = _Mailbox(capacity=100, max_bytes=3 * 320 * 240 * 3)
+    mailbox = FrameMailbox(capacity=100, max_bytes=3 * 320 * 240 * 3)
     frames = frames_at([i / 10 for i in range(10)])
     accepted = [mailbox.put_frame(f, wait=False) for f in frames]
     assert accepted == [True] * 3 + [False] * 7
