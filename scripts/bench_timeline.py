@@ -287,7 +287,9 @@ def main() -> None:
           "three cameras at once: median ms | slowest ms | answer size |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
     print(row("yesterday (with continuous footage)", results["yesterday"]))
-    print(row(f"{args.days - 1} days ago (clips only)", results["oldest"]))
+    has_segments = results["oldest"]["contents"]["segments"]
+    kind = "with continuous footage" if has_segments else "clips only"
+    print(row(f"{args.days - 1} days ago ({kind})", results["oldest"]))
     if page:
         print(
             f"\nThe page in Chromium, fresh context each time, until the day is drawn: median "
