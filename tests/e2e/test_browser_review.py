@@ -7,7 +7,9 @@ history (front offline B+400..B+460, back tampered with at B+195). ``tests/brows
 checks at desktop and phone widths that the bars show them at their times, that a click, a
 tap or touch scrubbing plays footage from within 1 s of the moment, that playback goes on
 across a segment boundary, next/previous event, zoom, the same moment on both cameras, deep
-links and midnight.
+links and midnight. A second test runs ``tests/browser/review_continuous.mjs`` on the demo
+camera's continuous recording as the daemon writes it: played from within 1 s of a moment in a
+segment, and on into the next.
 
 Needs what tests/e2e/test_browser.py needs (Chromium, Node.js 20 with npm).
 """
@@ -46,7 +48,13 @@ from tests.fixtures.browser import (
     require_browser_tools,
 )
 from tests.fixtures.clips import record_one_clip
-from tests.fixtures.daemon import clean_env, free_port, motiond_command, write_config
+from tests.fixtures.daemon import (
+    RunningDaemon,
+    clean_env,
+    free_port,
+    motiond_command,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -198,3 +206,44 @@ def test_timeline_in_chromium(node: str, daemon: tuple[str, list[tuple[float, fl
     assert "all timeline checks passed" in result.stdout
     for name in ("review-desktop", "review-phone"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000, f"{name}.png looks empty"
+
+
+def test_recorded_continuous_footage_plays_from_the_timeline(node: str, tmp_path: Path) -> None:
+    daemon = RunningDaemon(
+        tmp_path,
+        {
+            "cameras": [
+                {
+                    "name": "demo",
+                    "source": "demo",
+                    "capture": {"width": 320, "height": 240, "fps": 10},
+                    "record": {"continuous": True, "segment": "10s"},
+                }
+            ]
+        },
+    )
+    daemon.start()
+    try:
+        began = time.time()
+
+        def segments() -> list[dict[str, object]]:
+            query = f"/api/timeline?camera=demo&since={began - 60}&until={time.time() + 60}"
+            found: list[dict[str, object]] = daemon.json(query)["segments"]
+            return found
+
+        daemon.wait_for(lambda: len(segments()) >= 2, 60, "two finished segments")
+        settings = {"url": daemon.base, "camera": "demo", "segments": segments()[:2]}
+        result = subprocess.run(
+            [node, "review_continuous.mjs", json.dumps(settings)],
+            cwd=BROWSER_DIR,
+            capture_output=True,
+            text=True,
+            timeout=NODE_TIMEOUT,
+            env={**os.environ, "NODE_OPTIONS": ""},
+            check=False,
+        )
+        print(result.stdout, result.stderr)
+        assert result.returncode == 0, result.stdout + result.stderr + daemon.log()[-3000:]
+        assert "went on into the next recorded segment" in result.stdout
+    finally:
+        daemon.stop()
