@@ -184,6 +184,7 @@ class Daemon:
         self.retention.run("startup", snapshots=True)
         self.retention.start()
         self._start_web()
+        self.history.starting(c.name for c in self.config.cameras)
         for camera_config in self.config.cameras:
             self._start_camera(camera_config)
         if self.mqtt is not None:

@@ -8,6 +8,9 @@ also after a restart, so the camera events are written down as they happen, one 
     {"ts": 1764835260.1, "event": "online", "detail": "rtsp://..."}
     {"ts": 1764835300.0, "event": "tampered", "kind": "covered", "detail": "...", "since": ...}
 
+A camera counts as offline from the daemon's start until its first frame, and from its stop
+(``"stopped"``) until the next start; a crash leaves no line, so that time shows as online.
+
 Threads: ``CameraHistory`` subscribes to ``CameraOffline``, ``CameraOnline`` and
 ``CameraTampered``; its handler runs on the publishing thread and only puts the entry in a
 bounded queue (full: the entry is dropped and counted). Its own thread ``history`` appends the
@@ -134,6 +137,13 @@ class CameraHistory:
         bus.subscribe(CameraOffline, self._on_offline)
         bus.subscribe(CameraOnline, self._on_online)
         bus.subscribe(CameraTampered, self._on_tampered)
+
+    def starting(self, cameras: Iterable[str]) -> None:
+        """Each camera is offline until its first frame (a camera that never comes up shows
+        as offline from the start). Called by the daemon before it starts the cameras."""
+        now = self._clock()
+        for camera in cameras:
+            self._put(HistoryEntry(camera, now, "offline", "starting"))
 
     def _on_offline(self, event: CameraOffline) -> None:
         self._put(HistoryEntry(event.camera, self._clock(), "offline", event.detail))

@@ -1,7 +1,7 @@
 """Offline spans on the timeline from the real daemon: a camera served by this process stalls
 and comes back, the daemon is stopped and started again, and GET /api/timeline shows each
-outage (the stall, and the time the daemon was not running) from the camera history on disk,
-also after the restart."""
+outage (the start until the first frame, the stall, and the time the daemon was not running)
+from the camera history on disk, also after the restart."""
 
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ def test_outages_on_the_timeline_survive_a_restart(tmp_path: Path, server: Mjpeg
             return bool(daemon.camera()["online"])
 
         daemon.wait_for(online, 20, "camera online")
+        first_frames = time.time()
         server.stall()
         stalled = time.time()
         daemon.wait_for(lambda: not online(), 10, "camera offline")
@@ -51,7 +52,9 @@ def test_outages_on_the_timeline_survive_a_restart(tmp_path: Path, server: Mjpeg
         back = time.time()
         time.sleep(0.5)  # the history thread writes the line
         query = f"/api/timeline?camera=cam&since={began - 60}&until={time.time() + 60}"
-        (outage,) = daemon.json(query)["offline"]
+        startup, outage = daemon.json(query)["offline"]
+        # Offline from the start until the first frame, then the stall.
+        assert began <= startup["start"] <= startup["end"] <= first_frames, (startup, began)
         assert stalled - 0.1 <= outage["start"] <= stalled + SLACK, (outage, stalled)
         assert back - SLACK <= outage["end"] <= back + 0.1, (outage, back)
     finally:
@@ -64,8 +67,8 @@ def test_outages_on_the_timeline_survive_a_restart(tmp_path: Path, server: Mjpeg
         restarted = time.time()
         time.sleep(0.5)
         query = f"/api/timeline?camera=cam&since={began - 60}&until={time.time() + 60}"
-        first, gap = daemon.json(query)["offline"]
-        assert first == outage  # read back from disk by the new process
+        *first, gap = daemon.json(query)["offline"]
+        assert first == [startup, outage]  # read back from disk by the new process
         assert stopped - SLACK <= gap["start"] <= stopped, (gap, stopped)  # "stopped"
         assert restarted - SLACK <= gap["end"] <= restarted + 0.1, (gap, restarted)
         lines = "".join(p.read_text() for p in (daemon.storage / "history" / "cam").iterdir())

@@ -108,3 +108,20 @@ def test_merged_spans() -> None:
         (10.0, 40.0),
         (41.0, 45.0),
     ]
+
+
+def test_cameras_are_offline_from_the_start_until_their_first_frame(tmp_path: Path) -> None:
+    now = [T + 10.0]
+    history = CameraHistory(tmp_path, DAY, clock=lambda: now[0])
+    bus = EventBus()
+    history.subscribe(bus)
+    history.start()
+    history.starting(["door", "yard"])
+    now[0] = T + 12
+    bus.publish(CameraOnline("door", "rtsp://cam/main"))  # yard never comes up
+    history.stop(5)
+    spans = {
+        camera: offline_spans(history.read(camera, T, T + 60), T, T + 60, now=T + 30)
+        for camera in ("door", "yard")
+    }
+    assert spans == {"door": [Span(T + 10, T + 12)], "yard": [Span(T + 10, T + 30)]}
