@@ -12,6 +12,7 @@ const EVENT_MARGIN = 1.5; // previous/next skip events this close to the cursor
 const SEEK_EVERY_MS = 150; // while scrubbing, the video seeks at most this often
 const TICK_STEPS = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600];
 const phone = window.matchMedia('(max-width: 700px)');
+const tickFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 
 const state = {
   cameras: [], // names
@@ -199,7 +200,7 @@ function drawAxis() {
   for (; t <= end; t += step) {
     const date = new Date(t * 1000);
     const midnight = date.getHours() === 0 && date.getMinutes() === 0;
-    const label = midnight ? localDayKey(t).slice(5) : formatTime(t).slice(0, step < 60 ? 8 : 5);
+    const label = midnight ? localDayKey(t).slice(5) : tickFormat.format(new Date(t * 1000));
     const tick = el('span', { class: midnight ? 'tick midnight' : 'tick' }, label);
     tick.style.left = position(t) + '%';
     ticks.push(tick);
@@ -319,12 +320,17 @@ function load(entry, found, play) {
   const began = () => {
     if (entry.piece === found.piece) video.dataset.playedFrom = String(found.piece.start + video.currentTime);
   };
+  // Footage later than the moment asked for waits, paused, for a press on play: the cursor
+  // stays at the moment (previous/next event step from there).
+  const playing = play && !found.later;
   const begin = () => {
+    // A later choice of footage may have come first (its metadata was there already): this
+    // one is stale and must not seek or pause over it.
+    if (entry.piece !== found.piece) return;
+    // A video already playing fires no 'playing' after a seek, only 'seeked'.
+    if (playing) video.addEventListener(video.paused ? 'playing' : 'seeked', began, { once: true });
     video.currentTime = offset;
-    video.addEventListener('playing', began, { once: true });
-    // Footage later than the moment asked for waits, paused, for a press on play: the cursor
-    // stays at the moment (previous/next event step from there).
-    if (play && !found.later) video.play().catch(() => {});
+    if (playing) video.play().catch(() => {});
     else video.pause();
   };
   if (video.getAttribute('src') === found.piece.url && video.readyState >= 1) {
