@@ -43,6 +43,7 @@ from motiond.notify.hooks import HookRunner
 from motiond.notify.mqtt_bridge import MqttBridge
 from motiond.notify.upload import Uploader
 from motiond.store.clips import ClipIndex, ClipStore
+from motiond.store.history import CameraHistory
 from motiond.store.layout import Storage
 from motiond.store.recovery import recover
 from motiond.store.retention import Retention
@@ -85,7 +86,7 @@ class Daemon:
         self.clips = ClipStore(self.storage, self.index)
         self.segments = SegmentIndex(self.storage)  # continuous footage
         # Events: the clip index first (a clip is listed before anyone hears of it), then
-        # hooks, uploads and MQTT, each of which only enqueues (see events.py).
+        # the camera history, hooks, uploads and MQTT, each of which only enqueues (events.py).
         self.events = EventBus()
         self.events.subscribe(ClipEnded, self._index_clip)
         self.events.subscribe(SegmentEnded, lambda event: self.segments.add(event.segment))
@@ -94,6 +95,8 @@ class Daemon:
         )
         self.retention = Retention(config, self.clips, self.events.publish)
         self.retention.segments = self.segments
+        self.history = CameraHistory(self.storage.root, config.storage.max_age)
+        self.history.subscribe(self.events)
         links = MediaLinks(config.web.base_url, self.storage.root)
         self.hooks = HookRunner(config.hooks, {c.name: c.hooks for c in config.cameras}, links)
         self.hooks.subscribe(self.events)
@@ -142,6 +145,7 @@ class Daemon:
             self.clips,
             self.retention,
             self.hooks,
+            history=self.history,
             mqtt=self.mqtt,
             uploads=self.uploads,
             segments=self.segments,
@@ -177,11 +181,13 @@ class Daemon:
             segment_count,
         )
         self.hooks.start()
+        self.history.start()
         if self.uploads is not None:
             self.uploads.start()
         self.retention.run("startup", snapshots=True)
         self.retention.start()
         self._start_web()
+        self.history.starting(c.name for c in self.config.cameras)
         for camera_config in self.config.cameras:
             self._start_camera(camera_config)
         if self.mqtt is not None:
@@ -256,6 +262,7 @@ class Daemon:
         if self.uploads is not None:
             self.uploads.stop(timeout=max(0.5, deadline - time.monotonic()))
         self.hooks.stop(timeout=max(0.5, deadline - time.monotonic()))
+        self.history.stop(timeout=max(0.5, deadline - time.monotonic()))
 
     # -- signals ----------------------------------------------------------------------------------
 

@@ -13,11 +13,13 @@ still run. Subscriptions are made while the daemon is wired, before any thread p
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import quote
 
 from motiond.detect.boxes import Box
 from motiond.store.layout import ClipRecord, Segment, local_iso
@@ -40,6 +42,11 @@ class MediaLinks:
 
     def path(self, relative: str) -> Path:
         return self.storage_root / relative
+
+    def review_url(self, camera: str, wall: float) -> str:
+        """The timeline page opened at ``wall`` on ``camera`` (the moment in UTC, to the ms)."""
+        moment = dt.datetime.fromtimestamp(wall, dt.UTC).isoformat(timespec="milliseconds")
+        return f"{self.base_url}/review?camera={quote(camera)}&t={moment.replace('+00:00', 'Z')}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,9 +28,17 @@ from motiond.store.layout import (
     Storage,
     StoredSnapshot,
 )
+from motiond.store.history import CameraHistory, offline_spans
 from motiond.store.retention import Retention
 from motiond.store.segments import SegmentIndex
-from motiond.web.door import MqttState, StorageState, UploadState
+from motiond.web.door import (
+    CameraEvents,
+    MqttState,
+    StorageState,
+    TamperAlert,
+    TimeSpan,
+    UploadState,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +55,7 @@ class DaemonDoor:
         retention: Retention,
         hooks: HookRunner,
         *,
+        history: CameraHistory | None = None,
         mqtt: MqttBridge | None = None,
         uploads: Uploader | None = None,
         segments: SegmentIndex | None = None,
@@ -57,6 +66,7 @@ class DaemonDoor:
         self._store = store
         self._retention = retention
         self._hooks = hooks
+        self._history = history
         self._mqtt = mqtt
         self._uploads = uploads
         self._segments = segments if segments is not None else SegmentIndex(storage)
@@ -133,6 +143,18 @@ class DaemonDoor:
 
     def snapshots(self, camera: str | None, kind: SnapshotKind | None) -> list[StoredSnapshot]:
         return self._store.list_snapshots(camera, kind)
+
+    def camera_events(self, camera: str, since: float, until: float) -> CameraEvents:
+        if self._history is None:
+            return CameraEvents([], [])
+        entries = self._history.read(camera, since, until)
+        offline = offline_spans(entries, since, until, time.time())
+        tampered = [
+            TamperAlert(e.since if e.since is not None else e.ts, e.ts, e.kind or "", e.detail)
+            for e in entries
+            if e.event == "tampered" and since <= e.ts < until
+        ]
+        return CameraEvents([TimeSpan(s.start, s.end) for s in offline], tampered)
 
     # -- health and metrics -------------------------------------------------------------------
 

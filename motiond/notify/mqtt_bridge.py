@@ -129,7 +129,10 @@ def last_clip_state(event: ClipEnded, links: MediaLinks) -> dict[str, Any]:
             "clip_url",
             "poster_url",
         )
-    } | {"frames": event.record.frames}
+    } | {
+        "frames": event.record.frames,
+        "review_url": links.review_url(event.camera, event.record.start_ts),
+    }
 
 
 class MqttBridge:

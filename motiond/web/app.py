@@ -17,7 +17,7 @@ import tornado.web
 
 from motiond.config.web import WebConfig
 from motiond.threads import named_executor
-from motiond.web import api, export, live, media, pages
+from motiond.web import api, export, live, media, pages, timeline
 from motiond.web.base import MAX_BODY_BYTES, WebContext
 from motiond.web.bounds import log_request
 from motiond.web.door import Door
@@ -106,6 +106,7 @@ def routes(context: WebContext, hub: live.LiveHub) -> list[tuple[str, Any, dict[
     return [
         (r"/", pages.PageHandler, {**given, "page": "index.html"}),
         (r"/clips", pages.PageHandler, {**given, "page": "clips.html"}),
+        (r"/review", pages.PageHandler, {**given, "page": "review.html"}),
         (r"/login", pages.LoginHandler, {**given, "page": "login.html"}),
         (r"/logout", pages.LogoutHandler, given),
         (r"/static/(.*)", pages.StaticAssetHandler, {**given, "path": str(pages.STATIC_DIR)}),
@@ -119,6 +120,7 @@ def routes(context: WebContext, hub: live.LiveHub) -> list[tuple[str, Any, dict[
         (r"/api/clips", api.ClipsHandler, given),
         (r"/api/clips/(.+)", api.ClipHandler, given),
         (r"/api/snapshots", api.SnapshotsHandler, given),
+        (r"/api/timeline", timeline.TimelineHandler, given),
         (r"/api/export", export.ExportHandler, {**given, "slots": export.ExportSlots()}),
     ]
 

@@ -50,6 +50,30 @@ class UploadState:
     failing_since: float | None  # wall clock of the current failure streak
 
 
+@dataclass(frozen=True, slots=True)
+class TimeSpan:
+    start: float  # epoch seconds
+    end: float
+
+
+@dataclass(frozen=True, slots=True)
+class TamperAlert:
+    """The camera looked tampered with from ``start``, confirmed at ``detected``."""
+
+    start: float
+    detected: float
+    kind: str  # covered, blinded, defocused, turned
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class CameraEvents:
+    """What a camera went through in a time range, from its history on disk."""
+
+    offline: list[TimeSpan]  # clipped to the range; one still open ends now
+    tampered: list[TamperAlert]
+
+
 class Door(CameraDoor, Protocol):
     """The camera door's methods (running cameras), and the clips, storage and health."""
 
@@ -97,6 +121,10 @@ class Door(CameraDoor, Protocol):
 
     def snapshots(self, camera: str | None, kind: SnapshotKind | None) -> list[StoredSnapshot]:
         """Blocking: warn and on-demand snapshots, newest first (camera: a valid name)."""
+        ...
+
+    def camera_events(self, camera: str, since: float, until: float) -> CameraEvents:
+        """Blocking: offline spans and tamper alerts of [since, until) (camera: a valid name)."""
         ...
 
     def storage_state(self) -> StorageState:

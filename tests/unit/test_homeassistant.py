@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from paho.mqtt.packettypes import PacketTypes
@@ -129,6 +129,13 @@ def test_clip_events_and_the_last_clip_state() -> None:
     state = last_clip_state(ended, LINKS)
     assert state["frames"] == 73 and state["clip_url"] == start["clip_url"]
     assert "boxes" not in state and "event" not in state
+    # The entity links to the timeline at the clip's start (/review?camera=NAME&t=ISO8601).
+    moment = datetime.fromtimestamp(ended.record.start_ts, UTC)
+    assert state["review_url"] == (
+        f"{BASE}/review?camera=door&t={moment.isoformat(timespec='milliseconds')[:-6]}Z"
+    )
+    parsed = datetime.fromisoformat(state["review_url"].split("&t=")[1])
+    assert abs(parsed.timestamp() - ended.record.start_ts) < 0.001
 
 
 def test_connection_problems_in_words() -> None:

@@ -326,6 +326,9 @@ function showClip(clip) {
   $('player-title').textContent = `${clip.camera} · ${formatDay(start)} ${formatTime(start)}`;
   $('player-details').textContent = clipDetails(clip);
   $('player-download').href = clip.url + '?download=1';
+  // The timeline opened at the clip's start (the same deep link as the MQTT last clip's).
+  const moment = new Date((clip.start_ts ?? Date.parse(clip.start) / 1000) * 1000).toISOString();
+  $('player-review').href = `review?camera=${encodeURIComponent(clip.camera)}&t=${moment}`;
   const keep = $('player-keep');
   keep.setAttribute('aria-pressed', String(Boolean(clip.keep)));
   keep.textContent = clip.keep ? 'Kept' : 'Keep';
