@@ -21,6 +21,7 @@ from motiond.notify.mqtt_bridge import MqttBridge
 from motiond.notify.upload import Uploader
 from motiond.record.mp4boxes import playable_end
 from motiond.store.clips import ClipIndex, ClipStore
+from motiond.store.history import CameraHistory, offline_spans
 from motiond.store.layout import (
     ClipRecord,
     Segment,
@@ -28,7 +29,6 @@ from motiond.store.layout import (
     Storage,
     StoredSnapshot,
 )
-from motiond.store.history import CameraHistory, offline_spans
 from motiond.store.retention import Retention
 from motiond.store.segments import SegmentIndex
 from motiond.web.door import (
