@@ -39,15 +39,18 @@ from motiond.capture.sources import SourceFactory, open_source
 from motiond.config.camera import CameraConfig
 from motiond.config.load import ConfigError, load_config
 from motiond.config.top import Config
-from motiond.events import ClipEnded, EventBus, MediaLinks
+from motiond.events import ClipEnded, ClipStarted, EventBus, MediaLinks
 from motiond.logs import set_level
 from motiond.notify.hooks import HookRunner
 from motiond.notify.mqtt_bridge import MqttBridge
 from motiond.notify.upload import Uploader
 from motiond.store.clips import ClipIndex, ClipStore
-from motiond.store.layout import Storage
-from motiond.store.recovery import recover
+from motiond.store.clock import plausible
+from motiond.store.layout import Storage, local_iso
+from motiond.store.loading import load_indexes
+from motiond.store.recovery import recover_partials
 from motiond.store.retention import Retention
+from motiond.store.snapshot_index import SnapshotIndex
 from motiond.systemd import Notifier
 from motiond.threads import named_executor, named_thread
 from motiond.web.app import MAX_BODY_BYTES, MotiondApp, make_app
@@ -82,10 +85,12 @@ class Daemon:
         self._source_factory = source_factory  # makes each camera's source (tests: fakes)
         self.storage = Storage(config.storage.dir)
         self.index = ClipIndex(self.storage)
-        self.clips = ClipStore(self.storage, self.index)
-        # Events: the clip index first (a clip is listed before anyone hears of it), then
+        self.snapshot_index = SnapshotIndex(self.storage)
+        self.clips = ClipStore(self.storage, self.index, self.snapshot_index)
+        # Events: the indexes first (a clip is listed before anyone hears of it), then
         # hooks, uploads and MQTT, each of which only enqueues (see events.py).
         self.events = EventBus()
+        self.events.subscribe(ClipStarted, self._index_poster)
         self.events.subscribe(ClipEnded, self._index_clip)
         self.retention = Retention(config, self.clips, self.events.publish)
         links = MediaLinks(config.web.base_url, self.storage.root)
@@ -100,6 +105,7 @@ class Daemon:
         self._reloader = named_executor("reload", max_workers=1)
         self.notifier = Notifier.from_env()
         self.started_at = time.monotonic()
+        self._started_wall = time.time()  # files changed from then on are this run's
         self.web_port: int | None = None
         self._http_server: tornado.httpserver.HTTPServer | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -154,23 +160,28 @@ class Daemon:
         # Each camera has its own threads; OpenCV's pool on top only spins on these small
         # pictures (measured: a quarter more CPU per frame with it).
         cv2.setNumThreads(1)
+        # Only what must precede recording runs here (partial clips of a crash are finished
+        # before a camera writes new ones); reading every sidecar and snapshot, retention and
+        # the upload catch-up follow on the "index" thread (``_load_in_background``), so the
+        # web side and the cameras are up in seconds whatever the number of clips.
+        self._started_wall = time.time()
         self.storage.ensure()
-        recovery = recover(self.storage)
+        recovery = recover_partials(self.storage)
         if recovery:
             logger.info("crash recovery: %s", recovery.summary())
-        count = self.index.rebuild()
+        if not plausible(self._started_wall):
+            logger.warning(
+                "the clock says %s, before this version was built: clips get wrong dates "
+                "until it is set (NTP); retention will not age them out",
+                local_iso(self._started_wall),
+            )
         logger.info(
-            "motiond %s starting: %d camera(s), storage %s (%d clips)",
+            "motiond %s starting: %d camera(s), storage %s (clip index loading)",
             __version__,
             len(self.config.cameras),
             self.storage.root.absolute(),
-            count,
         )
         self.hooks.start()
-        if self.uploads is not None:
-            self.uploads.start()
-        self.retention.run("startup", snapshots=True)
-        self.retention.start()
         self._start_web()
         for camera_config in self.config.cameras:
             self._start_camera(camera_config)
@@ -178,6 +189,25 @@ class Daemon:
             self.mqtt.start()
         self._install_signal_handlers()
         self.notifier.ready(self.status_line())
+        named_thread(self._load_in_background, "index").start()
+
+    def load_stores(self) -> None:
+        """Fill the snapshot and clip indexes (blocking; tests may call it directly)."""
+        load_indexes(self.storage, self.index, self.snapshot_index, before=self._started_wall)
+
+    def _load_in_background(self) -> None:
+        """The index thread: load, then start what needs every clip (retention, uploads)."""
+        try:
+            self.load_stores()
+        except Exception:  # a bug here must not stop retention and uploads for the run
+            logger.exception("loading the clip index failed")
+        self.retention.run("startup")
+        with self._cameras_lock:
+            if self._stopping:
+                return
+            self.retention.start()
+            if self.uploads is not None:
+                self.uploads.start()
 
     async def main_loop(self) -> None:
         assert self._stop_requested is not None
@@ -398,8 +428,13 @@ class Daemon:
         return self.web_app.hub
 
     def _index_clip(self, event: ClipEnded) -> None:
-        """The first subscriber of a kept clip (recorder thread): list it in the index."""
+        """The first subscriber of a kept clip (recorder thread): list it in the indexes."""
         self.index.add(event.record)
+        self.snapshot_index.add_files(event.record.snapshots)
+
+    def _index_poster(self, event: ClipStarted) -> None:
+        """A clip's start snapshot (recorder thread), listed while the clip is recorded."""
+        self.snapshot_index.add_file(event.poster)
 
     # -- state ------------------------------------------------------------------------------------
 

@@ -199,6 +199,16 @@ class ClipPaths:
 
 
 @dataclass(frozen=True, slots=True)
+class ClipFolder:
+    """The layout's files in one ``clips/<camera>/<day>`` folder, by name."""
+
+    path: Path
+    clips: list[Path]  # finished
+    sidecars: list[Path]
+    partials: list[Path]
+
+
+@dataclass(frozen=True, slots=True)
 class StoredSnapshot:
     """A JPEG of the layout: a warn snapshot (of a clip) or an on-demand one."""
 
@@ -207,6 +217,7 @@ class StoredSnapshot:
     camera: str = ""
     kind: SnapshotKind = "snapshot"
     clip_id: str | None = None  # a warn snapshot's clip, by name (it may be gone)
+    size: int = 0  # bytes, when known (the snapshot index stats each file once)
 
 
 class Storage:
@@ -320,6 +331,47 @@ class Storage:
         ]
         return sorted(found)
 
+    def clip_folders(self) -> Iterator[ClipFolder]:
+        """Each ``clips/<camera>/<day>`` folder, oldest day first per camera, listed once
+        (one ``scandir`` each: what start-up reads for tens of thousands of clips)."""
+        if not self.clips_dir.is_dir():
+            return
+        for camera in sorted(os.scandir(self.clips_dir), key=lambda e: e.name):
+            if not camera.is_dir() or not is_camera_name(camera.name):
+                continue
+            for day in sorted(os.scandir(camera.path), key=lambda e: e.name):
+                if day.is_dir() and _DAY_NAME.fullmatch(day.name):
+                    yield self._clip_folder(Path(day.path))
+
+    def _clip_folder(self, folder: Path) -> ClipFolder:
+        prefix = f"clips/{folder.parent.name}/{folder.name}/"
+        clips: list[Path] = []
+        sidecars: list[Path] = []
+        partials: list[Path] = []
+        for name in sorted(os.listdir(folder)):
+            clip = _CLIP_FILE.fullmatch(prefix + name)
+            if clip is not None:
+                (partials if clip["partial"] else clips).append(folder / name)
+            elif _SIDECAR_FILE.fullmatch(prefix + name) is not None:
+                sidecars.append(folder / name)
+        return ClipFolder(folder, clips, sidecars, partials)
+
+    def has_partials_since(self, wall: float) -> bool:
+        """True when a clip is being written (or was left unfinished) in a day folder of
+        ``wall``'s UTC day or later; reads only those folders."""
+        first_day = utc_parts(wall)[0]
+        if not self.clips_dir.is_dir():
+            return False
+        for camera in os.scandir(self.clips_dir):
+            if not camera.is_dir() or not is_camera_name(camera.name):
+                continue
+            for day in os.scandir(camera.path):
+                if day.name >= first_day and _DAY_NAME.fullmatch(day.name) and day.is_dir():
+                    folder = self._clip_folder(Path(day.path))
+                    if folder.partials:
+                        return True
+        return False
+
     def iter_clips(self) -> Iterator[Path]:
         """Finished clips, oldest name first."""
         for path in self._layout_files(_CLIP_FILE, self.clips_dir):
@@ -328,9 +380,8 @@ class Storage:
 
     def iter_partials(self) -> Iterator[Path]:
         """Clips being written, or left unfinished by a crash."""
-        for path in self._layout_files(_CLIP_FILE, self.clips_dir):
-            if path.name.endswith(PARTIAL_SUFFIX + CLIP_EXTENSION):
-                yield path
+        for folder in self.clip_folders():
+            yield from folder.partials
 
     def iter_sidecars(self) -> Iterator[Path]:
         yield from self._layout_files(_SIDECAR_FILE, self.clips_dir)
@@ -354,7 +405,7 @@ class Storage:
                 if snapshot is not None:
                     yield snapshot
 
-    def snapshot_of(self, path: Path) -> StoredSnapshot | None:
+    def snapshot_of(self, path: Path, size: int = 0) -> StoredSnapshot | None:
         """What a snapshot file of the layout is, from its path; None if it is not one."""
         match = _JPEG_FILE.fullmatch(self.relative(path))
         if match is None:
@@ -366,7 +417,7 @@ class Storage:
         clip_id = None
         if kind == "warn":
             clip_id = f"{match['camera']}/{match['day']}/{match['stem']}{CLIP_EXTENSION}"
-        return StoredSnapshot(path, ts, match["camera"], kind, clip_id)
+        return StoredSnapshot(path, ts, match["camera"], kind, clip_id, size)
 
 
 def _check_camera(camera: str) -> None:

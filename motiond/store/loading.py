@@ -1,0 +1,40 @@
+"""Filling the indexes from the disk at start, after the cameras are already recording.
+
+The daemon runs ``load_indexes`` on its "index" thread; until it returns, the snapshot and clip
+indexes hold what this run wrote and what was read so far (``ClipIndex.loaded`` says when
+they are whole), and retention waits for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from motiond.store.clips import ClipIndex
+from motiond.store.layout import Storage
+from motiond.store.recovery import load_clips
+from motiond.store.snapshot_index import SnapshotIndex
+
+logger = logging.getLogger(__name__)
+
+
+def load_indexes(
+    storage: Storage, index: ClipIndex, snapshots: SnapshotIndex, *, before: float
+) -> None:
+    """Read every snapshot and sidecar (repairing sidecars as crash recovery does); files
+    changed at or after ``before`` (wall clock) are this run's. Blocking; never raises for a
+    file or folder that cannot be read."""
+    began = time.monotonic()
+    try:
+        snapshot_count = snapshots.load()
+        report = load_clips(storage, index.add_loaded, before=before)
+    finally:
+        index.finish_loading()
+    if report:
+        logger.info("crash recovery: %s", report.summary())
+    logger.info(
+        "clip index loaded: %d clip(s), %d snapshot(s) in %.1f s",
+        len(index),
+        snapshot_count,
+        time.monotonic() - began,
+    )
