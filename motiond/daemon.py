@@ -44,6 +44,7 @@ from motiond.logs import set_level
 from motiond.notify.hooks import HookRunner
 from motiond.notify.mqtt_bridge import MqttBridge
 from motiond.notify.upload import Uploader
+from motiond.record.snapshots import SnapshotRate
 from motiond.store.clips import ClipIndex, ClipStore
 from motiond.store.clock import plausible
 from motiond.store.layout import Storage, local_iso
@@ -123,7 +124,12 @@ class Daemon:
             self.retention.pending_uploads = self.uploads.pending_remotes
             self.uploads.subscribe(self.events)
         # The one door into running cameras: MQTT's, and the web side's through its door.
-        self.live = LiveCameras(lambda: self.cameras, self.storage)
+        self.live = LiveCameras(
+            lambda: self.cameras,
+            self.storage,
+            snapshots=self.snapshot_index,
+            rate=SnapshotRate(config.storage.snapshots_per_minute),
+        )
         self.mqtt: MqttBridge | None = None
         if config.mqtt is not None:
             self.mqtt = MqttBridge(

@@ -75,3 +75,4 @@ class StorageConfig:
         default_factory=lambda: FreeSpace(size=1_000_000_000), parse=_free_space, show=str
     )
     retention_interval: float = setting(default=600.0, ge=10.0, le=86400.0, unit="duration")
+    snapshots_per_minute: int = setting(default=10, ge=1, le=600)

@@ -82,7 +82,8 @@ class Door(CameraDoor, Protocol):
         ...
 
     def snapshots(self, camera: str | None, kind: SnapshotKind | None) -> list[StoredSnapshot]:
-        """Blocking: warn and on-demand snapshots, newest first (camera: a valid name)."""
+        """Quick: warn and on-demand snapshots, newest first, from the snapshot index (never
+        a walk of the folders); camera: a valid name."""
         ...
 
     def storage_state(self) -> StorageState:
