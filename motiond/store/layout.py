@@ -98,6 +98,11 @@ def is_media_path(relative: str) -> bool:
     return bool(_CLIP_FILE.fullmatch(relative) or _JPEG_FILE.fullmatch(relative))
 
 
+def is_layout_file(relative: str) -> bool:
+    """True for a clip, a sidecar or a snapshot path relative to the data directory."""
+    return is_media_path(relative) or _SIDECAR_FILE.fullmatch(relative) is not None
+
+
 def _candidates(stem: str) -> Iterator[str]:
     """``stem``, then ``stem-1``, ``stem-2`` ... : the names a free one is picked from."""
     yield stem
