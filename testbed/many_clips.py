@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 CLIP_BYTES = b"\0" * 64  # a placeholder: never decoded while its sidecar is there
+JPEG_BYTES = b"\xff\xd8" + b"\0" * 62 + b"\xff\xd9"  # a placeholder too
 
 
 def write_many_clips(
@@ -21,9 +22,11 @@ def write_many_clips(
     camera: str = "cam",
     per_day: int = 1000,
     end: float | None = None,
+    poster_every: int = 0,
 ) -> list[str]:
     """Write ``count`` clips of ``camera`` under ``root`` (a storage.dir); returns their ids,
-    oldest first. The newest starts at ``end`` (default: an hour ago)."""
+    oldest first. The newest starts at ``end`` (default: an hour ago). Every
+    ``poster_every``-th clip (0: none) has a start snapshot (a placeholder JPEG) as poster."""
     end = end if end is not None else dt.datetime.now(dt.UTC).timestamp() - 3600
     spacing = 86400.0 / per_day
     first = end - (count - 1) * spacing
@@ -40,12 +43,17 @@ def write_many_clips(
             target.mkdir(parents=True, exist_ok=True)
             folder = target
         _write(target / f"{stem}.mp4", CLIP_BYTES)
-        _write(target / f"{stem}.json", _sidecar(clip_id, camera, start))
+        poster = None
+        if poster_every and n % poster_every == 0:
+            poster = f"warn/{camera}/{day}/{stem}-start.jpg"
+            (root / poster).parent.mkdir(parents=True, exist_ok=True)
+            _write(root / poster, JPEG_BYTES)
+        _write(target / f"{stem}.json", _sidecar(clip_id, camera, start, poster))
         ids.append(clip_id)
     return ids
 
 
-def _sidecar(clip_id: str, camera: str, start: float) -> bytes:
+def _sidecar(clip_id: str, camera: str, start: float, poster: str | None) -> bytes:
     local = dt.datetime.fromtimestamp(start).astimezone()
     record = {
         "id": clip_id,
@@ -65,8 +73,8 @@ def _sidecar(clip_id: str, camera: str, start: float) -> bytes:
         "fps": 10.0,
         "size": len(CLIP_BYTES),
         "boxes_union": [10, 10, 100, 100],
-        "snapshots": [],
-        "poster": None,
+        "snapshots": [poster] if poster else [],
+        "poster": poster,
         "dropped_frames": 0,
         "keep": False,
         "recovered": False,
