@@ -19,6 +19,7 @@ JPEG_BYTES = b"\xff\xd8" + b"\0" * 62 + b"\xff\xd9"  # a placeholder too
 def write_many_clips(
     root: Path,
     count: int,
+    *,
     camera: str = "cam",
     per_day: int = 1000,
     end: float | None = None,

@@ -12,6 +12,7 @@ camera's snapshots taken in ``[since, until)``, oldest first, in O(log n + k).
 from __future__ import annotations
 
 import bisect
+import heapq
 import logging
 import threading
 from collections.abc import Iterable
@@ -95,18 +96,18 @@ class SnapshotIndex:
             found = [self._items[relative] for _, relative in times[low:high]]
         return found if kind is None else [s for s in found if s.kind == kind]
 
+    def _cameras(self) -> list[str]:
+        with self._lock:
+            return list(self._times)
+
     def list(
         self, camera: str | None = None, kind: SnapshotKind | None = None
     ) -> list[StoredSnapshot]:
         """Snapshots newest first (ties: by path, newest name first), of one camera or all."""
-        if camera is not None:
-            found = self.between(camera, kind=kind)
-        else:
-            with self._lock:
-                cameras = list(self._times)
-            found = [s for name in cameras for s in self.between(name, kind=kind)]
-        found.sort(key=lambda s: (s.ts, s.path), reverse=True)
-        return found
+        names = [camera] if camera is not None else self._cameras()
+        # Each camera's list is in time order already: merging is linear (no sort per request).
+        per_camera = [self.between(name, kind=kind)[::-1] for name in names]
+        return list(heapq.merge(*per_camera, key=lambda s: (s.ts, s.path), reverse=True))
 
     def total_bytes(self) -> int:
         with self._lock:

@@ -4,8 +4,8 @@ clip index is still loading in the background (the timings: scripts/bench_startu
 from __future__ import annotations
 
 import json
-import time
 import re
+import time
 from pathlib import Path
 
 import pytest
