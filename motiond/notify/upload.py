@@ -14,8 +14,10 @@ same ``rclone copyto`` again, which finds the identical file there and copies no
 Order: per destination, items go out oldest first, posters ahead of everything else (a
 picture of who was there leaves the device first); an item that fails is retried with backoff
 (``retry_min`` doubling to ``retry_max``) and holds back the items behind it. At start, clips
-in the index that a destination has not confirmed and that are not queued are queued again
-(clips recovered after a crash, uploads configured later).
+in the index that a destination has not confirmed and that are not queued are noted as a
+backlog and queued a few at a time (``QueueFeeder``: clips recovered after a crash, uploads
+configured later). A queue write that fails is retried the same way, and an item file of the
+wrong types is set aside (``.corrupt``), never blocking the rest.
 
 Threads: the uploader's event handlers (``subscribe``) run on recorder threads; they only append
 to each destination's bounded in-memory intake and never blocks. Each destination has one

@@ -1,7 +1,8 @@
 """Finished clips in memory and their changes: the clip index and the clip store.
 
-The sidecars on disk are the truth (see storage.py); the index is rebuilt from them at start
-and kept in step by the recorder's events, retention and the web side.
+The sidecars on disk are the truth (see layout.py); the index is filled from them at start,
+in the background (loading.py), and kept in step by the recorder's events, retention and the
+web side.
 """
 
 from __future__ import annotations

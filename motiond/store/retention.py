@@ -2,7 +2,10 @@
 
 Limits, oldest first: ``storage.max_age``, ``cameras[].record.max_bytes``,
 ``storage.max_bytes``, then ``storage.min_free`` plus room for one more ``max_clip`` at the
-fastest camera's recent bitrate. Clips marked ``keep`` are never deleted: when only they are
+fastest camera's recent bitrate. Snapshots count in the limits; for the space limits, groups
+are emptied in ``GROUP_ORDER`` (on-demand snapshots, then clips), each oldest first. Nothing
+recorded while the clock was implausible (``clock.plausible``) is deleted for its age.
+Clips marked ``keep`` are never deleted: when only they are
 left and space is still short, the storage is *full* and recording stops until space returns.
 Clips still waiting to be copied off-site (``upload.keep_until_uploaded``) are spared by every
 limit but ``min_free``: when space runs out they go as any other, and the loss is logged.
