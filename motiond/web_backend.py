@@ -92,8 +92,10 @@ class DaemonDoor:
     def delete_clip(self, record: ClipRecord) -> None:
         self._store.delete(record)
 
-    def snapshots(self, camera: str | None, kind: SnapshotKind | None) -> list[StoredSnapshot]:
-        return self._store.list_snapshots(camera, kind)
+    def snapshots(
+        self, camera: str | None, kind: SnapshotKind | None, offset: int, limit: int
+    ) -> tuple[int, list[StoredSnapshot]]:
+        return self._store.list_snapshots(camera, kind, offset, limit)
 
     # -- health and metrics -------------------------------------------------------------------
 

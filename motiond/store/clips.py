@@ -223,19 +223,24 @@ class ClipStore:
             snapshot.path.unlink()
 
     def list_snapshots(
-        self, camera: str | None = None, kind: SnapshotKind | None = None
-    ) -> list[StoredSnapshot]:
-        """Warn and on-demand snapshots, newest first, from the snapshot index (no walk of the
-        folders); a warn snapshot whose clip is not in the clip index (deleted, or lost in a
-        crash) has no ``clip_id``.
+        self,
+        camera: str | None = None,
+        kind: SnapshotKind | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[int, list[StoredSnapshot]]:
+        """(how many, a page of them from ``offset``): warn and on-demand snapshots, newest
+        first, from the snapshot index (no walk of the folders); a warn snapshot whose clip is
+        not in the clip index (deleted, or lost in a crash) has no ``clip_id``.
 
         Raises storage.LayoutError for a ``camera`` that is not a camera name.
         """
         if camera is not None and not is_camera_name(camera):
             raise LayoutError(f"not a camera name: {camera!r}")
-        return [
+        total, page = self.snapshots.page(camera, kind, offset, limit)
+        return total, [
             s
             if s.clip_id is None or self.index.get(s.clip_id) is not None
             else StoredSnapshot(s.path, s.ts, s.camera, s.kind, None, s.size)
-            for s in self.snapshots.list(camera, kind)
+            for s in page
         ]

@@ -339,6 +339,10 @@ class Storage:
     def clip_folders(self) -> Iterator[ClipFolder]:
         """Each ``clips/<camera>/<day>`` folder, oldest day first per camera, listed once
         (one ``scandir`` each: what start-up reads for tens of thousands of clips)."""
+        for folder in self._day_folders():
+            yield self._clip_folder(folder)
+
+    def _day_folders(self) -> Iterator[Path]:
         if not self.clips_dir.is_dir():
             return
         for camera in sorted(os.scandir(self.clips_dir), key=lambda e: e.name):
@@ -346,7 +350,7 @@ class Storage:
                 continue
             for day in sorted(os.scandir(camera.path), key=lambda e: e.name):
                 if day.is_dir() and _DAY_NAME.fullmatch(day.name):
-                    yield self._clip_folder(Path(day.path))
+                    yield Path(day.path)
 
     def _clip_folder(self, folder: Path) -> ClipFolder:
         prefix = f"clips/{folder.parent.name}/{folder.name}/"
@@ -384,9 +388,15 @@ class Storage:
                 yield path
 
     def iter_partials(self) -> Iterator[Path]:
-        """Clips being written, or left unfinished by a crash."""
-        for folder in self.clip_folders():
-            yield from folder.partials
+        """Clips being written, or left unfinished by a crash (quick: a name is matched against
+        the layout only when it ends like a partial clip)."""
+        for folder in self._day_folders():
+            prefix = f"clips/{folder.parent.name}/{folder.name}/"
+            for name in sorted(os.listdir(folder)):
+                if name.endswith(PARTIAL_SUFFIX + CLIP_EXTENSION) and _CLIP_FILE.fullmatch(
+                    prefix + name
+                ):
+                    yield folder / name
 
     def iter_sidecars(self) -> Iterator[Path]:
         yield from self._layout_files(_SIDECAR_FILE, self.clips_dir)

@@ -349,7 +349,7 @@ class Retention:
         """On-demand snapshots, and warn snapshots whose clip is not in the index (and is not
         being written either), from the snapshot index."""
         found = []
-        for snapshot in self.store.snapshots.list():
+        for snapshot in self.store.snapshots.all():
             if snapshot.kind == "warn" and (
                 snapshot.clip_id is None
                 or self.store.index.get(snapshot.clip_id) is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 import logging
 import threading
 from collections.abc import Iterable
@@ -36,6 +37,7 @@ class SnapshotIndex:
         self._items: dict[str, StoredSnapshot] = {}
         self._times: dict[str, list[tuple[float, str]]] = {}  # camera -> sorted (ts, relative)
         self._removed: set[str] = set()  # removed while loading: the loader must not bring back
+        self._counts: dict[tuple[str, SnapshotKind], int] = {}  # (camera, kind) -> how many
         self.loaded = threading.Event()
 
     def load(self) -> int:
@@ -75,11 +77,15 @@ class SnapshotIndex:
                 self._removed.add(relative)
             snapshot = self._items.pop(relative, None)
             if snapshot is not None:
-                times = self._times.get(snapshot.camera, [])
-                key = (snapshot.ts, relative)
-                at = bisect.bisect_left(times, key)
-                if at < len(times) and times[at] == key:
-                    del times[at]
+                self._unlist(snapshot, relative)
+
+    def _unlist(self, snapshot: StoredSnapshot, relative: str) -> None:
+        times = self._times.get(snapshot.camera, [])
+        key = (snapshot.ts, relative)
+        at = bisect.bisect_left(times, key)
+        if at < len(times) and times[at] == key:
+            del times[at]
+        self._counts[snapshot.camera, snapshot.kind] -= 1
 
     def between(
         self,
@@ -95,6 +101,31 @@ class SnapshotIndex:
             high = len(times) if until is None else bisect.bisect_left(times, (until, ""))
             found = [self._items[relative] for _, relative in times[low:high]]
         return found if kind is None else [s for s in found if s.kind == kind]
+
+    def page(
+        self, camera: str | None, kind: SnapshotKind | None, offset: int, limit: int
+    ) -> tuple[int, list[StoredSnapshot]]:
+        """(how many match, ``limit`` of them from ``offset``), newest first: the cost is the
+        page's, not the index's (a listing never sorts nor copies every snapshot's record)."""
+        with self._lock:
+            names = [camera] if camera is not None else list(self._times)
+            total = sum(
+                self._counts.get((name, k), 0)
+                for name in names
+                for k in ((kind,) if kind is not None else ("warn", "snapshot"))
+            )
+            newest_first = [self._times.get(name, [])[::-1] for name in names]
+            items = self._items
+            merged = heapq.merge(*newest_first, reverse=True)  # (ts, relative) pairs
+            chosen = (items[relative] for _, relative in merged)
+            if kind is not None:
+                chosen = (s for s in chosen if s.kind == kind)
+            return total, list(itertools.islice(chosen, offset, offset + limit))
+
+    def all(self) -> list[StoredSnapshot]:
+        """Every snapshot, in no particular order (retention's candidates)."""
+        with self._lock:
+            return list(self._items.values())
 
     def _cameras(self) -> list[str]:
         with self._lock:
@@ -124,12 +155,11 @@ class SnapshotIndex:
                 return
             old = self._items.get(relative)
             if old is not None:
-                times = self._times.get(old.camera, [])
-                at = bisect.bisect_left(times, (old.ts, relative))
-                if at < len(times) and times[at] == (old.ts, relative):
-                    del times[at]
+                self._unlist(old, relative)
             self._items[relative] = snapshot
             bisect.insort(self._times.setdefault(snapshot.camera, []), (snapshot.ts, relative))
+            key = (snapshot.camera, snapshot.kind)
+            self._counts[key] = self._counts.get(key, 0) + 1
 
     @staticmethod
     def _with_size(snapshot: StoredSnapshot, size: int) -> StoredSnapshot:

@@ -81,9 +81,12 @@ class Door(CameraDoor, Protocol):
         """Blocking: delete a clip, its snapshots and its sidecar."""
         ...
 
-    def snapshots(self, camera: str | None, kind: SnapshotKind | None) -> list[StoredSnapshot]:
-        """Quick: warn and on-demand snapshots, newest first, from the snapshot index (never
-        a walk of the folders); camera: a valid name."""
+    def snapshots(
+        self, camera: str | None, kind: SnapshotKind | None, offset: int, limit: int
+    ) -> tuple[int, list[StoredSnapshot]]:
+        """Quick: (how many, ``limit`` of them from ``offset``): warn and on-demand snapshots,
+        newest first, from the snapshot index (never a walk of the folders; the cost is the
+        page's); camera: a valid name."""
         ...
 
     def storage_state(self) -> StorageState:

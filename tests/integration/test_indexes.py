@@ -80,3 +80,24 @@ def _sidecar(root: Path, clip_id: str) -> dict[str, object]:
         (root / "clips" / clip_id).with_suffix(".json").read_text()
     )
     return data
+
+
+def test_a_page_of_snapshots_costs_the_page_and_counts_them_all(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    write_many_clips(root, 300, poster_every=1)
+    storage = Storage(root)
+    storage.ensure()
+    snapshots = SnapshotIndex(storage)
+    assert snapshots.load() == 300
+    on_demand = storage.reserve_snapshot("cam", time.time())
+    on_demand.write_bytes(b"jpeg")
+    snapshots.add_file(storage.relative(on_demand))
+    total, page = snapshots.page(None, None, 0, 5)
+    assert total == 301 and page[0].path == on_demand  # the newest first
+    assert [s.ts for s in page] == sorted((s.ts for s in page), reverse=True)
+    total, page = snapshots.page("cam", "warn", 298, 5)
+    assert total == 300 and len(page) == 2 and all(s.kind == "warn" for s in page)
+    assert snapshots.page("cam", "snapshot", 0, 5) == (1, [snapshots.list(kind="snapshot")[0]])
+    snapshots.remove(storage.relative(on_demand))
+    assert snapshots.page(None, "snapshot", 0, 5) == (0, [])
+    assert snapshots.page("door", None, 0, 5) == (0, [])
