@@ -388,7 +388,7 @@ class Daemon:
             camera_config,
             self.storage,
             self.events.publish,
-            make_room=self.retention.run,
+            make_room=self.retention.make_room,
             source_factory=self._source_factory,
         )
         self.live.attach(worker)

@@ -337,3 +337,19 @@ def test_retention_says_why_it_leaves_clips_recorded_with_a_wrong_clock(
     assert len(left) == 1 and left[0].start_ts < 1e6  # the 1970 clip is still there, and its file
     assert (storage.root / left[0].file).is_file()
     assert "1 clip(s) were recorded while the clock was wrong" in caplog.text
+
+
+def test_before_a_clip_retention_plans_only_when_space_is_short(tmp_path: Path) -> None:
+    storage, store = recorded(tmp_path, [40, 3, 2])
+    retention = Retention(config_for(storage.root, "max_age: 0, min_free: 0"), store, Emitted())
+    assert retention.run("startup") and len(store.index) == 3
+    retention.config = config_for(storage.root, "max_age: 30d, min_free: 0")
+    assert retention.make_room("camera cam starting a clip")
+    assert len(store.index) == 3  # ages are the periodic runs' business
+    assert retention.run("periodic") and len(store.index) == 2
+    # Space short (more to keep free than there is): the glance sees it and plans; only
+    # unkept clips could go, so after them the storage is full.
+    wanted = shutil.disk_usage(storage.root).free + 10**9
+    retention.config = config_for(storage.root, f"max_age: 30d, min_free: {wanted}")
+    assert not retention.make_room("camera cam starting a clip")
+    assert len(store.index) == 0 and retention.full
