@@ -39,7 +39,7 @@ from motiond.capture.sources import SourceFactory, open_source
 from motiond.config.camera import CameraConfig
 from motiond.config.load import ConfigError, load_config
 from motiond.config.top import Config
-from motiond.events import ClipEnded, ClipStarted, EventBus, MediaLinks
+from motiond.events import EventBus, MediaLinks
 from motiond.logs import set_level
 from motiond.notify.hooks import HookRunner
 from motiond.notify.mqtt_bridge import MqttBridge
@@ -48,7 +48,7 @@ from motiond.record.snapshots import SnapshotRate
 from motiond.store.clips import ClipIndex, ClipStore
 from motiond.store.clock import plausible
 from motiond.store.layout import Storage, local_iso
-from motiond.store.loading import load_indexes
+from motiond.store.loading import IndexKeeper, load_indexes
 from motiond.store.recovery import recover_partials
 from motiond.store.retention import Retention
 from motiond.store.snapshot_index import SnapshotIndex
@@ -91,8 +91,7 @@ class Daemon:
         # Events: the indexes first (a clip is listed before anyone hears of it), then
         # hooks, uploads and MQTT, each of which only enqueues (see events.py).
         self.events = EventBus()
-        self.events.subscribe(ClipStarted, self._index_poster)
-        self.events.subscribe(ClipEnded, self._index_clip)
+        IndexKeeper(self.storage, self.index, self.snapshot_index).subscribe(self.events)
         self.retention = Retention(config, self.clips, self.events.publish)
         links = MediaLinks(config.web.base_url, self.storage.root)
         self.hooks = HookRunner(config.hooks, {c.name: c.hooks for c in config.cameras}, links)
@@ -432,15 +431,6 @@ class Daemon:
         """The live view hub (exists once the web server started)."""
         assert self.web_app is not None, "web server not started"
         return self.web_app.hub
-
-    def _index_clip(self, event: ClipEnded) -> None:
-        """The first subscriber of a kept clip (recorder thread): list it in the indexes."""
-        self.index.add(event.record)
-        self.snapshot_index.add_files(event.record.snapshots)
-
-    def _index_poster(self, event: ClipStarted) -> None:
-        """A clip's start snapshot (recorder thread), listed while the clip is recorded."""
-        self.snapshot_index.add_file(event.poster)
 
     # -- state ------------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Filling the indexes from the disk at start, after the cameras are already recording.
+"""Filling the indexes from the disk at start, after the cameras are already recording, and
+keeping them in step with the recorders (``IndexKeeper``).
 
 The daemon runs ``load_indexes`` on its "index" thread; until it returns, the snapshot and clip
 indexes hold what this run wrote and what was read so far (``ClipIndex.loaded`` says when
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
+from motiond.events import ClipDiscarded, ClipEnded, ClipStarted, EventBus
 from motiond.store.clips import ClipIndex
 from motiond.store.layout import Storage
 from motiond.store.recovery import load_clips
@@ -38,3 +40,29 @@ def load_indexes(
         snapshot_count,
         time.monotonic() - began,
     )
+
+
+class IndexKeeper:
+    """The first subscriber of the clip events (recorder threads): a clip is listed, with its
+    snapshots, before anyone hears of it; a discarded clip's snapshots leave the index."""
+
+    def __init__(self, storage: Storage, index: ClipIndex, snapshots: SnapshotIndex) -> None:
+        self.storage = storage
+        self.index = index
+        self.snapshots = snapshots
+
+    def subscribe(self, bus: EventBus) -> None:
+        bus.subscribe(ClipStarted, self._started)
+        bus.subscribe(ClipEnded, self._ended)
+        bus.subscribe(ClipDiscarded, self._discarded)
+
+    def _started(self, event: ClipStarted) -> None:
+        self.snapshots.add_file(event.poster)  # written before the event
+
+    def _ended(self, event: ClipEnded) -> None:
+        self.index.add(event.record)
+        self.snapshots.add_files(event.record.snapshots)
+
+    def _discarded(self, event: ClipDiscarded) -> None:
+        for path in self.storage.warn_snapshots_of(self.storage.clip_path(event.clip_id)):
+            self.snapshots.remove(self.storage.relative(path))

@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from motiond.events import ClipDiscarded, ClipStarted, EventBus
 from motiond.store.clips import ClipIndex, ClipStore
 from motiond.store.layout import ClipRecord, Storage
-from motiond.store.loading import load_indexes
+from motiond.store.loading import IndexKeeper, load_indexes
 from motiond.store.snapshot_index import SnapshotIndex
 from testbed.many_clips import write_many_clips
 from tests.fixtures.clips import clip
@@ -101,3 +102,20 @@ def test_a_page_of_snapshots_costs_the_page_and_counts_them_all(tmp_path: Path) 
     snapshots.remove(storage.relative(on_demand))
     assert snapshots.page(None, "snapshot", 0, 5) == (0, [])
     assert snapshots.page("door", None, 0, 5) == (0, [])
+
+
+def test_the_indexes_follow_a_clip_started_then_discarded(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "data")
+    storage.ensure()
+    index, snapshots = ClipIndex(storage), SnapshotIndex(storage)
+    bus = EventBus()
+    IndexKeeper(storage, index, snapshots).subscribe(bus)
+    paths = storage.reserve_clip("cam", 1_800_000_000.0)
+    paths.start_snapshot.parent.mkdir(parents=True)
+    paths.start_snapshot.write_bytes(b"jpeg")
+    poster = storage.relative(paths.start_snapshot)
+    bus.publish(ClipStarted("cam", paths.clip_id, paths.partial, poster, 1_800_000_000.0, ()))
+    assert [storage.relative(s.path) for s in snapshots.list()] == [poster]
+    paths.start_snapshot.unlink()  # as the recorder does for a clip of noise
+    bus.publish(ClipDiscarded("cam", paths.clip_id, 1))
+    assert snapshots.list() == [] and len(index) == 0
