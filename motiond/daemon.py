@@ -65,6 +65,7 @@ STATUS_INTERVAL = 5.0
 # A loop silent for longer than its longest bounded blocking call plus this is hung.
 HANG_MARGIN = 15.0
 FORCE_POLL = 0.1  # seconds between looks at the force flag while shutdown waits
+INDEX_WAIT = 0.5  # seconds start-up waits for the clip index before serving without it
 
 
 class ForcedShutdown(Exception):
@@ -193,8 +194,12 @@ class Daemon:
         if self.mqtt is not None:
             self.mqtt.start()
         self._install_signal_handlers()
-        self.notifier.ready(self.status_line())
+        # Started last: it competes for the interpreter with everything above. A small storage
+        # is indexed before the first request is served; a large one goes on loading while the
+        # web side answers.
         named_thread(self._load_in_background, "index").start()
+        self.index.loaded.wait(INDEX_WAIT)
+        self.notifier.ready(self.status_line())
 
     def load_stores(self) -> None:
         """Fill the snapshot and clip indexes (blocking; tests may call it directly)."""
