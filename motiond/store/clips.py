@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import heapq
 import logging
 import threading
 import time
@@ -50,7 +49,9 @@ class ClipIndex:
         self.storage = storage
         self._lock = threading.Lock()
         self._clips: dict[str, ClipRecord] = {}
-        self._times: dict[str, list[tuple[float, str]]] = {}  # camera -> sorted (start_ts, id)
+        # camera -> its clips sorted by (start_ts, id), the record beside (never compared: ids
+        # are unique), so a listing neither looks records up nor calls a key function.
+        self._times: dict[str, list[tuple[float, str, ClipRecord]]] = {}
         self._removed: set[str] = set()  # removed while loading: the loader must not bring back
         self.loaded = threading.Event()
 
@@ -96,13 +97,14 @@ class ClipIndex:
         if old is not None:
             self._drop_time(old)
         self._clips[record.id] = record
-        bisect.insort(self._times.setdefault(record.camera, []), (record.start_ts, record.id))
+        entry = (record.start_ts, record.id, record)
+        bisect.insort(self._times.setdefault(record.camera, []), entry)
 
     def _drop_time(self, record: ClipRecord) -> None:
         times = self._times.get(record.camera, [])
         key = (record.start_ts, record.id)
         at = bisect.bisect_left(times, key)
-        if at < len(times) and times[at] == key:
+        if at < len(times) and times[at][:2] == key:
             del times[at]
 
     def remove(self, clip_id: str) -> ClipRecord | None:
@@ -122,11 +124,16 @@ class ClipIndex:
         self, camera: str, since: float | None = None, until: float | None = None
     ) -> list[ClipRecord]:
         """A camera's clips starting in ``[since, until)`` (epoch seconds), oldest first."""
+        return [entry[2] for entry in self._entries(camera, since, until)]
+
+    def _entries(
+        self, camera: str, since: float | None, until: float | None
+    ) -> list[tuple[float, str, ClipRecord]]:
         with self._lock:
             times = self._times.get(camera, [])
             low = 0 if since is None else bisect.bisect_left(times, (since, ""))
             high = len(times) if until is None else bisect.bisect_left(times, (until, ""))
-            return [self._clips[clip_id] for _, clip_id in times[low:high]]
+            return times[low:high]
 
     def list(
         self,
@@ -139,9 +146,12 @@ class ClipIndex:
             return self.between(camera, since, until)[::-1]
         with self._lock:
             cameras = list(self._times)
-        # Each camera's list is in time order already: merging is linear (no sort per request).
-        per_camera = [self.between(name, since, until)[::-1] for name in cameras]
-        return list(heapq.merge(*per_camera, key=lambda r: (r.start_ts, r.id), reverse=True))
+        entries: list[tuple[float, str, ClipRecord]] = []
+        for name in cameras:
+            entries.extend(self._entries(name, since, until))
+        if len(cameras) > 1:
+            entries.sort()  # runs already in order: timsort merges them in linear time
+        return [entry[2] for entry in reversed(entries)]
 
     def cameras(self) -> set[str]:
         """The cameras that have clips in the index (configured or not any more)."""
