@@ -41,6 +41,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from operator import attrgetter
 from pathlib import Path
 
 from motiond.backoff import Backoff
@@ -344,6 +345,13 @@ def run_rclone(args: list[str], timeout: float, stop: threading.Event) -> tuple[
     return True, ""
 
 
+def _file_count(record: ClipRecord) -> int:
+    """``len(clip_files(record, with_poster=True))``, without building them."""
+    poster = record.poster
+    others = sum(1 for s in record.snapshots if s != poster)
+    return (1 if poster else 0) + 1 + others + 1
+
+
 class QueueFeeder:
     """What a destination still has to write into its queue, and the writing, retried.
 
@@ -384,13 +392,14 @@ class QueueFeeder:
         """Note the clips this destination has not confirmed and that are not queued (O(n))."""
         queued = self.queue.queued_clips()
         known = {clip_id for clip_id, _ in self._backlog}
+        remote = self.remote
         added = 0
-        for record in sorted(records, key=lambda r: (r.start_ts, r.id)):
+        for record in sorted(records, key=attrgetter("start_ts", "id")):
             if not applies(record.camera) or record.id in queued or record.id in known:
                 continue
-            if self.remote in record.uploaded_remotes():
+            if any(u.remote == remote for u in record.uploads):
                 continue
-            files = len(clip_files(record, with_poster=True))
+            files = _file_count(record)
             self._backlog.append((record.id, files))
             self._waiting(files)
             added += 1
