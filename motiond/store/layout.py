@@ -26,9 +26,11 @@ import errno
 import json
 import os
 import re
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
 PARTIAL_SUFFIX = ".partial"
@@ -457,6 +459,7 @@ REQUIRED_KEYS = frozenset(
 
 
 OPTIONAL_KEYS = ("error", "mode", "source_codec", "audio")
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})  # one for every record without unknown keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -566,7 +569,7 @@ class ClipRecord:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(
             id=clip_id,
-            camera=reader.text("camera"),
+            camera=sys.intern(reader.text("camera")),  # shared by every record in memory
             file=f"clips/{clip_id}",
             start=reader.optional("start", str) or local_iso(start_ts),
             end=reader.optional("end", str) or local_iso(end_ts),
@@ -576,7 +579,7 @@ class ClipRecord:
             frames=reader.integer("frames"),
             changed_frames=reader.optional_integer("changed_frames"),
             peak_delta=reader.optional_number("peak_delta"),
-            codec=reader.text("codec"),
+            codec=sys.intern(reader.text("codec")),
             width=reader.integer("width"),
             height=reader.integer("height"),
             fps=reader.optional_number("fps"),
@@ -592,7 +595,7 @@ class ClipRecord:
             source_codec=reader.optional("source_codec", str),
             audio=reader.optional("audio", str),
             uploads=tuple(ClipUpload.from_json(u) for u in reader.list_of("uploads", dict)),
-            extra={k: v for k, v in data.items() if k not in known},
+            extra={k: v for k, v in data.items() if k not in known} or _NO_EXTRA,
         )
 
 
