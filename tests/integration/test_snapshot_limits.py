@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,3 +117,21 @@ def test_a_full_disk_deletes_snapshots_oldest_first_and_keeps_every_clip(
     deleted_lines = [line for line in log.splitlines() if "retention: deleted" in line]
     assert all("snapshots/cam/" in line for line in deleted_lines), deleted_lines
     assert clips_before <= {str(r["id"]) for r in sidecars(storage.root)}  # every clip stays
+
+
+class TestListingsOffTheFilePool(WebTestCase):
+    def test_snapshot_listings_answer_while_the_file_pool_is_busy(self) -> None:
+        """Listings come from the index on the loop: a file pool busy with slow work (or, before,
+        with listings walking the tree) cannot hold them up, nor they the pool."""
+        assert self.daemon.web_app is not None
+        pool = self.daemon.web_app.context.io_executor
+        release = threading.Event()
+        busy = [pool.submit(release.wait, 30) for _ in range(2)]  # both web-io workers
+        try:
+            for _ in range(6):
+                response = self.fetch("/api/snapshots?limit=5", request_timeout=5)
+                assert response.code == 200
+                assert json.loads(response.body)["total"] == 6  # the seed clips' warn snapshots
+        finally:
+            release.set()
+        assert all(job.result(5) for job in busy)
