@@ -13,6 +13,7 @@ so a reader always sees a whole one (``_listeners_lock`` only orders the writers
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
@@ -21,11 +22,14 @@ from motiond.control import (
     CameraStatus,
     DetectionAreas,
     FrameListener,
+    SnapshotsTooFrequent,
     UnknownCamera,
 )
 from motiond.detect.boxes import MotionResult
 from motiond.frames import Frame
+from motiond.record.snapshots import SnapshotRate
 from motiond.store.layout import Storage, StoredSnapshot
+from motiond.store.snapshot_index import SnapshotIndex
 
 
 class RunningCamera(Protocol):
@@ -46,10 +50,19 @@ class LiveCameras:
     """Implements ``CameraDoor`` over the daemon's running cameras."""
 
     def __init__(
-        self, cameras: Callable[[], Mapping[str, RunningCamera]], storage: Storage
+        self,
+        cameras: Callable[[], Mapping[str, RunningCamera]],
+        storage: Storage,
+        *,
+        snapshots: SnapshotIndex | None = None,
+        rate: SnapshotRate | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._cameras = cameras
         self._storage = storage
+        self._snapshots = snapshots  # on-demand snapshots are listed there once written
+        self._rate = rate  # None: no limit
+        self._clock = clock
         self._listeners: tuple[FrameListener, ...] = ()
         self._listeners_lock = threading.Lock()
 
@@ -73,8 +86,22 @@ class LiveCameras:
         return camera.status()
 
     def take_snapshot(self, name: str) -> StoredSnapshot:
-        path = self._running(name).take_snapshot()
-        snapshot = self._storage.snapshot_of(path)
+        """The one place on-demand snapshots are taken (API and MQTT), so the one rate."""
+        camera = self._running(name)
+        now = self._clock()
+        if self._rate is not None:
+            wait = self._rate.take(name, now)
+            if wait:
+                raise SnapshotsTooFrequent(name, wait)
+        try:
+            path = camera.take_snapshot()
+        except BaseException:
+            if self._rate is not None:
+                self._rate.give_back(name, now)
+            raise
+        relative = self._storage.relative(path)
+        indexed = self._snapshots.add_file(relative) if self._snapshots is not None else None
+        snapshot = indexed or self._storage.snapshot_of(path)
         assert snapshot is not None, path  # the layout named it
         return snapshot
 

@@ -72,6 +72,18 @@ class CameraUnavailable(Exception):
     """The camera has no current picture (offline, or not started yet)."""
 
 
+class SnapshotsTooFrequent(Exception):
+    """On-demand snapshots of this camera are over their rate (``storage.snapshots_per_minute``);
+    ``retry_after`` says in how many seconds the next one would be taken."""
+
+    def __init__(self, camera: str, retry_after: float) -> None:
+        super().__init__(
+            f"camera {camera}: too many snapshots; the next is possible in {retry_after:.0f} s"
+        )
+        self.camera = camera
+        self.retry_after = retry_after
+
+
 # Called with the camera's name and each new frame (and what detection saw in it, None when
 # nothing was detected); must only hand the frame over, never block.
 FrameListener = Callable[[str, Frame, MotionResult | None], None]
@@ -101,8 +113,8 @@ class CameraDoor(Protocol):
         ...
 
     def take_snapshot(self, name: str) -> StoredSnapshot:
-        """Blocking: write the latest frame to snapshots/. UnknownCamera, CameraUnavailable;
-        OSError when it cannot be written."""
+        """Blocking: write the latest frame to snapshots/. UnknownCamera, CameraUnavailable,
+        SnapshotsTooFrequent (nothing written); OSError when it cannot be written."""
         ...
 
     def add_frame_listener(self, listener: FrameListener) -> None:

@@ -37,17 +37,21 @@ from motiond.capture.sources import SourceFactory, open_source
 from motiond.config.camera import CameraConfig
 from motiond.config.load import ConfigError, load_config, tls_context
 from motiond.config.top import Config
-from motiond.events import ClipEnded, EventBus, MediaLinks, SegmentEnded, SegmentStarted
+from motiond.events import EventBus, MediaLinks, SegmentEnded, SegmentStarted
 from motiond.logs import set_level
 from motiond.notify.hooks import HookRunner
 from motiond.notify.mqtt_bridge import MqttBridge
 from motiond.notify.upload import Uploader
+from motiond.record.snapshots import SnapshotRate
 from motiond.store.clips import ClipIndex, ClipStore
+from motiond.store.clock import warn_if_wrong
 from motiond.store.history import CameraHistory
 from motiond.store.layout import Storage
-from motiond.store.recovery import recover
+from motiond.store.loading import IndexKeeper, load_indexes
+from motiond.store.recovery import recover_partials
 from motiond.store.retention import Retention
 from motiond.store.segments import SegmentIndex
+from motiond.store.snapshot_index import SnapshotIndex
 from motiond.systemd import Notifier
 from motiond.threads import named_executor, named_thread
 from motiond.web import server as web_server
@@ -62,6 +66,7 @@ STATUS_INTERVAL = 5.0
 # A loop silent for longer than its longest bounded blocking call plus this is hung.
 HANG_MARGIN = 15.0
 FORCE_POLL = 0.1  # seconds between looks at the force flag while shutdown waits
+INDEX_WAIT = 0.5  # seconds start-up waits for the clip index before serving without it
 
 
 class ForcedShutdown(Exception):
@@ -83,12 +88,13 @@ class Daemon:
         self._source_factory = source_factory  # makes each camera's source (tests: fakes)
         self.storage = Storage(config.storage.dir)
         self.index = ClipIndex(self.storage)
-        self.clips = ClipStore(self.storage, self.index)
+        self.snapshot_index = SnapshotIndex(self.storage)
+        self.clips = ClipStore(self.storage, self.index, self.snapshot_index)
         self.segments = SegmentIndex(self.storage)  # continuous footage
-        # Events: the clip index first (a clip is listed before anyone hears of it), then
-        # the camera history, hooks, uploads and MQTT, each of which only enqueues (events.py).
+        # Events: the indexes first (a clip is listed before anyone hears of it), then the
+        # camera history, hooks, uploads and MQTT, each of which only enqueues (events.py).
         self.events = EventBus()
-        self.events.subscribe(ClipEnded, self._index_clip)
+        IndexKeeper(self.storage, self.index, self.snapshot_index).subscribe(self.events)
         self.events.subscribe(SegmentEnded, lambda event: self.segments.add(event.segment))
         self.events.subscribe(
             SegmentStarted, lambda e: self.segments.started(e.camera, e.start, e.path)
@@ -109,6 +115,7 @@ class Daemon:
         self._reloader = named_executor("reload", max_workers=1)
         self.notifier = Notifier.from_env()
         self.started_at = time.monotonic()
+        self._started_wall = time.time()  # files changed from then on are this run's
         self.web_port: int | None = None
         self._http_server: tornado.httpserver.HTTPServer | None = None
         self._connections: web_server.ConnectionGuard | None = None
@@ -127,7 +134,12 @@ class Daemon:
             self.retention.pending_uploads = self.uploads.pending_remotes
             self.uploads.subscribe(self.events)
         # The one door into running cameras: MQTT's, and the web side's through its door.
-        self.live = LiveCameras(lambda: self.cameras, self.storage)
+        self.live = LiveCameras(
+            lambda: self.cameras,
+            self.storage,
+            snapshots=self.snapshot_index,
+            rate=SnapshotRate(config.storage.snapshots_per_minute),
+        )
         self.mqtt: MqttBridge | None = None
         if config.mqtt is not None:
             self.mqtt = MqttBridge(
@@ -166,26 +178,23 @@ class Daemon:
         # Each camera has its own threads; OpenCV's pool on top only spins on these small
         # pictures (measured: a quarter more CPU per frame with it).
         cv2.setNumThreads(1)
+        # Only what must precede recording runs here (partial clips of a crash are finished
+        # before a camera writes new ones); reading every sidecar and snapshot, retention and
+        # the upload catch-up follow on the "index" thread (``_load_in_background``), so the
+        # web side and the cameras are up in seconds whatever the number of clips.
+        self._started_wall = time.time()
         self.storage.ensure()
-        recovery = recover(self.storage)
+        recovery = recover_partials(self.storage)
         if recovery:
             logger.info("crash recovery: %s", recovery.summary())
-        count = self.index.rebuild()
-        segment_count = self.segments.rebuild()
+        warn_if_wrong(self._started_wall)
+        segments = self.segments.rebuild()  # file names only: quick
         logger.info(
-            "motiond %s starting: %d camera(s), storage %s (%d clips, %d continuous segments)",
-            __version__,
-            len(self.config.cameras),
-            self.storage.root.absolute(),
-            count,
-            segment_count,
+            "motiond %s starting: %d camera(s), storage %s (%d segments; clip index loading)",
+            *(__version__, len(self.config.cameras), self.storage.root.absolute(), segments),
         )
         self.hooks.start()
         self.history.start()
-        if self.uploads is not None:
-            self.uploads.start()
-        self.retention.run("startup", snapshots=True)
-        self.retention.start()
         self._start_web()
         self.history.starting(c.name for c in self.config.cameras)
         for camera_config in self.config.cameras:
@@ -193,7 +202,30 @@ class Daemon:
         if self.mqtt is not None:
             self.mqtt.start()
         self._install_signal_handlers()
+        # Started last: it competes for the interpreter with everything above. A small storage
+        # is indexed before the first request is served; a large one goes on loading while the
+        # web side answers.
+        named_thread(self._load_in_background, "index").start()
+        self.index.loaded.wait(INDEX_WAIT)
         self.notifier.ready(self.status_line())
+
+    def load_stores(self) -> None:
+        """Fill the snapshot and clip indexes (blocking; tests may call it directly)."""
+        load_indexes(self.storage, self.index, self.snapshot_index, before=self._started_wall)
+
+    def _load_in_background(self) -> None:
+        """The index thread: load, then start what needs every clip (retention, uploads)."""
+        try:
+            self.load_stores()
+        except Exception:  # a bug here must not stop retention and uploads for the run
+            logger.exception("loading the clip index failed")
+        self.retention.run("startup")
+        with self._cameras_lock:
+            if self._stopping:
+                return
+            self.retention.start()
+            if self.uploads is not None:
+                self.uploads.start()
 
     async def main_loop(self) -> None:
         assert self._stop_requested is not None
@@ -369,7 +401,7 @@ class Daemon:
             camera_config,
             self.storage,
             self.events.publish,
-            make_room=self.retention.run,
+            make_room=self.retention.make_room,
             source_factory=self._source_factory,
         )
         self.live.attach(worker)
@@ -406,10 +438,6 @@ class Daemon:
         """The live view hub (exists once the web server started)."""
         assert self.web_app is not None, "web server not started"
         return self.web_app.hub
-
-    def _index_clip(self, event: ClipEnded) -> None:
-        """The first subscriber of a kept clip (recorder thread): list it in the index."""
-        self.index.add(event.record)
 
     # -- state ------------------------------------------------------------------------------------
 

@@ -141,8 +141,16 @@ class DaemonDoor:
                     segments.append(Segment(camera, start, math.inf, partial, playable))
         return segments
 
-    def snapshots(self, camera: str | None, kind: SnapshotKind | None) -> list[StoredSnapshot]:
-        return self._store.list_snapshots(camera, kind)
+    def snapshots(
+        self, camera: str | None, kind: SnapshotKind | None, offset: int, limit: int
+    ) -> tuple[int, list[StoredSnapshot]]:
+        return self._store.list_snapshots(camera, kind, offset, limit)
+
+    def clips_between(self, camera: str, since: float, until: float) -> list[ClipRecord]:
+        return self._index.between(camera, since, until)
+
+    def snapshots_between(self, camera: str, since: float, until: float) -> list[StoredSnapshot]:
+        return self._store.snapshots.between(camera, since, until, kind="snapshot")
 
     def camera_events(self, camera: str, since: float, until: float) -> CameraEvents:
         if self._history is None:

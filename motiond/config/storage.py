@@ -79,3 +79,4 @@ class StorageConfig:
         default=3 * 86400.0, ge=0.0, le=100 * 365 * 86400.0, unit="duration", check=_off_or_an_hour
     )
     retention_interval: float = setting(default=600.0, ge=10.0, le=86400.0, unit="duration")
+    snapshots_per_minute: int = setting(default=10, ge=1, le=600)

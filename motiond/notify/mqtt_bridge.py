@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from motiond.config.mqtt import MqttConfig
-from motiond.control import CameraDoor, CameraStatus, CameraUnavailable, UnknownCamera
+from motiond.control import (
+    CameraDoor,
+    CameraStatus,
+    CameraUnavailable,
+    SnapshotsTooFrequent,
+    UnknownCamera,
+)
 from motiond.events import (
     CameraOffline,
     CameraOnline,
@@ -55,6 +61,7 @@ MAX_COMMAND_BYTES = 64  # armed/set is ON or OFF, snapshot/set anything short
 
 POLL_INTERVAL = 0.25  # seconds between status polls (a clip lasts at least stable_frames)
 DELTA_INTERVAL = 1.0  # the delta goes out at most this often
+DROP_LOG_INTERVAL = 60.0  # one log line a minute about snapshot/set messages over the rate
 
 
 def on_off(value: bool) -> str:
@@ -171,6 +178,8 @@ class MqttBridge:
         self._next_poll = 0.0
         self._next_delta = 0.0
         self._deltas_sent: dict[str, float] = {}
+        self._snapshots_dropped = 0
+        self._snapshot_drop_logged = -DROP_LOG_INTERVAL
         # Protects _snapshot_files; taken by on_event (pipeline threads) and tick.
         self._lock = threading.Lock()
         self._snapshot_files: dict[str, Path] = {}
@@ -359,6 +368,17 @@ class MqttBridge:
             path = self.cameras.take_snapshot(camera).path
         except UnknownCamera:
             logger.warning("mqtt: snapshot/set for an unknown camera %r", camera)
+            return
+        except SnapshotsTooFrequent as exc:
+            self._snapshots_dropped += 1
+            if time.monotonic() >= self._snapshot_drop_logged + DROP_LOG_INTERVAL:
+                self._snapshot_drop_logged = time.monotonic()
+                logger.warning(
+                    "mqtt: snapshot/set dropped: %s (%d dropped so far; storage."
+                    "snapshots_per_minute)",
+                    exc,
+                    self._snapshots_dropped,
+                )
             return
         except (CameraUnavailable, OSError, ValueError) as exc:  # offline, disk full
             logger.warning("mqtt: camera %s: no snapshot: %s", camera, exc)

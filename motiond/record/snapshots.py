@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,3 +58,37 @@ def write_snapshot(path: Path, frame: Frame, boxes: Sequence[Box] = ()) -> Path:
                 path.unlink()
         raise
     return path
+
+
+class SnapshotRate:
+    """At most ``per_minute`` on-demand snapshots per camera in any 60 seconds (a sliding
+    window), so a looping automation or a script cannot fill the disk with them.
+
+    ``take`` is called from the web side's executor and the MQTT thread; ``_lock`` protects
+    ``_taken``. Times are the caller's (monotonic seconds).
+    """
+
+    WINDOW = 60.0
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._lock = threading.Lock()
+        self._taken: dict[str, deque[float]] = {}
+
+    def take(self, camera: str, now: float) -> float:
+        """0.0 and counted when a snapshot may be taken now, else the seconds to wait."""
+        with self._lock:
+            taken = self._taken.setdefault(camera, deque())
+            while taken and taken[0] <= now - self.WINDOW:
+                taken.popleft()
+            if len(taken) >= self.per_minute:
+                return max(0.001, taken[0] + self.WINDOW - now)
+            taken.append(now)
+            return 0.0
+
+    def give_back(self, camera: str, now: float) -> None:
+        """A snapshot that was not written after all (no picture, a disk error) does not count."""
+        with self._lock:
+            taken = self._taken.get(camera)
+            if taken and now in taken:
+                taken.remove(now)

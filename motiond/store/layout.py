@@ -30,9 +30,11 @@ import errno
 import json
 import os
 import re
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
 PARTIAL_SUFFIX = ".partial"
@@ -109,6 +111,11 @@ def is_media_path(relative: str) -> bool:
         or _JPEG_FILE.fullmatch(relative)
         or _SEGMENT_FILE.fullmatch(relative)
     )
+
+
+def is_layout_file(relative: str) -> bool:
+    """True for a clip, a sidecar or a snapshot path relative to the data directory."""
+    return is_media_path(relative) or _SIDECAR_FILE.fullmatch(relative) is not None
 
 
 def _candidates(stem: str) -> Iterator[str]:
@@ -212,6 +219,16 @@ class ClipPaths:
 
 
 @dataclass(frozen=True, slots=True)
+class ClipFolder:
+    """The layout's files in one ``clips/<camera>/<day>`` folder, by name."""
+
+    path: Path
+    clips: list[Path]  # finished
+    sidecars: list[Path]
+    partials: list[Path]
+
+
+@dataclass(frozen=True, slots=True)
 class StoredSnapshot:
     """A JPEG of the layout: a warn snapshot (of a clip) or an on-demand one."""
 
@@ -220,6 +237,7 @@ class StoredSnapshot:
     camera: str = ""
     kind: SnapshotKind = "snapshot"
     clip_id: str | None = None  # a warn snapshot's clip, by name (it may be gone)
+    size: int = 0  # bytes, when known (the snapshot index stats each file once)
 
 
 class Storage:
@@ -334,6 +352,51 @@ class Storage:
         ]
         return sorted(found)
 
+    def clip_folders(self) -> Iterator[ClipFolder]:
+        """Each ``clips/<camera>/<day>`` folder, oldest day first per camera, listed once
+        (one ``scandir`` each: what start-up reads for tens of thousands of clips)."""
+        for folder in self._day_folders():
+            yield self._clip_folder(folder)
+
+    def _day_folders(self) -> Iterator[Path]:
+        if not self.clips_dir.is_dir():
+            return
+        for camera in sorted(os.scandir(self.clips_dir), key=lambda e: e.name):
+            if not camera.is_dir() or not is_camera_name(camera.name):
+                continue
+            for day in sorted(os.scandir(camera.path), key=lambda e: e.name):
+                if day.is_dir() and _DAY_NAME.fullmatch(day.name):
+                    yield Path(day.path)
+
+    def _clip_folder(self, folder: Path) -> ClipFolder:
+        prefix = f"clips/{folder.parent.name}/{folder.name}/"
+        clips: list[Path] = []
+        sidecars: list[Path] = []
+        partials: list[Path] = []
+        for name in sorted(os.listdir(folder)):
+            clip = _CLIP_FILE.fullmatch(prefix + name)
+            if clip is not None:
+                (partials if clip["partial"] else clips).append(folder / name)
+            elif _SIDECAR_FILE.fullmatch(prefix + name) is not None:
+                sidecars.append(folder / name)
+        return ClipFolder(folder, clips, sidecars, partials)
+
+    def has_partials_since(self, wall: float) -> bool:
+        """True when a clip is being written (or was left unfinished) in a day folder of
+        ``wall``'s UTC day or later; reads only those folders."""
+        first_day = utc_parts(wall)[0]
+        if not self.clips_dir.is_dir():
+            return False
+        for camera in os.scandir(self.clips_dir):
+            if not camera.is_dir() or not is_camera_name(camera.name):
+                continue
+            for day in os.scandir(camera.path):
+                if day.name >= first_day and _DAY_NAME.fullmatch(day.name) and day.is_dir():
+                    folder = self._clip_folder(Path(day.path))
+                    if folder.partials:
+                        return True
+        return False
+
     def iter_clips(self) -> Iterator[Path]:
         """Finished clips, oldest name first."""
         for path in self._layout_files(_CLIP_FILE, self.clips_dir):
@@ -341,10 +404,15 @@ class Storage:
                 yield path
 
     def iter_partials(self) -> Iterator[Path]:
-        """Clips being written, or left unfinished by a crash."""
-        for path in self._layout_files(_CLIP_FILE, self.clips_dir):
-            if path.name.endswith(PARTIAL_SUFFIX + CLIP_EXTENSION):
-                yield path
+        """Clips being written, or left unfinished by a crash (quick: a name is matched against
+        the layout only when it ends like a partial clip)."""
+        for folder in self._day_folders():
+            prefix = f"clips/{folder.parent.name}/{folder.name}/"
+            for name in sorted(os.listdir(folder)):
+                if name.endswith(PARTIAL_SUFFIX + CLIP_EXTENSION) and _CLIP_FILE.fullmatch(
+                    prefix + name
+                ):
+                    yield folder / name
 
     def iter_sidecars(self) -> Iterator[Path]:
         yield from self._layout_files(_SIDECAR_FILE, self.clips_dir)
@@ -368,7 +436,7 @@ class Storage:
                 if snapshot is not None:
                     yield snapshot
 
-    def snapshot_of(self, path: Path) -> StoredSnapshot | None:
+    def snapshot_of(self, path: Path, size: int = 0) -> StoredSnapshot | None:
         """What a snapshot file of the layout is, from its path; None if it is not one."""
         match = _JPEG_FILE.fullmatch(self.relative(path))
         if match is None:
@@ -380,7 +448,7 @@ class Storage:
         clip_id = None
         if kind == "warn":
             clip_id = f"{match['camera']}/{match['day']}/{match['stem']}{CLIP_EXTENSION}"
-        return StoredSnapshot(path, ts, match["camera"], kind, clip_id)
+        return StoredSnapshot(path, ts, match["camera"], kind, clip_id, size)
 
 
 # -- continuous segments ---------------------------------------------------------------------
@@ -501,6 +569,7 @@ REQUIRED_KEYS = frozenset(
 
 
 OPTIONAL_KEYS = ("error", "mode", "source_codec", "audio")
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})  # one for every record without unknown keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -610,7 +679,7 @@ class ClipRecord:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(
             id=clip_id,
-            camera=reader.text("camera"),
+            camera=sys.intern(reader.text("camera")),  # shared by every record in memory
             file=f"clips/{clip_id}",
             start=reader.optional("start", str) or local_iso(start_ts),
             end=reader.optional("end", str) or local_iso(end_ts),
@@ -620,7 +689,7 @@ class ClipRecord:
             frames=reader.integer("frames"),
             changed_frames=reader.optional_integer("changed_frames"),
             peak_delta=reader.optional_number("peak_delta"),
-            codec=reader.text("codec"),
+            codec=sys.intern(reader.text("codec")),
             width=reader.integer("width"),
             height=reader.integer("height"),
             fps=reader.optional_number("fps"),
@@ -636,7 +705,7 @@ class ClipRecord:
             source_codec=reader.optional("source_codec", str),
             audio=reader.optional("audio", str),
             uploads=tuple(ClipUpload.from_json(u) for u in reader.list_of("uploads", dict)),
-            extra={k: v for k, v in data.items() if k not in known},
+            extra={k: v for k, v in data.items() if k not in known} or _NO_EXTRA,
         )
 
 

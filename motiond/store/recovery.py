@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from motiond.record.mp4boxes import ClipProbe, ClipProbeError, playable_end, pro
 from motiond.store.layout import (
     CLIP_EXTENSION,
     PARTIAL_SUFFIX,
+    ClipFolder,
     ClipRecord,
     SidecarError,
     Storage,
@@ -113,7 +115,11 @@ def sidecar_problem(sidecar: Path) -> str | None:
 
 
 def recover(storage: Storage) -> RecoveryReport:
-    """Repair what a crash left in ``storage``; every problem is logged, none raises."""
+    """Repair what a crash left in ``storage``; every problem is logged, none raises.
+
+    Everything at once (tests, tools); the daemon runs ``recover_partials`` before its cameras
+    start and ``load_clips`` (the sidecars, with the clip index) in the background after.
+    """
     report = RecoveryReport()
     steps = (_recover_partials, _repair_sidecars, _remove_orphan_sidecars, _recover_segments)
     for step in steps:
@@ -123,6 +129,120 @@ def recover(storage: Storage) -> RecoveryReport:
             logger.exception("crash recovery: %s failed", step.__name__)
             report.problems.append(f"{step.__name__}: {exc}")
     return report
+
+
+def recover_partials(storage: Storage) -> RecoveryReport:
+    """Finish or delete the partial clips and continuous segments a crash left (before any
+    camera writes a new one); quick: one listing per day folder, and work only for the partial
+    files themselves."""
+    report = RecoveryReport()
+    for step in (_recover_partials, _recover_segments):
+        try:
+            step(storage, report)
+        except Exception as exc:  # a directory that cannot be listed, say
+            logger.exception("crash recovery: %s failed", step.__name__)
+            report.problems.append(f"{step.__name__}: {exc}")
+    return report
+
+
+def load_clips(
+    storage: Storage,
+    add: Callable[[ClipRecord], object],
+    *,
+    before: float,
+    report: RecoveryReport | None = None,
+) -> RecoveryReport:
+    """Read every finished clip's sidecar and hand its record to ``add`` (the clip index), in
+    one pass over the day folders: a missing or corrupt sidecar is rebuilt from its clip, an
+    orphan sidecar removed, as ``recover`` does. Files changed at or after ``before`` (wall
+    clock: this run's start) belong to this run's recorders and are left to them. Never raises.
+    """
+    report = report if report is not None else RecoveryReport()
+    try:
+        for folder in storage.clip_folders():
+            _load_folder(storage, folder, add, before, report)
+    except Exception as exc:  # a directory that cannot be listed, say
+        logger.exception("clip index: loading the sidecars failed")
+        report.problems.append(f"loading the sidecars: {exc}")
+    return report
+
+
+def _load_folder(
+    storage: Storage,
+    folder: ClipFolder,
+    add: Callable[[ClipRecord], object],
+    before: float,
+    report: RecoveryReport,
+) -> None:
+    sidecars = set(folder.sidecars)
+    for clip in folder.clips:
+        sidecar = storage.sidecar_of(clip)
+        sidecars.discard(sidecar)
+        try:
+            record = _record_of(storage, clip, sidecar, before, report)
+        except OSError as exc:
+            name = storage.relative(sidecar)
+            logger.warning("clip index: cannot read %s; skipped: %s", name, exc)
+            report.problems.append(f"{name}: {exc}")
+            continue
+        if record is not None:
+            add(record)
+    for orphan in sorted(sidecars):
+        if orphan.with_suffix(CLIP_EXTENSION).exists() or _changed_since(orphan, before):
+            continue
+        _remove_orphan(storage, orphan, report)
+
+
+def _record_of(
+    storage: Storage, clip: Path, sidecar: Path, before: float, report: RecoveryReport
+) -> ClipRecord | None:
+    """The clip's record from its sidecar, or one rebuilt from the clip (None: left alone)."""
+    try:
+        record = read_sidecar(sidecar)
+        if record.id == storage.clip_id_of(clip):
+            return record
+        problem = f"it names another clip, {record.id}"
+    except SidecarError as exc:
+        problem = str(exc)
+    if _changed_since(clip, before):
+        return None  # a clip of this run whose sidecar is being written now
+    name = storage.relative(sidecar)
+    if sidecar.exists():
+        logger.warning("crash recovery: corrupt sidecar %s: %s", name, problem)
+        os.replace(sidecar, sidecar.with_name(sidecar.name + ".corrupt"))
+    else:
+        logger.warning("crash recovery: clip %s has no sidecar", storage.relative(clip))
+    try:
+        record = recovered_record(storage, clip, probe_clip(clip))
+    except ClipProbeError as exc:
+        logger.warning("crash recovery: cannot rebuild sidecar %s; skipped: %s", name, exc)
+        report.problems.append(f"{name}: {exc}")
+        return None
+    write_sidecar(sidecar, record)
+    logger.warning("crash recovery: sidecar %s rebuilt from its clip", name)
+    report.sidecars_rebuilt.append(name)
+    return record
+
+
+def _changed_since(path: Path, wall: float) -> bool:
+    try:
+        return path.stat().st_mtime >= wall
+    except OSError:
+        return True  # gone meanwhile: someone else's business
+
+
+def _remove_orphan(storage: Storage, sidecar: Path, report: RecoveryReport) -> None:
+    name = storage.relative(sidecar)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            sidecar.unlink()
+    except OSError as exc:
+        logger.warning("crash recovery: cannot remove orphan sidecar %s: %s", name, exc)
+        report.problems.append(f"{name}: {exc}")
+        return
+    fsync_dir(sidecar.parent)
+    logger.warning("crash recovery: removed sidecar %s: its clip is missing", name)
+    report.sidecars_removed.append(name)
 
 
 def _recover_partials(storage: Storage, report: RecoveryReport) -> None:
@@ -224,16 +344,5 @@ def _repair_sidecars(storage: Storage, report: RecoveryReport) -> None:
 def _remove_orphan_sidecars(storage: Storage, report: RecoveryReport) -> None:
     """A sidecar must never list a clip that is not there."""
     for sidecar in list(storage.iter_sidecars()):
-        if sidecar.with_suffix(CLIP_EXTENSION).exists():
-            continue
-        name = storage.relative(sidecar)
-        try:
-            with contextlib.suppress(FileNotFoundError):
-                sidecar.unlink()
-        except OSError as exc:
-            logger.warning("crash recovery: cannot remove orphan sidecar %s: %s", name, exc)
-            report.problems.append(f"{name}: {exc}")
-            continue
-        fsync_dir(sidecar.parent)
-        logger.warning("crash recovery: removed sidecar %s: its clip is missing", name)
-        report.sidecars_removed.append(name)
+        if not sidecar.with_suffix(CLIP_EXTENSION).exists():
+            _remove_orphan(storage, sidecar, report)

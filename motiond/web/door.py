@@ -119,8 +119,22 @@ class Door(CameraDoor, Protocol):
         fragments so far (read no further)."""
         ...
 
-    def snapshots(self, camera: str | None, kind: SnapshotKind | None) -> list[StoredSnapshot]:
-        """Blocking: warn and on-demand snapshots, newest first (camera: a valid name)."""
+    def snapshots(
+        self, camera: str | None, kind: SnapshotKind | None, offset: int, limit: int
+    ) -> tuple[int, list[StoredSnapshot]]:
+        """Quick: (how many, ``limit`` of them from ``offset``): warn and on-demand snapshots,
+        newest first, from the snapshot index (never a walk of the folders; the cost is the
+        page's); camera: a valid name."""
+        ...
+
+    def clips_between(self, camera: str, since: float, until: float) -> list[ClipRecord]:
+        """Quick: the camera's clips starting in [since, until), oldest first, from the clip
+        index (camera: a valid name)."""
+        ...
+
+    def snapshots_between(self, camera: str, since: float, until: float) -> list[StoredSnapshot]:
+        """Quick: the camera's on-demand snapshots taken in [since, until), oldest first, from
+        the snapshot index (camera: a valid name)."""
         ...
 
     def camera_events(self, camera: str, since: float, until: float) -> CameraEvents:

@@ -41,15 +41,14 @@ def merged_spans(spans: Iterable[tuple[float, float]], join: float = 0.0) -> lis
 
 
 def clips_between(door: Door, camera: str, since: float, until: float) -> list[ClipRecord]:
-    """The camera's clips that overlap [since, until), oldest first."""
-    found = door.clips(camera, since - LONGEST_CLIP, until)
-    return sorted((c for c in found if c.end_ts > since), key=lambda c: c.start_ts)
+    """The camera's clips that overlap [since, until), oldest first (from the clip index)."""
+    found = door.clips_between(camera, since - LONGEST_CLIP, until)
+    return [c for c in found if c.end_ts > since]
 
 
 def snapshots_between(door: Door, camera: str, since: float, until: float) -> list[StoredSnapshot]:
-    """Blocking: the camera's on-demand snapshots taken in [since, until), oldest first."""
-    found = door.snapshots(camera, "snapshot")
-    return sorted((s for s in found if since <= s.ts < until), key=lambda s: s.ts)
+    """The camera's on-demand snapshots taken in [since, until), oldest first."""
+    return door.snapshots_between(camera, since, until)
 
 
 def timeline_json(

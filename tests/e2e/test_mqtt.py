@@ -531,3 +531,21 @@ def test_while_the_broker_is_away_states_coalesce_and_events_are_bounded(rig: Ri
     finally:
         client.stop()
     assert retained_messages(rig.broker, "motiond/status") == {"motiond/status": b"offline"}
+
+
+def test_300_snapshot_set_messages_write_ten_files_and_one_log_line(
+    rig: Rig, watcher: MqttWatcher
+) -> None:
+    """A looping automation: snapshots over the rate are dropped, logged once, not written."""
+    daemon = rig.daemon()
+    daemon.wait_for(lambda: daemon.camera("door")["online"], 20, "the camera online")
+    wait_until(lambda: watcher.last("motiond/status") is not None, 10, "the daemon's status")
+    for _ in range(300):
+        watcher.publish("motiond/door/snapshot/set", "PRESS")
+    wait_until(lambda: "dropped so far" in daemon.log(), 20, "the drop logged")
+    time.sleep(2)  # the rest of the 300 arrive
+    files = list((daemon.storage / "snapshots" / "door").rglob("*.jpg"))
+    assert len(files) == 10, files
+    assert daemon.json("/api/snapshots?kind=snapshot")["total"] == 10
+    assert daemon.log().count("snapshot/set dropped") == 1
+    assert daemon.alive() and daemon.camera("door")["online"]

@@ -13,15 +13,19 @@ from typing import Any
 import pytest
 
 from motiond.config import ConfigError, FreeSpace, parse_config
+from motiond.store import retention as retention_module
 from motiond.store.clips import ClipIndex
+from motiond.store.clock import plausible
 from motiond.store.layout import ClipRecord, Storage, StoredSnapshot
 from motiond.store.retention import (
     DEFAULT_BITRATE,
+    Candidate,
     DiskUsage,
     Limits,
     Retention,
     headroom_for,
     plan_deletions,
+    plan_groups,
 )
 from tests.fixtures.clips import (
     DAY,
@@ -144,6 +148,7 @@ def test_retention_deletes_old_clips_with_their_snapshots(tmp_path: Path) -> Non
     fresh = storage.reserve_snapshot("cam", time.time())
     for path in (stale, fresh):
         path.write_bytes(b"jpeg")
+        store.snapshots.add_file(storage.relative(path))  # as the camera door does
     retention = Retention(config_for(storage.root, "max_age: 30d, min_free: 0"), store, Emitted())
     assert retention.run("test", snapshots=True)
 
@@ -243,3 +248,108 @@ def test_bad_retention_config_names_the_key(
     with pytest.raises(ConfigError) as caught:
         config_for(tmp_path, storage, camera)
     assert message in str(caught.value)
+
+
+def on_demand(age_days: float, size: int, camera: str = "a") -> StoredSnapshot:
+    return StoredSnapshot(
+        Path(f"snapshots/{camera}/{age_days}.jpg"), NOW - age_days * DAY, camera, size=size
+    )
+
+
+def test_short_of_space_snapshots_go_oldest_first_before_any_clip() -> None:
+    clips = [clip("a", 5), clip("a", 3)]  # 10 MB each
+    snaps = [on_demand(1, 4 * MB), on_demand(2, 4 * MB), on_demand(0.5, 4 * MB)]
+    # 10 MB free, 18 wanted: two snapshots (8 MB, the oldest two) are enough; no clip goes.
+    plan = plan_deletions(
+        clips,
+        snaps,
+        now=NOW,
+        usage=DiskUsage(1000 * MB, 10 * MB),
+        limits=Limits(min_free=FreeSpace(size=18 * MB)),
+        headroom=0,
+    )
+    assert plan.snapshots == [snaps[1], snaps[0]] and plan.clips == [] and not plan.full
+    # 30 MB wanted: every snapshot, then the oldest clip.
+    plan = plan_deletions(
+        clips,
+        snaps,
+        now=NOW,
+        usage=DiskUsage(1000 * MB, 10 * MB),
+        limits=Limits(min_free=FreeSpace(size=30 * MB)),
+        headroom=0,
+    )
+    assert plan.snapshots == [snaps[1], snaps[0], snaps[2]]
+    assert [name(r) for r, _ in plan.clips] == ["a/5.mp4"]
+
+
+def test_snapshots_count_in_max_bytes() -> None:
+    clips = [clip("a", 5), clip("a", 3)]  # 20 MB of clips
+    snaps = [on_demand(1, 6 * MB), on_demand(2, 6 * MB)]
+    plan = plan_deletions(
+        clips, snaps, now=NOW, usage=ROOMY, limits=Limits(max_bytes=25 * MB), headroom=0
+    )
+    assert plan.snapshots == snaps[::-1] and plan.clips == []  # 32 -> 20 MB: no clip goes
+
+
+def test_a_new_group_slots_in_before_snapshots_by_its_order() -> None:
+    footage = [Candidate("footage", "f1", "a", NOW - DAY, 5 * MB)]
+    snaps = [Candidate("snapshot", "s1", "a", NOW - 9 * DAY, 5 * MB)]
+    clips = [Candidate("clip", "c1", "a", NOW - 20 * DAY, 5 * MB)]
+    options: dict[str, Any] = {"now": NOW, "usage": DiskUsage(1000 * MB, 0), "headroom": 0}
+    limits = Limits(min_free=FreeSpace(size=5 * MB))
+    groups = {"clip": clips, "snapshot": snaps, "footage": footage}
+    plan = plan_groups(groups, limits=limits, **options)
+    assert [c.key for c, _ in plan.deleted] == ["s1"]  # default order: snapshots first
+    retention_module.GROUP_ORDER = ("footage", "snapshot", "clip")
+    try:
+        plan = plan_groups(groups, limits=limits, **options)
+    finally:
+        retention_module.GROUP_ORDER = ("snapshot", "clip")
+    assert [c.key for c, _ in plan.deleted] == ["f1"]
+
+
+def test_clips_recorded_while_the_clock_was_wrong_are_not_aged_out() -> None:
+    """A Pi without a real-time clock recorded at "1970" (and one whose clock ran ahead):
+    once NTP sets the clock right, max_age leaves them; only a shortage of space takes them."""
+    in_1970 = clip("a", 1).replace(id="a/1970-01-04/000000Z.mp4", start_ts=3 * DAY)
+    ahead = clip("a", 2).replace(id="a/2027-02-14/000000Z.mp4", start_ts=NOW + 30 * DAY)
+    old = clip("a", 40)
+    assert in_1970.start_ts < 1e6 and not plausible(in_1970.start_ts, NOW)
+    assert planned([in_1970, ahead, old], limits=Limits(max_age=30 * DAY)) == [
+        ("a/40.mp4", "max_age")
+    ]
+    # The clock itself before the build date: max_age deletes nothing at all.
+    assert planned([old], now=100.0 * DAY, limits=Limits(max_age=30 * DAY)) == []
+    # Space short: they go as any other clip, oldest recorded time first.
+    short = planned(
+        [in_1970, old], usage=DiskUsage(1000 * MB, 0), limits=Limits(min_free=FreeSpace(size=MB))
+    )
+    assert short == [(name(in_1970), "min_free")]
+
+
+def test_retention_says_why_it_leaves_clips_recorded_with_a_wrong_clock(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage, store = recorded(tmp_path, [(time.time() - 5 * DAY) / DAY, 40])  # 1970, 40 days
+    retention = Retention(config_for(storage.root, "max_age: 30d, min_free: 0"), store, Emitted())
+    assert retention.run("test")
+    left = store.index.list()
+    assert len(left) == 1 and left[0].start_ts < 1e6  # the 1970 clip is still there, and its file
+    assert (storage.root / left[0].file).is_file()
+    assert "1 clip(s) were recorded while the clock was wrong" in caplog.text
+
+
+def test_before_a_clip_retention_plans_only_when_space_is_short(tmp_path: Path) -> None:
+    storage, store = recorded(tmp_path, [40, 3, 2])
+    retention = Retention(config_for(storage.root, "max_age: 0, min_free: 0"), store, Emitted())
+    assert retention.run("startup") and len(store.index) == 3
+    retention.config = config_for(storage.root, "max_age: 30d, min_free: 0")
+    assert retention.make_room("camera cam starting a clip")
+    assert len(store.index) == 3  # ages are the periodic runs' business
+    assert retention.run("periodic") and len(store.index) == 2
+    # Space short (more to keep free than there is): the glance sees it and plans; only
+    # unkept clips could go, so after them the storage is full.
+    wanted = shutil.disk_usage(storage.root).free + 10**9
+    retention.config = config_for(storage.root, f"max_age: 30d, min_free: {wanted}")
+    assert not retention.make_room("camera cam starting a clip")
+    assert len(store.index) == 0 and retention.full

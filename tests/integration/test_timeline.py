@@ -78,6 +78,7 @@ class TestTimeline(WebTestCase):
         outside = storage.reserve_snapshot("cam", T0 + 7200)
         for path in (inside, outside):
             path.write_bytes(b"\xff\xd8 not really a picture \xff\xd9")
+            self.daemon.snapshot_index.add_file(path)  # as the recorder's event does
         body = json.loads(self.timeline(camera="cam", since=str(T0), until=str(T0 + 3600)).body)
         assert body["snapshots"] == [{"ts": T0 + 30, "url": f"media/{storage.relative(inside)}"}]
 

@@ -64,16 +64,20 @@ from tests.fixtures.servers import (
 # -- the queue ---------------------------------------------------------------------------------
 
 
-def spec(file: str, kind: str = "clip", clip_id: str | None = "cam/x.mp4") -> FileSpec:
+X_ID = "cam/2026-01-01/000001Z.mp4"
+B_ID = "cam/2026-01-01/000002Z.mp4"
+
+
+def spec(file: str, kind: str = "clip", clip_id: str | None = X_ID) -> FileSpec:
     return FileSpec(file, "cam", kind, clip_id)
 
 
 def test_the_queue_survives_a_restart_in_order_with_posters_first(tmp_path: Path) -> None:
     queue = UploadQueue(tmp_path / "q")
     assert queue.load() == 0
-    clip_item = queue.add(spec("clips/cam/a.mp4"), now=100.0)
-    sidecar = queue.add(spec("clips/cam/a.json", "sidecar"), now=100.0)
-    poster = queue.add(spec("warn/cam/b-start.jpg", "poster", "cam/b.mp4"), now=101.0)
+    clip_item = queue.add(spec("clips/cam/2026-01-01/000001Z.mp4"), now=100.0)
+    sidecar = queue.add(spec("clips/cam/2026-01-01/000001Z.json", "sidecar"), now=100.0)
+    poster = queue.add(spec("warn/cam/2026-01-01/000002Z-start.jpg", "poster", B_ID), now=101.0)
     # A half-written item (the process died before its rename) and a corrupt one.
     (tmp_path / "q" / ".000000000009.json.tmp").write_text('{"seq": 9')
     (tmp_path / "q" / "000000000008.json").write_text("not json")
@@ -85,7 +89,7 @@ def test_the_queue_survives_a_restart_in_order_with_posters_first(tmp_path: Path
     assert reloaded.next() == clip_item
     clip_item.attempts, clip_item.failing_since = 3, 105.0
     reloaded.update(clip_item)
-    assert reloaded.has_sidecar_for("cam/x.mp4") and not reloaded.has_sidecar_for("cam/b.mp4")
+    assert reloaded.has_sidecar_for(X_ID) and not reloaded.has_sidecar_for(B_ID)
     assert reloaded.counts(now=110.0) == (2, 10.0)
 
     again = UploadQueue(tmp_path / "q")
@@ -97,7 +101,7 @@ def test_the_queue_survives_a_restart_in_order_with_posters_first(tmp_path: Path
         "000000000008.corrupt",
     ]
     # New items go after every queued one.
-    assert again.add(spec("clips/cam/c.mp4"), now=120.0).seq == 3
+    assert again.add(spec("clips/cam/2026-01-01/000003Z.mp4"), now=120.0).seq == 3
     assert sidecar.seq == 2
 
 
