@@ -196,7 +196,7 @@ def target_table(rows: list[dict[str, Any]], labels: dict[str, str]) -> str:
             verdict = {True: "met", False: "**missed**", None: "no reference"}[target["met"]]
             lines.append(
                 f"| {labels[row['scenario']]} | {target['target']} | {cell(target['value'], 3)} "
-                f"| {cell(target['limit'])} | {verdict} |"
+                f"| {cell(target['limit'], 3)} | {verdict} |"
             )
     return "\n".join(lines)
 

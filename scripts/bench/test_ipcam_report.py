@@ -95,4 +95,4 @@ def test_the_markdown_shows_the_memory_table_and_verdicts() -> None:
     assert "| one camera + sub | 103 | 118 | -15 |  |" in table
     assert "| 8 cameras + sub | 151 | 592 | -441 | 6.9 / 67.8 |" in table
     verdicts = ipcam_report.target_table(rows, labels)
-    assert "| 8 cameras + sub | peak RSS (MB) | 151.200 | 150.00 | **missed** |" in verdicts
+    assert "| 8 cameras + sub | peak RSS (MB) | 151.200 | 150.000 | **missed** |" in verdicts
