@@ -48,8 +48,9 @@ def limit_malloc_arenas() -> None:
     Blocks of 128 KiB and more (decoded pictures, keyframes, detection arrays) get pages of
     their own, returned when freed, at that size for good: glibc's default raises this
     threshold to the largest block freed so far, after which such blocks come from the arenas
-    and what they free stays resident (eight cameras with sub streams: 166 MB, 145 MB with the
-    threshold fixed; scripts/bench_ipcam.py). ``MALLOC_MMAP_THRESHOLD_`` in the environment wins.
+    and what they free stays resident (part of what took eight cameras with sub streams from
+    163-171 MB peak to 147-148 MB in scripts/bench_ipcam.py; docs/benchmarks.md).
+    ``MALLOC_MMAP_THRESHOLD_`` in the environment wins.
     """
     try:
         libc = ctypes.CDLL("libc.so.6")
