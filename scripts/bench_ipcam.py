@@ -16,8 +16,8 @@ Each program runs alone, as its own process, on a fresh stream: idle phase, then
 phase. Measured: CPU cores per phase, peak RSS, the clips written; ratios to Motion; the
 issue's targets. Writes Markdown and JSON to bench-results/ and prints the Markdown.
 
-    python -m scripts.bench_ipcam            # full run, about 30 minutes
-    python -m scripts.bench_ipcam --quick    # about 14 minutes
+    python -m scripts.bench_ipcam            # full run, about 25 minutes
+    python -m scripts.bench_ipcam --quick    # about 9 minutes
     python -m scripts.bench_ipcam --quick --scenarios 720p-sub 8x720p-sub
 """
 
