@@ -26,13 +26,17 @@ EX_CONFIG = 78  # sysexits.h: configuration error (systemd: RestartPreventExitSt
 logger = logging.getLogger("motiond")
 
 
-# glibc's mallopt() parameter for the number of malloc arenas (malloc.h).
+# glibc's mallopt() parameters (malloc.h): the number of malloc arenas, and the size from which
+# an allocation gets pages of its own (returned to the system when freed).
 M_ARENA_MAX = -8
 MALLOC_ARENAS = 2
+M_MMAP_THRESHOLD = -3
+MALLOC_MMAP_THRESHOLD = 128 * 1024
 
 
 def limit_malloc_arenas() -> None:
-    """At most two malloc arenas for the whole process (glibc; elsewhere nothing happens).
+    """At most two malloc arenas for the whole process, and a fixed threshold for giving large
+    blocks pages of their own (glibc; elsewhere nothing happens).
 
     glibc gives threads their own arenas, up to eight per core, and each keeps the memory its
     threads freed: with a capture, a recorder and a decoder or encoder thread per camera, that
@@ -40,12 +44,20 @@ def limit_malloc_arenas() -> None:
     scripts/bench_memory.py: 18 MB per further RTSP camera at 720p, 12 MB with two arenas; four
     RTSP cameras 159 MB, 139 MB with two). Allocation here is a few calls a frame, not a hot
     path. ``MALLOC_ARENA_MAX`` in the environment, if set, wins (glibc reads it first).
+
+    Blocks of 128 KiB and more (decoded pictures, keyframes, detection arrays) get pages of
+    their own, returned when freed, at that size for good: glibc's default raises this
+    threshold to the largest block freed so far, after which such blocks come from the arenas
+    and what they free stays resident (part of what took eight cameras with sub streams from
+    163-171 MB peak to 147-148 MB in scripts/bench_ipcam.py; docs/benchmarks.md).
+    ``MALLOC_MMAP_THRESHOLD_`` in the environment wins.
     """
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+        if not os.environ.get("MALLOC_ARENA_MAX"):
+            libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+        if not os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+            libc.mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD)
     except (OSError, AttributeError):
         pass  # not glibc
 

@@ -1,8 +1,13 @@
 """Benchmark motiond against Motion 4.5 on IP cameras (RTSP H.264, sub streams, MJPEG).
 
 Scenarios: one RTSP H.264 camera at 1280x720/15 (3 Mbit/s) and 1920x1080/15 (6 Mbit/s), each
-with and without a 640x360 sub stream; four cameras on one 1280x720/15 MJPEG stream and on one
-RTSP stream.
+with and without a 640x360 sub stream; one and four cameras on one 1280x720/15 MJPEG stream;
+four cameras on one RTSP stream; eight cameras on one RTSP stream with its 640x360 sub stream
+(Motion in its own sub-stream mode: ``netcam_url`` the sub stream, ``netcam_high_url`` the main
+one, ``movie_passthrough on``). Several cameras run in one process of each program; memory per
+further camera is (N cameras - 1 camera) / (N - 1), from the one-camera scenario of the same
+streams, and the report gives the RSS of motiond's interpreter with its libraries loaded before
+any camera.
 
 Each scenario's stream is served on loopback by a separate process: RTSP by GStreamer's
 rtsp-server (testbed/rtsp_server.py, the camera of the tests) from a camera-like H.264 file
@@ -11,8 +16,9 @@ Each program runs alone, as its own process, on a fresh stream: idle phase, then
 phase. Measured: CPU cores per phase, peak RSS, the clips written; ratios to Motion; the
 issue's targets. Writes Markdown and JSON to bench-results/ and prints the Markdown.
 
-    python -m scripts.bench_ipcam            # full run, about 17 minutes
-    python -m scripts.bench_ipcam --quick    # about 7 minutes
+    python -m scripts.bench_ipcam            # full run, about 25 minutes
+    python -m scripts.bench_ipcam --quick    # about 9 minutes
+    python -m scripts.bench_ipcam --quick --scenarios 720p-sub 8x720p-sub
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from scripts.bench.ipcam_programs import (
     motiond_ipcam_program,
     motiond_ipcam_runnable,
     motiond_ipcam_summary,
+    motiond_libraries_rss_mb,
 )
 from scripts.bench.procstat import cpu_between, memory, sample_cpu, thread_cpu_seconds
 from scripts.bench.programs import Program, ProgramDied
@@ -67,6 +74,7 @@ class Scenario:
     bitrate: int  # RTSP main stream, bit/s (0 for MJPEG)
     sub: bool = False
     cameras: int = 1
+    single: str | None = None  # the one-camera scenario of the same streams
 
 
 SCENARIOS = (
@@ -76,10 +84,13 @@ SCENARIOS = (
     Scenario("1080p", "1920x1080/15 RTSP", "rtsp", (1920, 1080), 15.0, 6_000_000),
     Scenario("1080p-sub", "1920x1080/15 RTSP + 640x360 sub", "rtsp", (1920, 1080), 15.0,
              6_000_000, sub=True),
+    Scenario("720p-mjpeg", "1280x720/15 MJPEG", "mjpeg", (1280, 720), 15.0, 0),
     Scenario("4x720p-mjpeg", "4 cameras, one 1280x720/15 MJPEG stream", "mjpeg", (1280, 720),
-             15.0, 0, cameras=4),
+             15.0, 0, cameras=4, single="720p-mjpeg"),
     Scenario("4x720p-rtsp", "4 cameras, one 1280x720/15 RTSP stream", "rtsp", (1280, 720),
-             15.0, 3_000_000, cameras=4),
+             15.0, 3_000_000, cameras=4, single="720p"),
+    Scenario("8x720p-sub", "8 cameras, one 1280x720/15 RTSP stream + 640x360 sub", "rtsp",
+             (1280, 720), 15.0, 3_000_000, sub=True, cameras=8, single="720p-sub"),
 )  # fmt: skip
 
 
@@ -434,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed_s": round(time.monotonic() - started, 1),
     }
     results["comparison"] = ipcam_report.comparison(runs, by_key)
+    if "motiond" in programs:
+        results["motiond_libraries_rss_mb"] = motiond_libraries_rss_mb()
     text = ipcam_report.markdown(results)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     where = write_results(args.out, f"bench-ipcam-{stamp}", results, text)

@@ -47,6 +47,8 @@ MP4_OPTIONS = {"movflags": FRAGMENTED_MP4, "flush_packets": "1", "frag_duration"
 X264_LOOKAHEAD = "3"
 X264_THREADS_UP_TO_720P = "1"
 X264_THREADS_ABOVE_720P = "2"
+# A copied clip's header: the camera's parameter sets, read without decoding a picture.
+PROBE_WITHOUT_DECODING = {"skip_frame": "all"}
 
 
 # Burns text into a picture: (BGR image, wall time of the picture) -> BGR image.
@@ -124,9 +126,17 @@ def add_stream_like(container: Any, params: StreamParams, keyframe: bytes) -> An
     """An output stream for packets of ``params``, its header from the camera's parameter sets.
 
     libavformat learns a stream's parameters by reading it; a keyframe with its parameter sets,
-    read as a raw elementary stream from memory, is enough, and is all this thread has.
+    read as a raw elementary stream from memory, is enough, and is all this thread has. Its
+    probe decodes nothing (``skip_frame``): the parameter sets give everything the file's
+    header holds (the same bytes as with the keyframe decoded), and the decode cost a
+    full-size picture's time and memory on every clip start.
     """
-    probe = av.open(io.BytesIO(params.parameter_sets + keyframe), "r", format=params.codec)
+    probe = av.open(
+        io.BytesIO(params.parameter_sets + keyframe),
+        "r",
+        format=params.codec,
+        options=PROBE_WITHOUT_DECODING,
+    )
     try:
         stream = container.add_stream_from_template(probe.streams.video[0])
     finally:

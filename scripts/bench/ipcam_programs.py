@@ -11,11 +11,13 @@ Several cameras run in one Motion process (a ``camera`` file each), as in one mo
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.bench.harness import motion_version
+from scripts.bench.harness import REPO_ROOT, motion_version
 from scripts.bench.programs import (
     Program,
     check_config,
@@ -109,7 +111,7 @@ def motion_ipcam_summary() -> str:
         "stream for detection and `netcam_high_url` the main one for the clip, with `threshold` "
         "scaled by the sub stream's area (1500 x 640x360 / main); RTSP over TCP (its default), "
         "`pre_capture` 2 s, `event_gap 5`, no pictures, no ports; detection as in Debian's "
-        "motion.conf. Four cameras: one process, a `camera` file each."
+        "motion.conf. Several cameras: one process, a `camera` file each."
     )
 
 
@@ -166,3 +168,28 @@ def motiond_ipcam_summary() -> str:
         "`capture.fps: 15`. Built in `motiond_ipcam_config()` of "
         "scripts/bench/ipcam_programs.py; web UI on an ephemeral 127.0.0.1 port."
     )
+
+
+# What ``python -m motiond run`` has loaded before its first camera: the daemon's modules and
+# with them numpy, OpenCV, PyAV and Tornado, with malloc set up as the daemon sets it up.
+_LIBRARIES_PROBE = (
+    "import motiond.cli, motiond.daemon; motiond.cli.limit_malloc_arenas(); "
+    "import av, cv2, numpy, tornado.web; "
+    "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmRSS')][0])"
+)
+
+
+def motiond_libraries_rss_mb() -> float | None:
+    """RSS (MB) of a Python process with what motiond loads before any camera; None if it
+    failed. The one-camera rows' gap to Motion is mostly this."""
+    result = subprocess.run(
+        [sys.executable, "-c", _LIBRARIES_PROBE],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        return None
+    return round(int(result.stdout.strip()) / 1024, 1)

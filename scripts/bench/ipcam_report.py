@@ -6,8 +6,10 @@ from typing import Any, Protocol
 
 from scripts.bench.report import cell, machine_line, succeeded
 
-COPY_MARGIN_CORES = 0.01  # copy mode: recording costs at most this much more than idle
-SUB_SHARE = 0.5  # with a sub stream: at most half of Motion's passthrough on the main stream
+# Eight cameras with sub streams, one process: the issue's absolute targets.
+MANY_SUB_CAMERAS = 8
+MANY_SUB_LIMITS = {"idle": 0.15, "recording": 0.2, "peak_rss_mb": 150.0}
+RSS_TARGET_FROM_CAMERAS = 4  # peak RSS at most Motion's from this many cameras on
 
 
 class ScenarioLike(Protocol):
@@ -16,10 +18,22 @@ class ScenarioLike(Protocol):
     kind: str
     sub: bool
     cameras: int
+    single: str | None  # the one-camera scenario of the same streams, for memory per camera
 
 
 def _ratio(value: float, reference: float) -> float | None:
     return round(value / reference, 2) if reference > 0 else None
+
+
+def per_further_camera(
+    many: dict[str, Any] | None, one: dict[str, Any] | None, cameras: int
+) -> float | None:
+    """Peak RSS each camera after the first adds, MB: (N cameras - 1 camera) / (N - 1)."""
+    if not (succeeded(many) and succeeded(one)) or cameras < 2:
+        return None
+    assert many is not None and one is not None
+    extra = many["memory"]["peak_rss_mb"] - one["memory"]["peak_rss_mb"]
+    return round(extra / (cameras - 1), 1)
 
 
 def comparison(
@@ -43,10 +57,18 @@ def comparison(
                     motiond["memory"]["peak_rss_mb"], motion["memory"]["peak_rss_mb"]
                 ),
             }
+        if scenario.single is not None:
+            row["per_further_camera_mb"] = {
+                program: per_further_camera(
+                    found.get((key, program)),
+                    found.get((scenario.single, program)),
+                    scenario.cameras,
+                )
+                for program in ("motiond", "motion")
+            }
         if succeeded(motiond):
             assert motiond is not None
-            main_only = found.get((key.removesuffix("-sub"), "motion"))
-            row["targets"] = _targets(scenario, motiond, motion, main_only)
+            row["targets"] = _targets(scenario, motiond, motion, row.get("per_further_camera_mb"))
         rows.append(row)
     return rows
 
@@ -55,37 +77,37 @@ def _targets(
     scenario: ScenarioLike,
     motiond: dict[str, Any],
     motion: dict[str, Any] | None,
-    motion_main_only: dict[str, Any] | None,
+    further: dict[str, float | None] | None,
 ) -> list[dict[str, Any]]:
+    """Issue 18: at most Motion's CPU idle and recording on every row, Motion in its own
+    sub-stream mode where there is a sub stream; peak RSS at most Motion's from four cameras
+    on; memory per further camera at most Motion's; eight cameras with sub streams within
+    ``MANY_SUB_LIMITS``."""
     targets = []
 
-    def add(text: str, value: float, limit: float | None) -> None:
-        met = None if limit is None else value <= limit + 1e-9
+    def add(text: str, value: float | None, limit: float | None) -> None:
+        met = None if limit is None or value is None else value <= limit + 1e-9
         limit_out = None if limit is None else round(limit, 3)
         targets.append({"target": text, "value": value, "limit": limit_out, "met": met})
 
-    idle, recording = motiond["idle"]["cores"], motiond["recording"]["cores"]
-    if scenario.kind == "rtsp":
+    reference = motion if succeeded(motion) else None
+    for phase in ("idle", "recording"):
+        limit = None if reference is None else reference[phase]["cores"]
+        add(f"{phase} cores at most Motion's", motiond[phase]["cores"], limit)
+    peak = motiond["memory"]["peak_rss_mb"]
+    if scenario.cameras >= RSS_TARGET_FROM_CAMERAS:
+        limit = None if reference is None else reference["memory"]["peak_rss_mb"]
+        add("peak RSS (MB) at most Motion's", peak, limit)
+    if further is not None:
         add(
-            f"copy: recording at most {COPY_MARGIN_CORES} core over idle",
-            round(recording - idle, 3),
-            COPY_MARGIN_CORES,
+            "peak RSS per further camera (MB) at most Motion's",
+            further.get("motiond"),
+            further.get("motion"),
         )
-        if scenario.sub:
-            reference = motion_main_only if succeeded(motion_main_only) else None
-            for phase, value in (("idle", idle), ("recording", recording)):
-                limit = None if reference is None else SUB_SHARE * reference[phase]["cores"]
-                add(
-                    f"{phase} cores at most half of Motion's on the main stream alone",
-                    value,
-                    limit,
-                )
-        else:
-            for phase, value in (("idle", idle), ("recording", recording)):
-                limit = motion[phase]["cores"] if succeeded(motion) else None  # type: ignore[index]
-                add(f"{phase} cores at most Motion's", value, limit)
-    limit = motion["memory"]["peak_rss_mb"] if succeeded(motion) else None  # type: ignore[index]
-    add("peak RSS (MB) at most Motion's", motiond["memory"]["peak_rss_mb"], limit)
+    if scenario.sub and scenario.cameras == MANY_SUB_CAMERAS:
+        add("idle cores", motiond["idle"]["cores"], MANY_SUB_LIMITS["idle"])
+        add("recording cores", motiond["recording"]["cores"], MANY_SUB_LIMITS["recording"])
+        add("peak RSS (MB)", peak, MANY_SUB_LIMITS["peak_rss_mb"])
     return targets
 
 
@@ -173,9 +195,31 @@ def target_table(rows: list[dict[str, Any]], labels: dict[str, str]) -> str:
         for target in row["targets"]:
             verdict = {True: "met", False: "**missed**", None: "no reference"}[target["met"]]
             lines.append(
-                f"| {labels[row['scenario']]} | {target['target']} | {target['value']} "
-                f"| {cell(target['limit'])} | {verdict} |"
+                f"| {labels[row['scenario']]} | {target['target']} | {cell(target['value'], 3)} "
+                f"| {cell(target['limit'], 3)} | {verdict} |"
             )
+    return "\n".join(lines)
+
+
+def memory_table(
+    runs: list[dict[str, Any]], rows: list[dict[str, Any]], labels: dict[str, str]
+) -> str:
+    """Peak RSS per program, and per further camera where a scenario has several."""
+    found = {(run["scenario"], run["key"]): run for run in runs if succeeded(run)}
+    lines = [
+        "| scenario | motiond peak RSS MB | Motion peak RSS MB | motiond - Motion "
+        "| per further camera: motiond / Motion MB |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        key = row["scenario"]
+        mine, theirs = found.get((key, "motiond")), found.get((key, "motion"))
+        a = mine["memory"]["peak_rss_mb"] if mine else None
+        b = theirs["memory"]["peak_rss_mb"] if theirs else None
+        gap = f"{a - b:+.0f}" if a is not None and b is not None else "-"
+        further = row.get("per_further_camera_mb") or {}
+        each = " / ".join(cell(further.get(p), 1) for p in ("motiond", "motion")) if further else ""
+        lines.append(f"| {labels[key]} | {cell(a, 0)} | {cell(b, 0)} | {gap} | {each} |")
     return "\n".join(lines)
 
 
@@ -218,11 +262,19 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         ratio_table(results["comparison"], labels),
         "",
+        "### Memory",
+        "",
+        memory_table(results["runs"], results["comparison"], labels),
+        "",
+        "motiond's interpreter with its libraries (numpy, OpenCV, PyAV, Tornado and its own "
+        f"modules) loaded, before any camera: {cell(results.get('motiond_libraries_rss_mb'))} "
+        "MB RSS.",
+        "",
         "### Where motiond's CPU goes, per kind of thread",
         "",
         thread_table(results["runs"], labels),
         "",
-        "### Targets (issue 8)",
+        "### Targets (issue 18)",
         "",
         target_table(results["comparison"], labels),
         "",

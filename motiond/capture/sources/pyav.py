@@ -31,6 +31,11 @@ logger = logging.getLogger(__name__)
 
 # Keep libavformat's probing at open short: cameras announce their streams in the SDP.
 PROBE_OPTIONS = {"analyzeduration": "1000000", "probesize": "1000000", "fpsprobesize": "0"}
+# RTSP: the SDP and the first packets say all we need (the size is also read from in-band
+# parameter sets at keyframes); probing a megabyte decodes main-stream pictures nobody uses,
+# for every camera at once when the daemon starts (a peak of memory with many cameras; see
+# docs/benchmarks.md), and makes each open take longer.
+RTSP_PROBE_OPTIONS = {"probesize": "32"}
 ANNEX_B_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
 
 
@@ -83,6 +88,7 @@ class PyAVSource(Source):
         scheme = urlsplit(self.url).scheme.lower()
         if scheme in ("rtsp", "rtsps"):
             options["rtsp_transport"] = capture.rtsp_transport
+            options.update(RTSP_PROBE_OPTIONS)
         try:
             container = av.open(
                 self.url,

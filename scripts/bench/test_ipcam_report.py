@@ -1,0 +1,98 @@
+"""The IP camera benchmark's comparison with Motion and its targets (ipcam_report.py).
+
+No program runs: results as bench_ipcam.py records them, written here. It lives beside the
+benchmark it checks: tests/ imports nothing from scripts/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from scripts.bench import ipcam_report
+
+
+@dataclass(frozen=True)
+class _Scenario:
+    key: str
+    label: str
+    kind: str = "rtsp"
+    sub: bool = False
+    cameras: int = 1
+    single: str | None = None
+
+
+SCENARIOS = {
+    "720p-sub": _Scenario("720p-sub", "one camera + sub", sub=True),
+    "8x720p-sub": _Scenario("8x720p-sub", "8 cameras + sub", sub=True, cameras=8,
+                            single="720p-sub"),
+}  # fmt: skip
+
+
+def _run(scenario: str, key: str, idle: float, recording: float, peak: float) -> dict[str, Any]:
+    return {
+        "scenario": scenario,
+        "key": key,
+        "label": key,
+        "idle": {"cores": idle, "thread_cores": {}},
+        "recording": {"cores": recording, "thread_cores": {}},
+        "memory": {"peak_rss_mb": peak, "rss_mb": peak},
+        "clips": {"count": 1, "codecs": ["h264"], "kbit_s": 3000, "total_seconds": 20.0},
+    }
+
+
+RUNS = [
+    _run("720p-sub", "motion", 0.018, 0.019, 117.7),
+    _run("720p-sub", "motiond", 0.017, 0.023, 102.9),
+    _run("8x720p-sub", "motion", 0.177, 0.165, 592.1),
+    _run("8x720p-sub", "motiond", 0.134, 0.169, 151.2),
+]
+
+
+def _targets(rows: list[dict[str, Any]], scenario: str) -> dict[str, tuple[Any, Any, Any]]:
+    row = next(row for row in rows if row["scenario"] == scenario)
+    return {t["target"]: (t["value"], t["limit"], t["met"]) for t in row["targets"]}
+
+
+def test_cpu_is_compared_with_motion_on_the_same_row() -> None:
+    rows = ipcam_report.comparison(RUNS, SCENARIOS)
+    one = _targets(rows, "720p-sub")
+    assert one["idle cores at most Motion's"] == (0.017, 0.018, True)
+    assert one["recording cores at most Motion's"] == (0.023, 0.019, False)
+    # One camera: no peak RSS target, no per-camera figure (the gap is reported instead).
+    assert not any("RSS" in target for target in one)
+    assert rows[0]["ratios"] == {"idle_cores": 0.94, "recording_cores": 1.21, "peak_rss": 0.87}
+
+
+def test_memory_per_further_camera_comes_from_the_one_camera_row() -> None:
+    rows = ipcam_report.comparison(RUNS, SCENARIOS)
+    eight = next(row for row in rows if row["scenario"] == "8x720p-sub")
+    # (151.2 - 102.9) / 7 and (592.1 - 117.7) / 7
+    assert eight["per_further_camera_mb"] == {"motiond": 6.9, "motion": 67.8}
+    targets = _targets(rows, "8x720p-sub")
+    assert targets["peak RSS per further camera (MB) at most Motion's"] == (6.9, 67.8, True)
+    assert targets["peak RSS (MB) at most Motion's"] == (151.2, 592.1, True)
+
+
+def test_eight_sub_stream_cameras_have_absolute_limits() -> None:
+    targets = _targets(ipcam_report.comparison(RUNS, SCENARIOS), "8x720p-sub")
+    assert targets["idle cores"] == (0.134, 0.15, True)
+    assert targets["recording cores"] == (0.169, 0.2, True)
+    assert targets["peak RSS (MB)"] == (151.2, 150.0, False)
+    assert targets["recording cores at most Motion's"] == (0.169, 0.165, False)
+
+
+def test_without_the_one_camera_row_there_is_no_per_camera_verdict() -> None:
+    runs = [run for run in RUNS if run["scenario"] == "8x720p-sub"]
+    targets = _targets(ipcam_report.comparison(runs, SCENARIOS), "8x720p-sub")
+    assert targets["peak RSS per further camera (MB) at most Motion's"] == (None, None, None)
+
+
+def test_the_markdown_shows_the_memory_table_and_verdicts() -> None:
+    rows = ipcam_report.comparison(RUNS, SCENARIOS)
+    labels = {key: s.label for key, s in SCENARIOS.items()}
+    table = ipcam_report.memory_table(RUNS, rows, labels)
+    assert "| one camera + sub | 103 | 118 | -15 |  |" in table
+    assert "| 8 cameras + sub | 151 | 592 | -441 | 6.9 / 67.8 |" in table
+    verdicts = ipcam_report.target_table(rows, labels)
+    assert "| 8 cameras + sub | peak RSS (MB) | 151.200 | 150.000 | **missed** |" in verdicts
