@@ -11,7 +11,13 @@ from __future__ import annotations
 import logging
 import shutil
 
-from motiond.control import CameraDoor, CameraStatus, DetectionAreas, FrameListener
+from motiond.control import (
+    CameraDoor,
+    CameraStatus,
+    DetectionAreas,
+    FrameListener,
+    PacketListener,
+)
 from motiond.notify.hooks import HookRunner
 from motiond.notify.mqtt_bridge import MqttBridge
 from motiond.notify.upload import Uploader
@@ -69,6 +75,9 @@ class DaemonDoor:
 
     def add_frame_listener(self, listener: FrameListener) -> None:
         self._cameras.add_frame_listener(listener)
+
+    def add_packet_listener(self, listener: PacketListener) -> None:
+        self._cameras.add_packet_listener(listener)
 
     def known_cameras(self) -> set[str]:
         return set(self._cameras.names()) | self._index.cameras()
