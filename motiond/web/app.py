@@ -117,6 +117,7 @@ def routes(
     return [
         (r"/", pages.PageHandler, {**given, "page": "index.html"}),
         (r"/clips", pages.PageHandler, {**given, "page": "clips.html"}),
+        (r"/grid", pages.PageHandler, {**given, "page": "grid.html"}),
         (r"/login", pages.LoginHandler, {**given, "page": "login.html"}),
         (r"/logout", pages.LogoutHandler, given),
         (r"/static/(.*)", pages.StaticAssetHandler, {**given, "path": str(pages.STATIC_DIR)}),

@@ -1,13 +1,14 @@
 """The live view as the camera sent it: H.264 packets as fragmented MP4 over a WebSocket.
 
 ``GET /ws/live/<camera>?format=mp4&stream=main|sub`` (same authentication, Host and Origin
-rules as the JPEG view, ``web/live.py``): first a text message ``{"mime": "video/mp4;
-codecs=\\"avc1.PPCCLL\\"", ...}``, then binary messages: the init segment (``ftyp`` +
-``moov``), then one media segment (``moof`` + ``mdat``) per coded picture, the first at a
-keyframe. Nothing is decoded or encoded. A stream that cannot be sent so (JPEG pictures,
-H.265) gets ``{"type": "unsupported", "reason": ...}`` and the socket is closed (4415); the
-page then shows JPEG pictures. About once a second a ``{"type": "clock"}`` text message maps the
-stream's media time to the capture wall-clock time (latency measurement, the page's status).
+rules as the JPEG view, ``web/live.py``): first a text message ``{"type": "mime", "mime":
+"video/mp4; codecs=\\"avc1.PPCCLL\\"", "width", "height", "stream", "streams"}`` (the stream
+given: the sub stream only where the camera has one), then binary messages: the init segment
+(``ftyp`` + ``moov``), then one media segment (``moof`` + ``mdat``) per coded picture, the
+first at a keyframe. Nothing is decoded or encoded. A stream that cannot be sent so (JPEG
+pictures, H.265) gets ``{"type": "unsupported", "reason": ...}`` and the socket is closed
+(4415); the page then shows JPEG pictures. About once a second a ``{"type": "clock"}`` text
+message maps the stream's media time to the capture wall-clock time (for latency figures).
 
 One ``StreamFeed`` per camera stream, made when its first viewer comes and dropped when its
 last one leaves; its ``LiveSegmenter`` makes each segment once for every viewer.
@@ -61,8 +62,9 @@ CLOSE_UNSUPPORTED = 4415
 class Mp4Viewer:
     """One WebSocket viewer of one stream: a bounded backlog, one write in flight."""
 
-    def __init__(self, socket: LiveViewSocket) -> None:
+    def __init__(self, socket: LiveViewSocket, about: dict[str, Any] | None = None) -> None:
         self.socket = socket
+        self.about = about  # added to the mime message: the stream given, the streams there
         self.init_sent: InitSegment | None = None
         self.waiting_for_keyframe = True
         # (message, kind, media time): kind "text", "mime", "init", "clock" or "media" (a
@@ -81,7 +83,7 @@ class Mp4Viewer:
     def send_init(self, init: InitSegment) -> None:
         """The mime message and the init segment, in that order."""
         self.init_sent = init
-        self._backlog.append((mime_message(init), "mime", 0.0))
+        self._backlog.append((mime_message(init, self.about), "mime", 0.0))
         self._backlog.append((init.data, "init", 0.0))
         self._backlog_bytes += len(init.data)
         self._pump()
@@ -141,9 +143,17 @@ class Mp4Viewer:
             self._writing = False
 
 
-def mime_message(init: InitSegment) -> str:
+def mime_message(init: InitSegment, about: dict[str, Any] | None = None) -> str:
+    """The mime type of a stream (what MediaSource.isTypeSupported is asked), its size, and
+    ``about`` (which stream this is, which the camera has)."""
     return json.dumps(
-        {"type": "mime", "mime": init.mime, "width": init.width, "height": init.height}
+        {
+            "type": "mime",
+            "mime": init.mime,
+            "width": init.width,
+            "height": init.height,
+            **(about or {}),
+        }
     )
 
 
@@ -322,7 +332,8 @@ class LiveViewSocket(LiveSocket):
         hub = self.mp4_hub
         self.stream_name = hub.stream_for(camera, self.get_query_argument("stream", "main"))
         self._small_send_buffer()
-        viewer = Mp4Viewer(self)
+        streams = [name for name in STREAMS if (camera, name) in hub.streams_seen] or ["main"]
+        viewer = Mp4Viewer(self, {"stream": self.stream_name, "streams": streams})
         refused = hub.add(camera, self.stream_name, self.client, viewer)
         if refused:
             self.close(1013, refused)
