@@ -6,7 +6,7 @@
 // For the `video` camera: opens its full view, waits for the <video> to show the picture (the
 // card's data-view "video") and samples it once a second for `seconds`: currentTime, frames
 // shown (getVideoPlaybackQuality), how far behind the newest buffered picture it plays, and the
-// page's latency figure (capture to display). For each `jpeg` camera: that the page shows JPEG
+// page's latency figures (capture to display: the page's median, and the last 15 pictures'). For each `jpeg` camera: that the page shows JPEG
 // pictures and says why not video. With `grid`: the all-cameras page shows a tile per camera,
 // each with a picture. Prints one JSON line with all of it.
 
@@ -47,11 +47,32 @@ try {
           hidden: video.hidden,
           canvasHidden: article.querySelector('canvas.live').hidden,
           latencyMs: Number(article.querySelector('.latency').dataset.ms ?? NaN),
+          frameLatenciesMs: (video.dataset.latencies || '').split(',').filter(Boolean).map(Number),
           view: article.dataset.view,
         };
       }),
     );
   }
+
+  // The detection overlay and the mask editor over the video: the layer covers the video's box,
+  // draws with each status, and clicks on it make a mask in the camera's (main stream) pixels.
+  const door = card(config.video);
+  await page.click(`${door} button.show-detection`);
+  const drawsBefore = Number(await page.getAttribute(`${door} canvas.detection-layer`, 'data-draws'));
+  await page.waitForTimeout(1500);
+  const layerBox = await page.locator(`${door} canvas.detection-layer`).boundingBox();
+  const videoBox = await page.locator(`${door} video`).boundingBox();
+  await page.click(`${door} button.edit-masks`);
+  for (const [fx, fy] of [[0.1, 0.1], [0.4, 0.1], [0.4, 0.4], [0.1, 0.1]]) {
+    await page.mouse.click(layerBox.x + fx * layerBox.width, layerBox.y + fy * layerBox.height);
+  }
+  result.overlay = {
+    drawsBefore,
+    drawsAfter: Number(await page.getAttribute(`${door} canvas.detection-layer`, 'data-draws')),
+    layerBox,
+    videoBox,
+    yaml: await page.inputValue(`${door} .mask-yaml`),
+  };
 
   result.jpeg = {};
   for (const name of config.jpeg || []) {

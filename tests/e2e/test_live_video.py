@@ -9,6 +9,7 @@ drives Debian's Chromium (headless) through the live page and the all-cameras gr
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from itertools import pairwise
@@ -107,6 +108,20 @@ def test_chromium_plays_the_h264_live_at_its_edge_and_shows_jpeg_where_it_cannot
     assert frames[-1] - frames[0] >= 10 * (SECONDS - 1)  # 15 fps served, some slack
     # At the live edge, every second of the 30.
     assert all(s["behind"] is not None and s["behind"] < 1.0 for s in samples), samples
+    # The overlay lies on the video and keeps drawing; a mask drawn on it is in main-stream
+    # pixels (1280x720: a tenth to four tenths of each side).
+    overlay = result["overlay"]
+    assert overlay["drawsAfter"] > overlay["drawsBefore"], overlay
+    for side in ("x", "y", "width", "height"):
+        assert overlay["layerBox"][side] == pytest.approx(overlay["videoBox"][side], abs=2)
+    corners = re.search(
+        r"- \[\[(\d+), (\d+)\], \[(\d+), (\d+)\], \[(\d+), (\d+)\]\]", overlay["yaml"]
+    )
+    assert corners, overlay["yaml"]
+    expected = (128, 72, 512, 72, 512, 288)
+    assert all(
+        abs(int(got) - want) <= 2 for got, want in zip(corners.groups(), expected, strict=True)
+    )
     # JPEG pictures for the MJPEG camera and for H.265, saying why.
     garage, garden = result["jpeg"]["garage"], result["jpeg"]["garden"]
     assert garage["view"] == "jpeg" and garage["videoHidden"] and garage["canvasFrames"] >= 3
