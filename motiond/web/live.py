@@ -425,7 +425,8 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         )
         areas = self.hub.door.detection_areas(camera)
         if areas is not None:
-            viewer.offer_text(areas_message(areas))
+            # Written now, after the hello: the viewer's one text slot may take a status first.
+            self.write_message(areas_message(areas))
 
     def on_message(self, message: str | bytes) -> None:
         if self.viewer is None:

@@ -74,6 +74,32 @@ try {
     yaml: await page.inputValue(`${door} .mask-yaml`),
   };
 
+  // The main/sub switch: the sub stream plays in the same element, then main again.
+  result.streams = [];
+  for (const wanted of ['sub', 'main']) {
+    await page.click(`${door} button.stream-toggle`);
+    await page.waitForFunction(
+      ([selector, stream]) => {
+        const article = document.querySelector(selector);
+        const video = article.querySelector('video');
+        return article.dataset.view === 'video' && video.dataset.stream === stream &&
+          video.videoWidth > 0 && !video.paused;
+      },
+      [door, wanted],
+      { timeout: 20000 },
+    );
+    const before = await page.$eval(`${door} video`, (v) => v.getVideoPlaybackQuality().totalVideoFrames);
+    await page.waitForTimeout(1000);
+    result.streams.push(
+      await page.$eval(`${door} video`, (video, framesBefore) => ({
+        stream: video.dataset.stream,
+        width: video.videoWidth,
+        height: video.videoHeight,
+        framesInASecond: video.getVideoPlaybackQuality().totalVideoFrames - framesBefore,
+      }), before),
+    );
+  }
+
   result.jpeg = {};
   for (const name of config.jpeg || []) {
     await page.goto(`${config.base}/?camera=${encodeURIComponent(name)}`);

@@ -122,6 +122,11 @@ def test_chromium_plays_the_h264_live_at_its_edge_and_shows_jpeg_where_it_cannot
     assert all(
         abs(int(got) - want) <= 2 for got, want in zip(corners.groups(), expected, strict=True)
     )
+    # The switch: the sub stream (320x180) plays, then the main stream (1280x720) again.
+    sub_view, main_view = result["streams"]
+    assert (sub_view["stream"], sub_view["width"], sub_view["height"]) == ("sub", 320, 180)
+    assert (main_view["stream"], main_view["width"], main_view["height"]) == ("main", 1280, 720)
+    assert sub_view["framesInASecond"] >= 8 and main_view["framesInASecond"] >= 8
     # JPEG pictures for the MJPEG camera and for H.265, saying why.
     garage, garden = result["jpeg"]["garage"], result["jpeg"]["garden"]
     assert garage["view"] == "jpeg" and garage["videoHidden"] and garage["canvasFrames"] >= 3

@@ -345,7 +345,8 @@ class LiveCamera {
     this.stream = this.stream === 'sub' ? 'main' : 'sub';
     localStorage.setItem('motiond.stream.' + this.name, this.stream);
     this.stopVideo();
-    this.startVideo(); // the old picture stays until the new stream's first keyframe
+    this.showJpeg(); // JPEG pictures until the other stream's first keyframe
+    this.startVideo();
   }
 
   videoLatency() {
