@@ -36,6 +36,7 @@ import logging
 import socket
 import threading
 from collections import deque
+from dataclasses import replace
 from typing import Any
 
 import tornado.ioloop
@@ -187,6 +188,9 @@ class StreamFeed:
     # -- the camera's thread --------------------------------------------------------------------
 
     def on_packet(self, frame: Frame) -> None:
+        if frame.picture is not None or frame.image is not None:
+            # The inbox keeps what the segmenter reads, not a decoded picture (megabytes).
+            frame = replace(frame, picture=None, image=None)
         with self.lock:
             if len(self._inbox) >= INBOX_FRAMES:
                 self._inbox.popleft()
@@ -226,7 +230,8 @@ class StreamFeed:
 
 
 def refuse(socket: LiveViewSocket, reason: str) -> None:
-    socket.write_message(json.dumps({"type": "unsupported", "reason": reason}))
+    with contextlib.suppress(tornado.websocket.WebSocketClosedError):
+        socket.write_message(json.dumps({"type": "unsupported", "reason": reason}))
     socket.close(CLOSE_UNSUPPORTED, "not available as MP4")
 
 
