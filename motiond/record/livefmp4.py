@@ -10,9 +10,10 @@ is one for all its viewers.
 
 ``LiveSegmenter.push`` takes frames in capture order and returns what to send: a new
 ``InitSegment`` when the stream's parameters are first known or change, and a ``Fragment`` per
-packet from the first keyframe on. It reads no clock and does no I/O. H.265 is not handled
-here (``mp4_codec`` says None): browsers that play it through MSE are few, and the page shows
-JPEG pictures instead.
+packet from the first keyframe on. It reads no clock and does no I/O. H.264 goes as ``avc1``,
+H.265 as ``hvc1`` (Safari and some Chrome builds play it; where the browser cannot,
+``MediaSource.isTypeSupported`` says so and the page shows JPEG pictures); anything else is
+refused (``UnsupportedStream``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ DEFAULT_FRAME_SECONDS = 1 / 15  # a sample's duration until two frames have been
 MAX_FRAME_SECONDS = 1.0
 TRACK_ID = 1
 _SPS, _PPS = 7, 8
+_HEVC_VPS, _HEVC_SPS, _HEVC_PPS = 32, 33, 34
 # sample_flags (ISO/IEC 14496-12 8.8.3.1): depends on no other / depends on others, non-sync
 _SYNC_SAMPLE = 0x02000000
 _NON_SYNC_SAMPLE = 0x01010000
@@ -35,7 +37,7 @@ _UNITY_MATRIX = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x4000000
 
 
 class UnsupportedStream(ValueError):
-    """Frames that cannot be sent as MP4 to a browser (not H.264: JPEG pictures, H.265)."""
+    """Frames that cannot be sent as MP4 to a browser (JPEG pictures, MPEG-4 part 2, ...)."""
 
 
 def box(kind: bytes, *payload: bytes) -> bytes:
@@ -47,14 +49,13 @@ def full_box(kind: bytes, version: int, flags: int, *payload: bytes) -> bytes:
     return box(kind, struct.pack(">I", (version << 24) | flags), *payload)
 
 
-def h264_parameter_sets(params: StreamParams, keyframe: bytes) -> tuple[list[bytes], list[bytes]]:
-    """(SPS units, PPS units): the stream's, else those in front of the keyframe."""
-    annex_b = params.parameter_sets or parameter_sets("h264", keyframe)
-    units = list(nal_units(annex_b))
-    return (
-        [u for u in units if nal_type("h264", u) == _SPS],
-        [u for u in units if nal_type("h264", u) == _PPS],
-    )
+def stream_parameter_sets(params: StreamParams, keyframe: bytes) -> dict[int, list[bytes]]:
+    """The parameter set units by NAL type: the stream's, else those in front of the keyframe."""
+    annex_b = params.parameter_sets or parameter_sets(params.codec, keyframe)
+    found: dict[int, list[bytes]] = {}
+    for unit in nal_units(annex_b):
+        found.setdefault(nal_type(params.codec, unit), []).append(unit)
+    return found
 
 
 def avc_codec_string(sps: bytes) -> str:
@@ -67,7 +68,43 @@ def avc_codec_string(sps: bytes) -> str:
 
 def mp4_codec(params: StreamParams) -> str | None:
     """The codec the segmenter can carry for this stream, or None (it cannot)."""
-    return "h264" if params.codec == "h264" else None
+    return params.codec if params.codec in ("h264", "hevc") else None
+
+
+def _rbsp(unit: bytes) -> bytes:
+    """A NAL unit's payload without emulation prevention bytes (00 00 03 -> 00 00)."""
+    out = bytearray()
+    zeros = 0
+    for byte in unit:
+        if zeros >= 2 and byte == 3:
+            zeros = 0
+            continue
+        out.append(byte)
+        zeros = zeros + 1 if byte == 0 else 0
+    return bytes(out)
+
+
+def hevc_profile_tier_level(sps: bytes) -> bytes:
+    """The 12 bytes of an H.265 SPS's general profile_tier_level: profile space, tier and
+    profile, 32 compatibility flags, 48 constraint flags, level (what hvcC and RFC 6381's
+    codec string carry)."""
+    payload = _rbsp(sps)
+    if len(payload) < 15:
+        raise UnsupportedStream("H.265 SPS too short")
+    return payload[3:15]  # after the 2-byte NAL header and the VPS id / sub-layers byte
+
+
+def hevc_codec_string(sps: bytes) -> str:
+    """RFC 6381 / ISO 14496-15 E.3: ``hvc1.<space><profile>.<compat>.<tier><level>.<flags>``."""
+    ptl = hevc_profile_tier_level(sps)
+    space = "" if ptl[0] >> 6 == 0 else "ABC"[(ptl[0] >> 6) - 1]
+    compat = int.from_bytes(ptl[1:5], "big")
+    reversed_compat = int(f"{compat:032b}"[::-1], 2)
+    tier = "H" if ptl[0] & 0x20 else "L"
+    constraints = ptl[5:11].rstrip(b"\x00")
+    parts = [f"hvc1.{space}{ptl[0] & 0x1F}", f"{reversed_compat:x}", f"{tier}{ptl[11]}"]
+    parts += [f"{b:02X}" for b in constraints]
+    return ".".join(parts)
 
 
 def length_prefixed(annex_b: bytes) -> bytes:
@@ -84,9 +121,22 @@ def _avcc(sps: list[bytes], pps: list[bytes]) -> bytes:
     return box(b"avcC", *parts)
 
 
-def _avc1(width: int, height: int, avcc: bytes) -> bytes:
+def _hvcc(vps: list[bytes], sps: list[bytes], pps: list[bytes]) -> bytes:
+    ptl = hevc_profile_tier_level(sps[0])
+    nested = (_rbsp(sps[0])[2] & 1) << 2  # sps_temporal_id_nesting_flag
+    head = bytes([1]) + ptl + bytes([0xF0, 0x00, 0xFC, 0xFD, 0xF8, 0xF8, 0, 0])
+    head += bytes([(1 << 3) | nested | 3])  # one temporal layer, 4-byte lengths
+    arrays = [(_HEVC_VPS, vps), (_HEVC_SPS, sps), (_HEVC_PPS, pps)]
+    body = bytes([len(arrays)])
+    for kind, units in arrays:
+        body += bytes([0x80 | kind]) + struct.pack(">H", len(units))
+        body += b"".join(struct.pack(">H", len(unit)) + unit for unit in units)
+    return box(b"hvcC", head, body)
+
+
+def _visual_entry(kind: bytes, width: int, height: int, config: bytes) -> bytes:
     return box(
-        b"avc1",
+        kind,
         bytes(6),
         struct.pack(">H", 1),  # data_reference_index
         bytes(16),
@@ -95,14 +145,21 @@ def _avc1(width: int, height: int, avcc: bytes) -> bytes:
         struct.pack(">H", 1),  # frame_count
         bytes(32),  # compressorname
         struct.pack(">Hh", 0x0018, -1),
-        avcc,
+        config,
     )
 
 
-def init_segment(width: int, height: int, sps: list[bytes], pps: list[bytes]) -> bytes:
-    """``ftyp`` + ``moov`` of one H.264 video track, no samples (they come in fragments)."""
-    if not sps or not pps:
-        raise UnsupportedStream("no SPS/PPS for the stream")
+def init_segment(
+    width: int, height: int, sps: list[bytes], pps: list[bytes], vps: list[bytes] | None = None
+) -> bytes:
+    """``ftyp`` + ``moov`` of one video track, no samples (they come in fragments): H.264
+    (``avc1``), or H.265 (``hvc1``) when ``vps`` is given."""
+    if not sps or not pps or vps == []:
+        raise UnsupportedStream("no parameter sets for the stream")
+    if vps is None:
+        entry = _visual_entry(b"avc1", width, height, _avcc(sps, pps))
+    else:
+        entry = _visual_entry(b"hvc1", width, height, _hvcc(vps, sps, pps))
     ftyp = box(b"ftyp", b"iso5", struct.pack(">I", 512), b"iso5iso6avc1mp41")
     mvhd = full_box(
         b"mvhd", 0, 0,
@@ -121,7 +178,7 @@ def init_segment(width: int, height: int, sps: list[bytes], pps: list[bytes]) ->
     dinf = box(b"dinf", full_box(b"dref", 0, 0, struct.pack(">I", 1), full_box(b"url ", 0, 1)))
     stbl = box(
         b"stbl",
-        full_box(b"stsd", 0, 0, struct.pack(">I", 1), _avc1(width, height, _avcc(sps, pps))),
+        full_box(b"stsd", 0, 0, struct.pack(">I", 1), entry),
         full_box(b"stts", 0, 0, bytes(4)),
         full_box(b"stsc", 0, 0, bytes(4)),
         full_box(b"stsz", 0, 0, bytes(8)),
@@ -217,10 +274,16 @@ class LiveSegmenter:
         return out
 
     def _init_for(self, params: StreamParams, keyframe: bytes) -> InitSegment:
-        sps, pps = h264_parameter_sets(params, keyframe)
-        data = init_segment(params.width, params.height, sps, pps)
-        mime = f'video/mp4; codecs="{avc_codec_string(sps[0])}"'
-        return InitSegment(mime, data, params.width, params.height)
+        sets = stream_parameter_sets(params, keyframe)
+        if params.codec == "hevc":
+            sps, pps = sets.get(_HEVC_SPS, []), sets.get(_HEVC_PPS, [])
+            data = init_segment(params.width, params.height, sps, pps, sets.get(_HEVC_VPS, []))
+            codec = hevc_codec_string(sps[0])
+        else:
+            sps, pps = sets.get(_SPS, []), sets.get(_PPS, [])
+            data = init_segment(params.width, params.height, sps, pps)
+            codec = avc_codec_string(sps[0])
+        return InitSegment(f'video/mp4; codecs="{codec}"', data, params.width, params.height)
 
     def _note_time(self, mono: float) -> None:
         if self._origin is None:

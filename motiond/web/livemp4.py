@@ -1,4 +1,4 @@
-"""The live view as the camera sent it: H.264 packets as fragmented MP4 over a WebSocket.
+"""The live view as the camera sent it: H.264/H.265 packets as fragmented MP4 over a WebSocket.
 
 ``GET /ws/live/<camera>?format=mp4&stream=main|sub`` (same authentication, Host and Origin
 rules as the JPEG view, ``web/live.py``): first a text message ``{"type": "mime", "mime":
@@ -6,7 +6,7 @@ rules as the JPEG view, ``web/live.py``): first a text message ``{"type": "mime"
 given: the sub stream only where the camera has one), then binary messages: the init segment
 (``ftyp`` + ``moov``), then one media segment (``moof`` + ``mdat``) per coded picture, the
 first at a keyframe. Nothing is decoded or encoded. A stream that cannot be sent so (JPEG
-pictures, H.265) gets ``{"type": "unsupported", "reason": ...}`` and the socket is closed
+pictures, MPEG-4 part 2) gets ``{"type": "unsupported", "reason": ...}`` and the socket is closed
 (4415); the page then shows JPEG pictures. About once a second a ``{"type": "clock"}`` text
 message maps the stream's media time to the capture wall-clock time (for latency figures).
 

@@ -187,3 +187,37 @@ def test_a_slow_viewer_skips_to_a_keyframe_and_catches_up_without_growing_memory
     assert during - before < 16 << 20, (before, during)
     # Within a GOP of reading again it shows pictures under a second old.
     assert caught_up is not None and caught_up < 1.0
+
+
+def hvcc_codec(video: CameraVideo) -> str:
+    """hvc1.<profile>.<compat, bits reversed>.<tier><level>[.<constraint bytes>] from the
+    file's hvcC (ISO/IEC 14496-15 E.3), as a browser's isTypeSupported is asked."""
+    with av.open(str(video.path)) as container:
+        hvcc = bytes(container.streams.video[0].codec_context.extradata)
+    compat = int.from_bytes(hvcc[2:6], "big")
+    parts = [
+        f"hvc1.{hvcc[1] & 0x1F}",
+        f"{int(f'{compat:032b}'[::-1], 2):x}",
+        f"{'H' if hvcc[1] & 0x20 else 'L'}{hvcc[12]}",
+    ]
+    return ".".join(parts + [f"{b:02X}" for b in hvcc[6:12].rstrip(b"\x00")])
+
+
+def test_an_h265_camera_goes_as_hvc1_its_own_pictures(
+    tmp_path: Path, camera_media: CameraMediaCache, rtsp_camera: StartRtspCamera
+) -> None:
+    video = camera_media(width=640, height=360, seconds=12.0, codec="hevc", gop=15)
+    server = rtsp_camera({"/main": video}, loop=True)
+    daemon = RunningDaemon(tmp_path, {"cameras": [{"name": "door", "source": server.url("/main")}]})
+    daemon.start()
+    try:
+        got = receive_mp4(ws_url(daemon, "stream=main"), fragments=20)
+    finally:
+        daemon.stop()
+    assert got.texts[0][1]["mime"] == f'video/mp4; codecs="{hvcc_codec(video)}"'
+    assert fragment_info(got.media[0]).keyframe
+    clip = as_file(got, tmp_path / "live-hevc.mp4")
+    codec, pictures = coded_pictures(clip)
+    assert codec == "hevc" and len(pictures) == 20
+    _, served = coded_pictures(video.path)
+    assert match_pictures(pictures, served, loop=True) % video.gop == 0

@@ -130,9 +130,53 @@ def test_pictures_that_are_not_h264_are_refused() -> None:
     jpeg_frame = Frame(seq=0, mono=0.0, wall=0.0, width=2, height=2, jpeg=b"\xff\xd8")
     with pytest.raises(UnsupportedStream):
         segmenter.push(jpeg_frame)
-    hevc = StreamParams("hevc", b"", 320, 240)
-    with pytest.raises(UnsupportedStream, match="hevc"):
+    mpeg4 = StreamParams("mpeg4", b"", 320, 240)
+    with pytest.raises(UnsupportedStream, match="mpeg4"):
         segmenter.push(
             Frame(seq=0, mono=0.0, wall=0.0, width=320, height=240,
-                  packet=VideoPacket(b"\x00\x00\x01\x40\x01", True, hevc))
+                  packet=VideoPacket(b"\x00\x00\x01\xb6", True, mpeg4))
         )  # fmt: skip
+
+
+def hevc_packets(count: int = 30) -> list[tuple[bytes, bool]]:
+    encoder = av.CodecContext.create("libx265", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = 320, 240, "yuv420p"
+    encoder.time_base = Fraction(1, FPS)
+    encoder.options = {
+        "preset": "ultrafast",
+        "x265-params": "keyint=10:min-keyint=10:bframes=0:scenecut=0:repeat-headers=1:"
+        "log-level=error",
+    }
+    packets: list[tuple[bytes, bool]] = []
+    for index in range(count):
+        image = np.zeros((240, 320, 3), np.uint8)
+        image[:, (index * 7) % 300 : (index * 7) % 300 + 20] = 255
+        picture = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
+        picture.pts = index
+        packets += [(bytes(p), p.is_keyframe) for p in encoder.encode(picture)]
+    packets += [(bytes(p), p.is_keyframe) for p in encoder.encode(None)]
+    return packets
+
+
+def test_h265_goes_as_hvc1_with_its_profile_tier_and_level(tmp_path: Path) -> None:
+    params = StreamParams("hevc", b"", 320, 240)
+    packets = hevc_packets()
+    segmenter = LiveSegmenter()
+    made = [
+        item
+        for i, (data, key) in enumerate(packets)
+        for item in segmenter.push(
+            Frame(seq=i, mono=i / FPS, wall=0.0, width=320, height=240,
+                  packet=VideoPacket(data, key, params))
+        )
+    ]  # fmt: skip
+    init = made[0]
+    assert isinstance(init, InitSegment)
+    # Main profile (1), compatible with Main (flag 1 << 1 reversed: 6), level 2 (60), progressive.
+    assert init.mime == 'video/mp4; codecs="hvc1.1.6.L60.90"'
+    path = tmp_path / "live-hevc.mp4"
+    path.write_bytes(b"".join(m.data for m in made))
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "hevc"
+        assert sum(1 for _ in container.decode(video=0)) == len(packets)

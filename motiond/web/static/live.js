@@ -1,9 +1,10 @@
 // The live page: one card per camera with its picture, its state, a chart of the changed
 // fraction against the threshold, and the measured latency; below, the newest clips and motion
-// snapshots. See docs/web-contract.md. The picture is the camera's own H.264 in a <video>
+// snapshots. See docs/web-contract.md. The picture is the camera's own H.264/H.265 in a <video>
 // (mse.js) where the browser plays it; until its first picture, and where it cannot (a JPEG
-// camera, H.265, no MSE), WebSocket JPEGs drawn on a canvas. With the video playing, the JPEG
-// socket carries only the status (frames=0). ?camera=NAME shows that camera alone.
+// camera, no MSE, a codec the browser lacks: H.265 outside Safari), WebSocket JPEGs drawn on a
+// canvas. With the video playing, the JPEG socket carries only the status (frames=0).
+// ?camera=NAME shows that camera alone.
 
 import {
   api,
@@ -271,7 +272,7 @@ class LiveCamera {
     this.retryTimer = setTimeout(() => this.connect(), delay * (0.8 + 0.4 * Math.random()));
   }
 
-  // -- the video (the camera's own H.264) ---------------------------------------------------
+  // -- the video (the camera's own H.264 or H.265) -------------------------------------------
 
   startVideo() {
     if (this.player || this.videoRefused || !canPlayMp4() || document.hidden) return;

@@ -1,8 +1,8 @@
 // The live view as the camera sent it: fragmented MP4 from /ws/live/<camera>?format=mp4 played
 // in a <video> through Media Source Extensions (ManagedMediaSource where that is what the
 // browser has: iOS 17.1+). It stays at the live edge: more than MAX_BEHIND_S behind, it jumps
-// forward. Where MSE or the stream's codec is not supported, or the stream is not H.264 (a
-// JPEG camera, H.265), it says so through onUnsupported and the page shows JPEG pictures.
+// forward. Where MSE or the stream's codec is not supported, or the stream is not H.264/H.265 (a
+// JPEG camera), it says so through onUnsupported and the page shows JPEG pictures.
 
 import { url } from './common.js';
 
