@@ -30,6 +30,7 @@ send buffer is kept small (``SEND_BUFFER``) so a slow reader is seen here, not h
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -122,26 +123,33 @@ class Mp4Viewer:
         self._backlog_bytes = 0
 
     def _pump(self) -> None:
-        if not self._writing and self._backlog:
-            self._writing = True
-            tornado.ioloop.IOLoop.current().add_callback(self._send)
-
-    async def _send(self) -> None:
-        try:
-            while self._backlog:
-                message, kind, _ = self._backlog.popleft()
-                if isinstance(message, str):
-                    await self.socket.write_message(message)
-                    continue
+        """Write what waits, one message in flight: written now when nothing is (no task of
+        our own per message: this runs for every picture and viewer), else when it is done."""
+        while not self._writing and self._backlog:
+            message, kind, _ = self._backlog.popleft()
+            if isinstance(message, bytes):
                 self._backlog_bytes -= len(message)
-                await self.socket.write_message(message, binary=True)
-                if kind == "media":
-                    self.fragments_sent += 1
-        except tornado.websocket.WebSocketClosedError:
-            self._backlog.clear()
-            self._backlog_bytes = 0
-        finally:
-            self._writing = False
+            try:
+                written = self.socket.write_message(message, binary=isinstance(message, bytes))
+            except tornado.websocket.WebSocketClosedError:
+                self._closed()
+                return
+            if kind == "media":
+                self.fragments_sent += 1
+            if not written.done():
+                self._writing = True
+                written.add_done_callback(self._written)
+
+    def _written(self, written: asyncio.Future[None]) -> None:
+        self._writing = False
+        if written.cancelled() or written.exception() is not None:
+            self._closed()  # WebSocketClosedError: on_close removes this viewer
+            return
+        self._pump()
+
+    def _closed(self) -> None:
+        self._backlog.clear()
+        self._backlog_bytes = 0
 
 
 def mime_message(init: InitSegment, about: dict[str, Any] | None = None) -> str:
