@@ -1,13 +1,18 @@
 // The live view as the camera sent it: fragmented MP4 from /ws/live/<camera>?format=mp4 played
 // in a <video> through Media Source Extensions (ManagedMediaSource where that is what the
 // browser has: iOS 17.1+). It stays at the live edge: more than MAX_BEHIND_S behind, it jumps
-// forward. Where MSE or the stream's codec is not supported, or the stream is not H.264/H.265 (a
+// forward; more than CATCH_UP_S behind, it plays 10% faster until close again. Where MSE or the stream's codec is not supported, or the stream is not H.264/H.265 (a
 // JPEG camera), it says so through onUnsupported and the page shows JPEG pictures.
 
 import { url } from './common.js';
 
 const MAX_BEHIND_S = 1.0; // jump to the live edge when this far behind it
 const EDGE_S = 0.1; // where a jump lands, before the newest picture
+// Between the two: play a little faster until close to the edge again (the browser's own
+// start-up buffering would otherwise stay as latency for good).
+const CATCH_UP_S = 0.25;
+const CAUGHT_UP_S = 0.15;
+const CATCH_UP_RATE = 1.1;
 const KEEP_S = 10; // seconds of video kept behind the playhead
 const MAX_QUEUE = 150; // segments waiting to be appended (a busy page): reconnect beyond
 const CLOSE_UNSUPPORTED = 4415;
@@ -160,9 +165,15 @@ export class MsePlayer {
     const end = ranges.end(last);
     const start = ranges.start(last);
     const inLast = video.currentTime >= start && video.currentTime <= end;
-    if (!inLast || end - video.currentTime > MAX_BEHIND_S) {
+    const behind = end - video.currentTime;
+    if (!inLast || behind > MAX_BEHIND_S) {
       if (this.playing) this.jumps += 1;
       video.currentTime = Math.max(start, end - EDGE_S);
+      video.playbackRate = 1;
+    } else if (video.playbackRate === 1 && behind > CATCH_UP_S) {
+      video.playbackRate = CATCH_UP_RATE;
+    } else if (video.playbackRate !== 1 && behind < CAUGHT_UP_S) {
+      video.playbackRate = 1;
     }
     if (!this.playing) {
       this.playing = true;
