@@ -17,8 +17,8 @@ disarmed so that clip writing does not blur the figures. Then:
 
 Prints Markdown and writes it, with every figure as JSON, to bench-results/bench_live_mp4.*.
 
-    python -m scripts.bench_live_mp4            # about 3 minutes
-    python -m scripts.bench_live_mp4 --quick    # about 1.5 minutes
+    python -m scripts.bench_live_mp4            # about 4 minutes
+    python -m scripts.bench_live_mp4 --quick    # about 2 minutes
 """
 
 from __future__ import annotations
