@@ -5,9 +5,9 @@ it changes a camera only through the camera's own methods (``arm``, ``take_snaps
 ``add_frame_listener``). The set of cameras changes on reload: the daemon replaces its camera
 dict and this object reads the current one on every call.
 
-Thread crossings: frame listeners are added on the IOLoop (while the web app is built) and
-read on capture and detection threads; the tuple of them is replaced, never changed in place,
-so a reader always sees a whole one (``_listeners_lock`` only orders the writers).
+Thread crossings: frame (and packet) listeners are added on the IOLoop (while the web app is
+built) and read on capture and detection threads; each tuple of them is replaced, never changed
+in place, so a reader always sees a whole one (``_listeners_lock`` only orders the writers).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from motiond.control import (
     CameraStatus,
     DetectionAreas,
     FrameListener,
+    PacketListener,
     SnapshotsTooFrequent,
     UnknownCamera,
 )
@@ -45,6 +46,8 @@ class RunningCamera(Protocol):
 
     def add_frame_listener(self, listener: FrameListener) -> None: ...
 
+    def add_packet_listener(self, listener: PacketListener) -> None: ...
+
 
 class LiveCameras:
     """Implements ``CameraDoor`` over the daemon's running cameras."""
@@ -64,6 +67,7 @@ class LiveCameras:
         self._rate = rate  # None: no limit
         self._clock = clock
         self._listeners: tuple[FrameListener, ...] = ()
+        self._packet_listeners: tuple[PacketListener, ...] = ()
         self._listeners_lock = threading.Lock()
 
     def names(self) -> list[str]:
@@ -109,14 +113,23 @@ class LiveCameras:
         with self._listeners_lock:
             self._listeners = (*self._listeners, listener)
 
+    def add_packet_listener(self, listener: PacketListener) -> None:
+        with self._listeners_lock:
+            self._packet_listeners = (*self._packet_listeners, listener)
+
     def attach(self, camera: RunningCamera) -> None:
-        """Hand this camera's frames to the frame listeners (the daemon calls it before the
-        camera starts)."""
+        """Hand this camera's frames to the frame and packet listeners (the daemon calls it
+        before the camera starts)."""
         camera.add_frame_listener(self._hand_over)
+        camera.add_packet_listener(self._hand_over_packet)
 
     def _hand_over(self, name: str, frame: Frame, result: MotionResult | None) -> None:
         for listener in self._listeners:
             listener(name, frame, result)
+
+    def _hand_over_packet(self, name: str, stream: str, frame: Frame) -> None:
+        for listener in self._packet_listeners:
+            listener(name, stream, frame)
 
     def _running(self, name: str) -> RunningCamera:
         camera = self._cameras().get(name)

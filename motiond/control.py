@@ -10,7 +10,7 @@ import it.
 
 Threads: methods documented *quick* only read values that one thread each writes (any thread:
 the web side calls them on the IOLoop, MQTT on its thread); *blocking* ones write a file (the
-web side calls them from its executor). A frame listener is called on a camera's capture
+web side calls them from its executor). A frame (or packet) listener is called on a camera's capture
 thread (or its detection thread, with a sub stream) and must only hand the frame over, never
 block.
 """
@@ -88,6 +88,11 @@ class SnapshotsTooFrequent(Exception):
 # nothing was detected); must only hand the frame over, never block.
 FrameListener = Callable[[str, Frame, MotionResult | None], None]
 
+# Called with the camera's name, the stream ("main", or "sub": an IP camera's detection
+# stream) and each frame read from it, as the camera sent it (a coded packet, a JPEG, or a
+# picture); on the thread that reads that stream; must only hand the frame over, never block.
+PacketListener = Callable[[str, str, Frame], None]
+
 
 class CameraDoor(Protocol):
     """The running cameras, by name, as the web side and MQTT may use them."""
@@ -119,4 +124,9 @@ class CameraDoor(Protocol):
 
     def add_frame_listener(self, listener: FrameListener) -> None:
         """Call ``listener`` with every camera's frames, including cameras started later."""
+        ...
+
+    def add_packet_listener(self, listener: PacketListener) -> None:
+        """Call ``listener`` with every frame of every camera's streams (main and sub), as
+        read, including cameras started later."""
         ...

@@ -15,7 +15,13 @@ import shutil
 import time
 from typing import Any
 
-from motiond.control import CameraDoor, CameraStatus, DetectionAreas, FrameListener
+from motiond.control import (
+    CameraDoor,
+    CameraStatus,
+    DetectionAreas,
+    FrameListener,
+    PacketListener,
+)
 from motiond.notify.hooks import HookRunner
 from motiond.notify.mqtt_bridge import MqttBridge
 from motiond.notify.upload import Uploader
@@ -93,6 +99,9 @@ class DaemonDoor:
 
     def add_frame_listener(self, listener: FrameListener) -> None:
         self._cameras.add_frame_listener(listener)
+
+    def add_packet_listener(self, listener: PacketListener) -> None:
+        self._cameras.add_packet_listener(listener)
 
     def known_cameras(self) -> set[str]:
         return set(self._cameras.names()) | self._index.cameras() | self._segments.cameras()

@@ -19,6 +19,9 @@ Thread crossings (the only ones):
   the capture thread, or the detection thread with a sub stream); a listener must only hand
   the frame over (the web side uses ``IOLoop.add_callback``) and never block. The tuple of
   listeners is replaced, never changed in place.
+- Packet listeners (``add_packet_listener``): called with every frame read, as read, tagged
+  with its stream: "main" on the capture thread, "sub" on the detection thread; the same
+  rule (hand over, never block). The live view's MP4 feed copies the camera's packets from here.
 - With a sub stream, ``DetectionThread`` hands its results to the capture thread through a
   bounded deque (``Detections``); a full one drops the oldest (counted). Each result carries
   the scene report as levels (night, suspect, tampered since), so a dropped one loses nothing
@@ -49,7 +52,13 @@ from motiond.capture.reconnect import open_retrying, wait_beating
 from motiond.capture.sources.base import Source, SourceError, SourceFactory
 from motiond.capture.substream import DetectionThread
 from motiond.config.camera import CameraConfig
-from motiond.control import CameraStatus, CameraUnavailable, DetectionAreas, FrameListener
+from motiond.control import (
+    CameraStatus,
+    CameraUnavailable,
+    DetectionAreas,
+    FrameListener,
+    PacketListener,
+)
 from motiond.detect.boxes import MotionResult
 from motiond.detect.watch import Detection, PictureWatch
 from motiond.events import CameraOffline, CameraOnline, EventSink
@@ -86,6 +95,7 @@ class CameraWorker:
         self.stop_event = threading.Event()
         self._armed = True
         self._frame_listeners: tuple[FrameListener, ...] = ()
+        self._packet_listeners: tuple[PacketListener, ...] = ()
         self._listeners_lock = threading.Lock()  # orders add_frame_listener's writers
         self.capture_heartbeat = time.monotonic()  # capture loop's last sign of life (watchdog)
         self.online = False
@@ -106,7 +116,7 @@ class CameraWorker:
                 config,
                 self.watch,
                 self.stop_event,
-                on_picture=self._show,
+                on_picture=self._show_sub,
                 armed=lambda: self._armed,
             )
         self._wall_offset: float | None = None
@@ -172,6 +182,11 @@ class CameraWorker:
         """Call ``listener`` with each new picture (see the module's docstring)."""
         with self._listeners_lock:
             self._frame_listeners = (*self._frame_listeners, listener)
+
+    def add_packet_listener(self, listener: PacketListener) -> None:
+        """Call ``listener`` with each frame read, of either stream (see the module's docstring)."""
+        with self._listeners_lock:
+            self._packet_listeners = (*self._packet_listeners, listener)
 
     def status(self) -> CameraStatus:
         now = time.monotonic()
@@ -334,6 +349,7 @@ class CameraWorker:
 
     def _process(self, frame: Frame) -> None:
         self._note_clocks(frame)
+        self._hand_packet("main", frame)
         self.frames += 1
         self.last_frame_mono = frame.mono
         self._frame_times.append(frame.mono)
@@ -377,6 +393,16 @@ class CameraWorker:
         name = self.config.name
         for listener in self._frame_listeners:
             listener(name, frame, result)
+
+    def _show_sub(self, frame: Frame, result: MotionResult | None) -> None:
+        """A picture of the sub stream (detection thread): its packet, then as ``_show``."""
+        self._hand_packet("sub", frame)
+        self._show(frame, result)
+
+    def _hand_packet(self, stream: str, frame: Frame) -> None:
+        name = self.config.name
+        for listener in self._packet_listeners:
+            listener(name, stream, frame)
 
     def _note_clocks(self, frame: Frame) -> None:
         """Log a wall-clock jump (NTP sync on a board without RTC, a manual change); no more."""

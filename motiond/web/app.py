@@ -17,7 +17,7 @@ import tornado.web
 
 from motiond.config.web import WebConfig
 from motiond.threads import named_executor
-from motiond.web import api, export, live, media, pages, timeline
+from motiond.web import api, export, live, livemp4, media, pages, timeline
 from motiond.web.base import MAX_BODY_BYTES, WebContext
 from motiond.web.bounds import log_request
 from motiond.web.door import Door
@@ -34,10 +34,13 @@ PING_TIMEOUT = 30.0
 class MotiondApp(tornado.web.Application):
     """The application plus what it owns: the live hub, the executors, the sessions."""
 
-    def __init__(self, context: WebContext, hub: live.LiveHub, **settings: Any) -> None:
+    def __init__(
+        self, context: WebContext, hub: live.LiveHub, mp4_hub: livemp4.Mp4Hub, **settings: Any
+    ) -> None:
         self.context = context
         self.hub = hub
-        super().__init__(routes(context, hub), **settings)
+        self.mp4_hub = mp4_hub
+        super().__init__(routes(context, hub, mp4_hub), **settings)
 
     def reload_secret(self) -> None:
         """IOLoop thread: take up a rotated (or removed) cookie secret; sessions end then."""
@@ -50,6 +53,7 @@ class MotiondApp(tornado.web.Application):
     def close(self) -> None:
         """Close live viewers and stop the executors (queued work is dropped)."""
         self.hub.stop()
+        self.mp4_hub.stop()
         for executor in (self.context.io_executor, self.context.auth_executor):
             executor.shutdown(wait=False, cancel_futures=True)
 
@@ -83,10 +87,17 @@ def make_app(
         web.max_viewers_per_camera,
         web.max_viewers_per_client,
     )
+    mp4_hub = livemp4.Mp4Hub(
+        tornado.ioloop.IOLoop.current(),
+        door,
+        web.max_viewers_per_camera,
+        web.max_viewers_per_client,
+    )
     context.viewers = hub.viewers
     return MotiondApp(
         context,
         hub,
+        mp4_hub,
         cookie_secret=sessions.secret,
         websocket_max_message_size=4096,
         websocket_ping_interval=ping_interval,
@@ -101,16 +112,23 @@ def make_app(
     )
 
 
-def routes(context: WebContext, hub: live.LiveHub) -> list[tuple[str, Any, dict[str, Any]]]:
+def routes(
+    context: WebContext, hub: live.LiveHub, mp4_hub: livemp4.Mp4Hub
+) -> list[tuple[str, Any, dict[str, Any]]]:
     given = {"context": context}
     return [
         (r"/", pages.PageHandler, {**given, "page": "index.html"}),
         (r"/clips", pages.PageHandler, {**given, "page": "clips.html"}),
         (r"/review", pages.PageHandler, {**given, "page": "review.html"}),
+        (r"/grid", pages.PageHandler, {**given, "page": "grid.html"}),
         (r"/login", pages.LoginHandler, {**given, "page": "login.html"}),
         (r"/logout", pages.LogoutHandler, given),
         (r"/static/(.*)", pages.StaticAssetHandler, {**given, "path": str(pages.STATIC_DIR)}),
-        (r"/ws/live/([^/]+)", live.LiveSocket, {**given, "hub": hub}),
+        (
+            r"/ws/live/([^/]+)",
+            livemp4.LiveViewSocket,
+            {**given, "hub": hub, "mp4_hub": mp4_hub},
+        ),
         (r"/media/(.*)", media.MediaHandler, {**given, "path": str(context.door.storage.root)}),
         (r"/healthz", api.HealthHandler, given),
         (r"/metrics", api.MetricsHandler, given),

@@ -65,7 +65,7 @@ class Viewer:
         self.frames_skipped = 0
 
     def wants_frame(self, now: float) -> bool:
-        return now - self.last_offered >= self.min_interval
+        return self.min_interval >= 0 and now - self.last_offered >= self.min_interval
 
     def offer_frame(self, jpeg: bytes, info: str | None, now: float) -> None:
         self.last_offered = now
@@ -372,7 +372,8 @@ class LiveHub:
 
 
 class LiveSocket(tornado.websocket.WebSocketHandler):
-    """``/ws/live/<camera>?fps=N&width=W``: binary JPEG frames and JSON status text."""
+    """``/ws/live/<camera>?fps=N&width=W``: binary JPEG frames and JSON status text
+    (``frames=0``: the text alone)."""
 
     hub: LiveHub
     viewer: Viewer | None = None
@@ -414,6 +415,8 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         width = _positive_int(self.get_query_argument("width", ""))
         fps = _positive_float(self.get_query_argument("fps", ""))
         viewer = Viewer(self, width, fps)
+        if self.get_query_argument("frames", "") == "0":
+            viewer.min_interval = -1.0  # status and areas only (the page plays the MP4 view)
         refused = self.hub.add(camera, self.client, viewer)
         if refused:
             self.close(1013, refused)
@@ -426,7 +429,8 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         )
         areas = self.hub.door.detection_areas(camera)
         if areas is not None:
-            viewer.offer_text(areas_message(areas))
+            # Written now, after the hello: the viewer's one text slot may take a status first.
+            self.write_message(areas_message(areas))
 
     def on_message(self, message: str | bytes) -> None:
         if self.viewer is None:

@@ -26,6 +26,8 @@ WEB_MAY_IMPORT = {
     "motiond.store.layout",
     "motiond.threads",
     "motiond.units",
+    "motiond.capture.nal",  # pure: NAL units of H.264/H.265
+    "motiond.record.livefmp4",  # pure: a camera's packets as MP4 segments for the live view
 }
 DAEMON_INTERNALS = [
     "motiond.cameras",

@@ -1,6 +1,10 @@
-// The live page: one card per camera with its picture (WebSocket JPEGs drawn on a canvas), its
-// state, a chart of the changed fraction against the threshold, and the measured latency;
-// below, the newest clips and motion snapshots. See docs/web-contract.md.
+// The live page: one card per camera with its picture, its state, a chart of the changed
+// fraction against the threshold, and the measured latency; below, the newest clips and motion
+// snapshots. See docs/web-contract.md. The picture is the camera's own H.264/H.265 in a <video>
+// (mse.js) where the browser plays it; until its first picture, and where it cannot (a JPEG
+// camera, no MSE, a codec the browser lacks: H.265 outside Safari), WebSocket JPEGs drawn on a
+// canvas. With the video playing, the JPEG socket carries only the status (frames=0).
+// ?camera=NAME shows that camera alone.
 
 import {
   api,
@@ -16,6 +20,7 @@ import {
   url,
 } from './common.js';
 import { DetectionLayer } from './detection.js';
+import { MsePlayer, canPlayMp4 } from './mse.js';
 
 const CHART_SECONDS = 30;
 const PING_INTERVAL_MS = 2000;
@@ -27,6 +32,7 @@ const RESIZE_RECONNECT_RATIO = 0.25; // reconnect for a new width only when it d
 const CLOSE_POLICY = 1008;
 const CLOSE_TRY_AGAIN_LATER = 1013;
 const CLOSE_UNKNOWN_CAMERA = 4404;
+const VIDEO_RETRY_MS = 3000;
 
 const cameras = new Map();
 
@@ -57,6 +63,12 @@ class LiveCamera {
     this.part = (selector) => this.card.querySelector(selector);
     this.part('.camera-name').textContent = this.name;
     this.canvas = this.part('canvas.live');
+    this.video = this.part('video.live-video');
+    this.player = null; // the MP4 view, while it runs
+    this.videoActive = false; // the video shows the picture (the JPEG socket: status only)
+    this.videoRefused = ''; // why this camera cannot be shown as video here (stays so)
+    this.stream = localStorage.getItem('motiond.stream.' + this.name) || 'main';
+    this.videoTimer = null;
     if (info.width && info.height) {
       this.canvas.width = info.width;
       this.canvas.height = info.height;
@@ -88,6 +100,7 @@ class LiveCamera {
 
     this.part('.arm-toggle').addEventListener('click', () => this.toggleArmed());
     this.part('.snapshot').addEventListener('click', () => this.takeSnapshot());
+    this.part('.stream-toggle').addEventListener('click', () => this.switchStream());
     this.applyStatus(info);
     this.part('.delta-now').textContent = formatPercent(info.last_delta);
     this.part('.threshold-now').textContent = formatPercent(info.threshold);
@@ -110,6 +123,7 @@ class LiveCamera {
     target.protocol = target.protocol === 'https:' ? 'wss:' : 'ws:';
     this.requestedWidth = this.wantedWidth();
     if (this.requestedWidth) target.searchParams.set('width', String(this.requestedWidth));
+    if (this.videoActive) target.searchParams.set('frames', '0');
     let socket;
     try {
       socket = new WebSocket(target);
@@ -124,9 +138,15 @@ class LiveCamera {
     socket.addEventListener('open', () => socket === this.socket && this.onOpen());
     socket.addEventListener('message', (event) => socket === this.socket && this.onMessage(event));
     socket.addEventListener('close', (event) => socket === this.socket && this.onClose(event));
+    this.startVideo();
   }
 
   disconnect() {
+    this.stopVideo();
+    this.closeSocket();
+  }
+
+  closeSocket() {
     if (!this.socket) return;
     const socket = this.socket;
     this.socket = null;
@@ -186,7 +206,7 @@ class LiveCamera {
           this.info.height = message.height;
           this.detection.setSize(message.width, message.height);
         }
-        if (!this.framesDrawn) this.setOverlay('waiting for the picture…');
+        if (!this.framesDrawn && !this.videoActive) this.setOverlay('waiting for the picture…');
         break;
       case 'frame':
         this.frameMeta = message;
@@ -252,6 +272,93 @@ class LiveCamera {
     this.retryTimer = setTimeout(() => this.connect(), delay * (0.8 + 0.4 * Math.random()));
   }
 
+  // -- the video (the camera's own H.264 or H.265) -------------------------------------------
+
+  startVideo() {
+    if (this.player || this.videoRefused || !canPlayMp4() || document.hidden) return;
+    clearTimeout(this.videoTimer);
+    this.player = new MsePlayer(this.video, this.name, this.stream, {
+      onPlaying: () => this.onVideoPlaying(),
+      onUnsupported: (reason) => this.onVideoRefused(reason),
+      onClosed: () => this.onVideoClosed(),
+      onStream: (message) => this.onVideoStream(message),
+    });
+    this.card.dataset.view = this.videoActive ? 'video' : 'jpeg';
+  }
+
+  stopVideo() {
+    clearTimeout(this.videoTimer);
+    if (this.player) {
+      const player = this.player;
+      this.player = null;
+      player.stop();
+    }
+  }
+
+  onVideoStream(message) {
+    const toggle = this.part('.stream-toggle');
+    const streams = Array.isArray(message.streams) ? message.streams : ['main'];
+    toggle.hidden = streams.length < 2;
+    toggle.textContent = message.stream === 'sub' ? 'Full resolution' : 'Low resolution';
+    toggle.title = `Now: the ${message.stream} stream, ${message.width}x${message.height}`;
+    this.video.dataset.stream = message.stream;
+    this.video.dataset.mime = message.mime;
+  }
+
+  onVideoPlaying() {
+    if (this.videoActive) return;
+    this.videoActive = true;
+    this.video.hidden = false;
+    this.canvas.hidden = true;
+    this.card.dataset.view = 'video';
+    this.updateOverlay();
+    this.closeSocket(); // again, status only
+    this.connect();
+  }
+
+  // JPEG pictures again: the video stopped (or never started).
+  showJpeg() {
+    if (!this.videoActive) return;
+    this.videoActive = false;
+    this.video.hidden = true;
+    this.canvas.hidden = false;
+    this.card.dataset.view = 'jpeg';
+    this.closeSocket(); // again, with pictures
+    this.connect();
+  }
+
+  onVideoRefused(reason) {
+    this.player = null;
+    this.videoRefused = reason;
+    this.card.dataset.videoRefused = reason;
+    this.card.dataset.view = 'jpeg';
+    this.showJpeg();
+  }
+
+  onVideoClosed() {
+    this.player = null;
+    this.showJpeg();
+    clearTimeout(this.videoTimer);
+    this.videoTimer = setTimeout(() => this.startVideo(), VIDEO_RETRY_MS);
+  }
+
+  switchStream() {
+    this.stream = this.stream === 'sub' ? 'main' : 'sub';
+    localStorage.setItem('motiond.stream.' + this.name, this.stream);
+    this.stopVideo();
+    this.showJpeg(); // JPEG pictures until the other stream's first keyframe
+    this.startVideo();
+  }
+
+  videoLatency() {
+    const player = this.player;
+    if (!this.videoActive || !player || !player.latencies.length) return;
+    const latency = Math.round(median(player.latencies.slice(-30)));
+    const text = this.part('.latency');
+    text.textContent = `latency ${latency} ms`;
+    text.dataset.ms = String(latency);
+  }
+
   onResize() {
     this.drawChart();
     clearTimeout(this.resizeTimer);
@@ -259,7 +366,7 @@ class LiveCamera {
       const wanted = this.wantedWidth();
       const had = this.requestedWidth || this.info.width || 0;
       const now = wanted || this.info.width || 0;
-      if (this.socket && had && Math.abs(now - had) / had > RESIZE_RECONNECT_RATIO) {
+      if (this.socket && !this.videoActive && had && Math.abs(now - had) / had > RESIZE_RECONNECT_RATIO) {
         this.disconnect();
         this.connect();
       }
@@ -326,7 +433,7 @@ class LiveCamera {
   updateOverlay() {
     if (this.socket && this.socket.readyState === WebSocket.OPEN) {
       if (this.online === false) this.setOverlay('camera offline');
-      else if (!this.framesDrawn) this.setOverlay('waiting for the picture…');
+      else if (!this.framesDrawn && !this.videoActive) this.setOverlay('waiting for the picture…');
       else this.setOverlay('');
     }
   }
@@ -356,6 +463,7 @@ class LiveCamera {
       : 'Record clips again when something moves';
     this.applySceneStatus(status);
 
+    this.videoLatency();
     const shown = this.shownFps();
     const cameraFps = typeof status.fps === 'number' ? status.fps.toFixed(1) : '–';
     this.part('.fps').textContent =
@@ -591,6 +699,10 @@ async function loadCameras() {
   notify('');
   box.replaceChildren();
   if (!list.length) box.append(el('p', { class: 'muted' }, 'No cameras are configured.'));
+  const only = new URLSearchParams(location.search).get('camera');
+  if (only && list.some((info) => info.name === only)) {
+    list = list.filter((info) => info.name === only);
+  }
   box.dataset.count = String(list.length);
   for (const info of list) {
     const camera = new LiveCamera(info, refreshRecentSoon);
