@@ -28,6 +28,7 @@ class Regions:
 
     def __init__(self, changed: np.ndarray) -> None:
         self._changed = changed
+        self.shape: tuple[int, ...] = changed.shape
         merged = cv2.dilate(changed, MERGE_KERNEL)
         self.count, labels = cv2.connectedComponents(merged, connectivity=8)
         points = cv2.findNonZero(changed)  # far faster than np.nonzero
@@ -66,8 +67,18 @@ class Regions:
     ) -> tuple[tuple[Box, ...], tuple[Box, ...]]:
         """(regions with at least ``min_pixels`` counted, the other changed regions), each
         around its changed pixels, largest first, in source pixels; at most MAX_BOXES each."""
+        counted, _, ignored, _ = self.labelled_boxes(counts >= min_pixels, scale)
+        return counted, ignored
+
+    def labelled_boxes(
+        self, counts: np.ndarray, scale: tuple[float, float]
+    ) -> tuple[tuple[Box, ...], np.ndarray, tuple[Box, ...], np.ndarray]:
+        """(boxes of the regions where ``counts`` (one bool per region) is true, their
+        region numbers, boxes of the others, theirs), around their changed pixels, largest
+        first, in source pixels; at most MAX_BOXES each."""
+        none = np.zeros(0, np.intp)
         if self.count <= 1:
-            return (), ()
+            return (), none, (), none
         order = np.argsort(self.label, kind="stable")
         starts = np.concatenate(([0], np.cumsum(self.sizes[1:])[:-1]))
         xs, ys = self.xs[order], self.ys[order]
@@ -76,10 +87,11 @@ class Regions:
         width = np.maximum.reduceat(xs, starts) + 1 - left
         height = np.maximum.reduceat(ys, starts) + 1 - top
         by_size = np.argsort(-self.sizes[1:], kind="stable")
-        counted = counts[1:][by_size] >= min_pixels
+        counted = counts[1:][by_size]
         sx, sy = scale
         result: list[tuple[Box, ...]] = []
-        for chosen in (by_size[counted][:MAX_BOXES], by_size[~counted][:MAX_BOXES]):
+        picked = (by_size[counted][:MAX_BOXES], by_size[~counted][:MAX_BOXES])
+        for chosen in picked:
             rows = np.rint(
                 np.stack(
                     (left[chosen] * sx, top[chosen] * sy, width[chosen] * sx, height[chosen] * sy),
@@ -87,4 +99,11 @@ class Regions:
                 )
             ).astype(int)
             result.append(tuple(Box(x, y, max(1, w), max(1, h)) for x, y, w, h in rows.tolist()))
-        return result[0], result[1]
+        return result[0], picked[0] + 1, result[1], picked[1] + 1
+
+    def middles(self) -> tuple[np.ndarray, np.ndarray]:
+        """The mean x and y of each region's changed pixels (index 0: none, 0)."""
+        sizes = np.maximum(self.sizes, 1)
+        xs = np.bincount(self.label, weights=self.xs, minlength=self.count) / sizes
+        ys = np.bincount(self.label, weights=self.ys, minlength=self.count) / sizes
+        return xs, ys

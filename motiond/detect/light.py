@@ -1,0 +1,66 @@
+"""Light that moves: a changed region that is the same texture made brighter or darker (pure).
+
+Headlights sweeping a wall, a torch beam, a cloud's shadow, a lamp's pool of light change the
+gray levels of a region but not what is in it: the fine texture (the picture less its blurred
+self) is the one before, scaled by the light's gain. An object brings its own texture and
+edges. Per region, over its changed pixels only, this compares the two textures: the share of
+the new texture that a gain times the old one explains (their normalised correlation), and
+how much texture is left unexplained. A region is light when the correlation is high, or when
+neither picture has texture above the sensor's noise there (a beam on a plain wall).
+
+What it could wrongly hide: something whose texture matches the background's at that place
+(camouflage), or a change so blurred or dark that it has no edges at all at detection size.
+A light bright enough to saturate the picture wipes the texture out, so it counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+LIGHT_CORRELATION = 0.6  # the new texture is this much the old one times a gain: light
+# Texture left unexplained, per changed pixel (squared gray levels of the fine texture): below
+# this a region has nothing an object would bring (noise after the blur stays under it).
+STRUCTURE_LEVEL = 30.0
+MIN_PIXELS = 4  # a region smaller than this is too small to judge: never called light
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """A picture at detection size: ``blurred`` (what is differenced), as it was (``picture``),
+    and ``smooth``, the blurred picture its texture is taken against (``blurred`` unless the
+    blur is off)."""
+
+    blurred: np.ndarray
+    picture: np.ndarray
+    smooth: np.ndarray
+
+    def texture(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """The fine texture (picture less smooth picture) at the pixels ``ys``/``xs``."""
+        texture: np.ndarray = self.picture[ys, xs].astype(np.float32) - self.smooth[ys, xs]
+        return texture
+
+
+def light_regions(
+    label: np.ndarray, count: int, ys: np.ndarray, xs: np.ndarray, *, now: Pair, before: Pair
+) -> np.ndarray:
+    """One bool per region (index 0: none): whether its change from ``before`` to ``now`` is
+    light only, judged on the fine texture at its changed pixels ``ys``/``xs``, whose region
+    is ``label``."""
+    a = now.texture(ys, xs)
+    b = before.texture(ys, xs)
+    pixels = np.bincount(label, minlength=count).astype(np.float32)
+    saa = np.bincount(label, weights=a * a, minlength=count)
+    sbb = np.bincount(label, weights=b * b, minlength=count)
+    sab = np.bincount(label, weights=a * b, minlength=count)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        correlation = np.where(saa * sbb > 0, sab / np.sqrt(saa * sbb), 0.0)
+        # What of the larger texture a gain times the other does not explain.
+        unexplained = np.maximum(saa, sbb) * (1.0 - np.clip(correlation, 0.0, 1.0) ** 2)
+        per_pixel = np.where(pixels > 0, unexplained / np.maximum(pixels, 1.0), 0.0)
+    light: np.ndarray = (pixels >= MIN_PIXELS) & (
+        (correlation >= LIGHT_CORRELATION) | (per_pixel < STRUCTURE_LEVEL)
+    )
+    light[0] = False
+    return light

@@ -1,0 +1,92 @@
+"""Small movers: regions below ``min_area`` that persist and move steadily count (pure).
+
+A person far away changes fewer pixels per frame than ``min_area``, which keeps rain, snow and
+insects out. What tells them apart is time: a drop or a flake is somewhere else in the next
+frame (or gone), while a distant person is a region of about the same place in frame after
+frame, drifting one way. Each small region (at least ``small_area`` of the picture) extends
+the track whose last place is nearest (within ``MAX_STEP``), or starts one. A track counts
+once it has been seen in ``CONFIRM_FRAMES`` frames over at least ``CONFIRM_SECONDS``, and has
+travelled at least ``MIN_TRAVEL`` in a fairly straight line (net distance at least
+``STRAIGHTNESS`` of the path): a region flickering in place, or a chain of unrelated specks
+that happen to fall near each other, does not.
+
+What it could wrongly count: a small thing moving steadily (a cat, a bird walking, a slowly
+drifting leaf, a car's far-away lights on a road); what it could still miss: someone far
+away who stays smaller than ``small_area``, or stops for long.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_STEP = 3.0  # detection pixels a small mover's middle may move between two frames
+MAX_GAP = 0.35  # seconds a track may go unseen before it is dropped
+CONFIRM_FRAMES = 8
+CONFIRM_SECONDS = 0.7
+MIN_TRAVEL = 3.0  # detection pixels
+STRAIGHTNESS = 0.5
+MAX_TRACKS = 64  # the oldest beyond this are dropped (a storm of specks)
+
+
+@dataclass(slots=True)
+class Track:
+    """One small region followed over frames."""
+
+    x0: float
+    y0: float
+    x: float
+    y: float
+    first: float
+    last: float
+    frames: int = 1
+    path: float = 0.0
+
+    def confirmed(self) -> bool:
+        travel = float(np.hypot(self.x - self.x0, self.y - self.y0))
+        return (
+            self.frames >= CONFIRM_FRAMES
+            and self.last - self.first >= CONFIRM_SECONDS
+            and travel >= MIN_TRAVEL
+            and travel >= STRAIGHTNESS * self.path
+        )
+
+
+class SmallMovers:
+    """The tracks of small regions of one camera. Not thread-safe."""
+
+    def __init__(self) -> None:
+        self.tracks: list[Track] = []
+
+    def reset(self) -> None:
+        self.tracks = []
+
+    def follow(self, xs: np.ndarray, ys: np.ndarray, now: float) -> np.ndarray:
+        """Extend the tracks with this frame's small regions, whose middles are ``xs``/``ys``
+        (detection pixels), seen at ``now``. One bool per region: on a confirmed track."""
+        self.tracks = [t for t in self.tracks if now - t.last <= MAX_GAP and now >= t.last]
+        result = np.zeros(len(xs), bool)
+        taken: set[int] = set()
+        for i in range(len(xs)):
+            x, y = float(xs[i]), float(ys[i])
+            best, best_distance = -1, MAX_STEP
+            for j, track in enumerate(self.tracks):
+                if j in taken or track.last >= now:
+                    continue
+                distance = float(np.hypot(x - track.x, y - track.y))
+                if distance <= best_distance:
+                    best, best_distance = j, distance
+            if best < 0:
+                self.tracks.append(Track(x, y, x, y, now, now))
+                taken.add(len(self.tracks) - 1)
+                continue
+            track = self.tracks[best]
+            track.path += best_distance
+            track.x, track.y, track.last = x, y, now
+            track.frames += 1
+            taken.add(best)
+            result[i] = track.confirmed()
+        if len(self.tracks) > MAX_TRACKS:
+            self.tracks = sorted(self.tracks, key=lambda t: t.last)[-MAX_TRACKS:]
+        return result
