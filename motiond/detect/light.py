@@ -22,7 +22,7 @@ import numpy as np
 LIGHT_CORRELATION = 0.6  # the new texture is this much the old one times a gain: light
 # Texture left unexplained, per changed pixel (squared gray levels of the fine texture): below
 # this a region has nothing an object would bring (noise after the blur stays under it).
-STRUCTURE_LEVEL = 30.0
+STRUCTURE_LEVEL = 45.0
 MIN_PIXELS = 4  # a region smaller than this is too small to judge: never called light
 
 

@@ -32,9 +32,9 @@ __all__ = ["Box", "MotionDetector", "MotionResult", "Outlines", "detection_scale
 
 TEXTURE_BLUR = (5, 5)  # the blur the texture is taken against when ``blur`` is 0
 SPREAD_GRID = (8, 6)  # blocks across and down, to tell a change everywhere from a local one
-SPREAD_SHARE = 0.01  # a block with more than this share of its pixels changed has changes
+SPREAD_SHARE = 0.002  # a block with more than this share of its pixels changed has changes
 SHAKE_EXPLAINED = 0.5  # a shift is undone when it leaves at most this share of the change
-SHAKE_SPREAD = 0.5  # changes in at least this share of the blocks: look for a global shift
+SHAKE_SPREAD = 0.3  # changes in at least this share of the blocks: look for a global shift
 
 
 def detection_scale(frame_width: int, detect_width: int) -> int:
@@ -185,7 +185,8 @@ class MotionDetector:
         if not changed_count:
             if self.nuisance is not None and self.nuisance.learns_at(now):
                 self.nuisance.calm(changed.shape, now, mask)
-            return MotionResult(delta=0.0, lighting=False, boxes=(), raw_delta=0.0)
+            moved = None if shift is None else (round(shift.dx, 2), round(shift.dy, 2))
+            return MotionResult(delta=0.0, lighting=False, boxes=(), raw_delta=0.0, shift=moved)
         min_pixels = max(1, math.ceil(config.min_area * counted))
         frame = self._judge_frame(Regions(changed), current, before, min_pixels, now=now, mask=mask)
         slow = None
