@@ -267,18 +267,48 @@ class MotionDetector:
         mover = False
         small_pixels = math.ceil(config.small_area * self._counted_pixels)
         if config.small_area and small_pixels < min_pixels:
-            small = (counts >= small_pixels) & (counts < min_pixels) & (why == Why.SMALL)
-            if self.nuisance is not None:  # not where things often move
-                busy = self.nuisance.busy(regions.ys, regions.xs, regions.shape)
-                small &= 2 * regions.per_region(busy) < regions.sizes
-            candidates = np.flatnonzero(small)
-            candidates = candidates[candidates > 0]
-            xs, ys = regions.middles()
-            confirmed = self.movers.follow(xs[candidates], ys[candidates], now)
-            why[candidates[confirmed]] = Why.MOVER
-            counts = np.where(why == Why.MOVER, np.maximum(counts, min_pixels), counts)
-            mover = bool(confirmed.any())
+            movers = self._small_movers(regions, counts, why, small_pixels, now)
+            why[movers] = Why.MOVER
+            counts = np.where(movers, np.maximum(counts, min_pixels), counts)
+            mover = bool(movers.any())
         return Judged(regions, counts, why, min_pixels, mover)
+
+    def _small_movers(
+        self,
+        regions: Regions,
+        counts: np.ndarray,
+        why: np.ndarray,
+        small_pixels: int,
+        now: float,
+    ) -> np.ndarray:
+        """One bool per region: part of a small mover (a group of small regions within a few
+        pixels of each other, with at least ``small_pixels`` changed pixels, on a track).
+
+        Groups, not regions: a small figure moving a pixel changes its leading and trailing
+        edges, two specks a few pixels apart."""
+        small = why == Why.SMALL
+        if self.nuisance is not None:  # not where things often move
+            busy = self.nuisance.busy(regions.ys, regions.xs, regions.shape)
+            small &= 2 * regions.per_region(busy) < regions.sizes
+        small[0] = False
+        eligible = small[regions.label]
+        group, groups = regions.neighbourhoods()
+        spoilt = np.bincount(group[~eligible], minlength=groups) > 0  # has a larger region
+        sizes = np.bincount(group, minlength=groups)
+        candidates = np.flatnonzero((sizes >= small_pixels) & ~spoilt)
+        found = np.zeros(regions.count, bool)
+        if not candidates.size:
+            self.movers.follow(np.zeros(0), np.zeros(0), now)
+            return found
+        safe = np.maximum(sizes, 1)
+        xs = np.bincount(group, weights=regions.xs, minlength=groups) / safe
+        ys = np.bincount(group, weights=regions.ys, minlength=groups) / safe
+        confirmed = self.movers.follow(xs[candidates], ys[candidates], now)
+        on_track = np.zeros(groups, bool)
+        on_track[candidates[confirmed]] = True
+        found[regions.label[on_track[group]]] = True
+        found &= small
+        return found
 
     def _judge_slow(
         self,

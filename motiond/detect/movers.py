@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAX_STEP = 3.0  # detection pixels a small mover's middle may move between two frames
+MAX_STEP = 4.5  # detection pixels a small mover's middle may move between two frames
 MAX_GAP = 0.35  # seconds a track may go unseen before it is dropped
 CONFIRM_FRAMES = 8
 CONFIRM_SECONDS = 0.7

@@ -38,17 +38,23 @@ class Regions:
         self.label: np.ndarray = labels[self.ys, self.xs]
         self.sizes: np.ndarray = np.bincount(self.label, minlength=self.count)
 
-    def in_large_neighbourhoods(self, min_pixels: int) -> np.ndarray:
-        """One bool per changed pixel: whether it belongs, merging more generously than the
-        regions do (within about 4 pixels; worked out on a half-size grid), to a group of at
-        least ``min_pixels`` changed pixels."""
+    def neighbourhoods(self) -> tuple[np.ndarray, int]:
+        """(per changed pixel, its neighbourhood: the changed pixels within about 4 pixels,
+        merging more generously than the regions do, worked out on a half-size grid; how
+        many neighbourhood numbers there are)."""
         height, width = self._changed.shape
         grid = np.zeros((-(-height // 2), -(-width // 2)), np.uint8)
         grid[self.ys // 2, self.xs // 2] = 1
         count, labels = cv2.connectedComponents(
             cv2.dilate(grid, NEIGHBOURHOOD_KERNEL), connectivity=8
         )
-        label = labels[self.ys // 2, self.xs // 2]
+        neighbourhood: np.ndarray = labels[self.ys // 2, self.xs // 2]
+        return neighbourhood, count
+
+    def in_large_neighbourhoods(self, min_pixels: int) -> np.ndarray:
+        """One bool per changed pixel: whether its neighbourhood has at least ``min_pixels``
+        changed pixels."""
+        label, count = self.neighbourhoods()
         large: np.ndarray = np.bincount(label, minlength=count)[label] >= min_pixels
         return large
 
@@ -100,10 +106,3 @@ class Regions:
             ).astype(int)
             result.append(tuple(Box(x, y, max(1, w), max(1, h)) for x, y, w, h in rows.tolist()))
         return result[0], picked[0] + 1, result[1], picked[1] + 1
-
-    def middles(self) -> tuple[np.ndarray, np.ndarray]:
-        """The mean x and y of each region's changed pixels (index 0: none, 0)."""
-        sizes = np.maximum(self.sizes, 1)
-        xs = np.bincount(self.label, weights=self.xs, minlength=self.count) / sizes
-        ys = np.bincount(self.label, weights=self.ys, minlength=self.count) / sizes
-        return xs, ys
