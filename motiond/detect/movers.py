@@ -3,8 +3,9 @@
 A person far away changes fewer pixels per frame than ``min_area``, which keeps rain, snow and
 insects out. What tells them apart is time: a drop or a flake is somewhere else in the next
 frame (or gone), while a distant person is a region of about the same place in frame after
-frame, drifting one way. Each small region (at least ``small_area`` of the picture) extends
-the track whose last place is nearest (within ``MAX_STEP``), or starts one. A track counts
+frame, drifting one way. Each small group of regions (at least ``small_area`` of the
+picture) extends the track whose last place is nearest (within ``MAX_STEP``, more after
+frames it was not seen in), or starts one. A track counts
 once it has been seen in ``CONFIRM_FRAMES`` frames over at least ``CONFIRM_SECONDS``, and has
 travelled at least ``MIN_TRAVEL`` in a fairly straight line (net distance at least
 ``STRAIGHTNESS`` of the path): a region flickering in place, or a chain of unrelated specks
@@ -21,10 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAX_STEP = 4.5  # detection pixels a small mover's middle may move between two frames
-MAX_GAP = 0.35  # seconds a track may go unseen before it is dropped
-CONFIRM_FRAMES = 8
-CONFIRM_SECONDS = 0.7
+MAX_STEP = 4.5  # detection pixels a small mover's middle may move between two frames ...
+MAX_SPEED = 15.0  # ... or, after frames in which it was not seen, pixels a second
+# Seconds a track may go unseen before it is dropped: a small mover's changed pixels fall
+# below small_area in some frames (it changes only its edges).
+MAX_GAP = 0.6
+CONFIRM_FRAMES = 6
+CONFIRM_SECONDS = 0.8
 MIN_TRAVEL = 3.0  # detection pixels
 STRAIGHTNESS = 0.5
 MAX_TRACKS = 64  # the oldest beyond this are dropped (a storm of specks)
@@ -70,12 +74,13 @@ class SmallMovers:
         taken: set[int] = set()
         for i in range(len(xs)):
             x, y = float(xs[i]), float(ys[i])
-            best, best_distance = -1, MAX_STEP
+            best, best_distance = -1, float("inf")
             for j, track in enumerate(self.tracks):
                 if j in taken or track.last >= now:
                     continue
                 distance = float(np.hypot(x - track.x, y - track.y))
-                if distance <= best_distance:
+                reach = max(MAX_STEP, MAX_SPEED * (now - track.last))
+                if distance <= reach and distance < best_distance:
                     best, best_distance = j, distance
             if best < 0:
                 self.tracks.append(Track(x, y, x, y, now, now))
