@@ -68,3 +68,12 @@ class MotionResult:
     ignored_reasons: tuple[str, ...] = ()
     mover: bool = False
     shift: tuple[float, float] | None = None
+
+    def why(self) -> dict[str, object]:
+        """Why each box counted or not, for the live page's overlay (JSON-ready)."""
+        return {
+            "reasons": list(self.reasons),
+            "ignored_reasons": list(self.ignored_reasons),
+            "mover": self.mover,
+            "shift": list(self.shift) if self.shift is not None else None,
+        }
