@@ -35,7 +35,8 @@ LABELS = {
     Why.MOVER: "small mover",
     Why.SLOW: "slow",
 }
-COUNTING = (Why.CHANGED, Why.MOVER, Why.SLOW)
+# Per reason (its number), whether a region with it counts.
+COUNTING = np.array([w in (Why.CHANGED, Why.MOVER, Why.SLOW) for w in sorted(Why)], bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,7 @@ class Judged:
 
     def counting(self) -> np.ndarray:
         """One bool per region: it counts."""
-        result: np.ndarray = (self.counts >= self.min_pixels) & np.isin(self.why, COUNTING)
+        result: np.ndarray = (self.counts >= self.min_pixels) & COUNTING[self.why]
         result[0] = False
         return result
 

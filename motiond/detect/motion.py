@@ -33,6 +33,7 @@ __all__ = ["Box", "MotionDetector", "MotionResult", "Outlines", "detection_scale
 TEXTURE_BLUR = (5, 5)  # the blur the texture is taken against when ``blur`` is 0
 SPREAD_GRID = (8, 6)  # blocks across and down, to tell a change everywhere from a local one
 SPREAD_SHARE = 0.002  # a block with more than this share of its pixels changed has changes
+SHAKE_CHANGE = 0.005  # a shift is looked for when at least this share of the picture changed
 SHAKE_EXPLAINED = 0.5  # a shift is undone when it leaves at most this share of the change
 SHAKE_SPREAD = 0.3  # changes in at least this share of the blocks: look for a global shift
 
@@ -167,7 +168,8 @@ class MotionDetector:
         changed_count = cv2.countNonZero(changed)
         before = Pair(previous, previous_picture, previous_smooth)
         shift = None
-        if config.shake and changed_count and _spread(changed) >= SHAKE_SPREAD:
+        shaken = changed_count >= SHAKE_CHANGE * self._counted_pixels
+        if config.shake and shaken and _spread(changed) >= SHAKE_SPREAD:
             undone = self._undo_shake(
                 small, stats, before, previous_stats, changed_count, mask=mask
             )
@@ -190,7 +192,8 @@ class MotionDetector:
         min_pixels = max(1, math.ceil(config.min_area * counted))
         frame = self._judge_frame(Regions(changed), current, before, min_pixels, now=now, mask=mask)
         slow = None
-        if past is not None:
+        if past is not None and frame.delta(counted) <= config.threshold:
+            # Only worth it when this frame does not count already (a slow mover's frames).
             slow = self._judge_slow(current, stats, past, min_pixels, mask)
         return frame.result(slow, counted, raw_delta, shift, self._source_scale)
 
@@ -260,12 +263,13 @@ class MotionDetector:
                 regions, min_pixels, current.blurred.shape, now, mask
             )
             why[in_areas & (counts < min_pixels)] = Why.NUISANCE
-        if config.light_check:
-            light = light_regions(*_where(regions), now=current, before=before)
+        small_pixels = math.ceil(config.small_area * self._counted_pixels)
+        if config.light_check:  # judged where it matters: regions that could count
+            large = counts >= (small_pixels if config.small_area else min_pixels)
+            light = light_regions(*_where(regions, large), now=current, before=before)
             why[light & (counts >= min_pixels)] = Why.LIGHT
             counts = np.where(light, 0, counts)
         mover = False
-        small_pixels = math.ceil(config.small_area * self._counted_pixels)
         if config.small_area and small_pixels < min_pixels:
             movers = self._small_movers(regions, counts, why, small_pixels, now)
             why[movers] = Why.MOVER
@@ -291,12 +295,15 @@ class MotionDetector:
             busy = self.nuisance.busy(regions.ys, regions.xs, regions.shape)
             small &= 2 * regions.per_region(busy) < regions.sizes
         small[0] = False
+        found = np.zeros(regions.count, bool)
+        if regions.sizes[small].sum() < small_pixels:  # not enough for one mover
+            self.movers.follow(np.zeros(0), np.zeros(0), now)
+            return found
         eligible = small[regions.label]
         group, groups = regions.neighbourhoods()
         spoilt = np.bincount(group[~eligible], minlength=groups) > 0  # has a larger region
         sizes = np.bincount(group, minlength=groups)
         candidates = np.flatnonzero((sizes >= small_pixels) & ~spoilt)
-        found = np.zeros(regions.count, bool)
         if not candidates.size:
             self.movers.follow(np.zeros(0), np.zeros(0), now)
             return found
@@ -329,7 +336,8 @@ class MotionDetector:
             busy = regions.per_region(self.nuisance.busy(regions.ys, regions.xs, changed.shape))
             counts = np.where(2 * busy >= counts, 0, counts - busy)
         if self.config.light_check:
-            light = light_regions(*_where(regions), now=current, before=past.pair)
+            large = counts >= min_pixels
+            light = light_regions(*_where(regions, large), now=current, before=past.pair)
             counts = np.where(light, 0, counts)
         why = np.where(counts >= min_pixels, Why.SLOW, Why.SMALL)
         return Judged(regions, counts, why, min_pixels, mover=False)
@@ -386,15 +394,18 @@ class MotionDetector:
         return self._mask
 
 
-def _where(regions: Regions) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
-    """The changed pixels of ``regions`` as ``light_regions`` takes them."""
-    return regions.label, regions.count, regions.ys, regions.xs
+def _where(regions: Regions, chosen: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """The changed pixels of the ``chosen`` regions (one bool per region) as
+    ``light_regions`` takes them."""
+    pixels = regions.pixels_of(chosen)
+    return regions.label[pixels], regions.count, regions.ys[pixels], regions.xs[pixels]
 
 
 def _spread(changed: np.ndarray) -> float:
     """The share of the picture's blocks (SPREAD_GRID) with changed pixels: a shake changes
     edges all over the picture, a person a few blocks."""
-    blocks = cv2.resize(changed.astype(np.float32), SPREAD_GRID, interpolation=cv2.INTER_AREA)
+    sampled = changed[::2, ::2].astype(np.float32)  # a quarter of the pixels tell as much
+    blocks = cv2.resize(sampled, SPREAD_GRID, interpolation=cv2.INTER_AREA)
     return float(np.count_nonzero(blocks > SPREAD_SHARE)) / blocks.size
 
 

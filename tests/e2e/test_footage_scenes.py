@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.footage import FPS, FootageScene, Shadow, Sweep, Walk, load_footage
+from testbed.footage import FPS, FootageScene, Shadow, Sweep, Walk, load_footage
 from tests.fixtures.scene_runs import SceneRun, run_scene
 from tests.fixtures.scenes import write_scene_video
 
