@@ -23,6 +23,12 @@ LIGHT_CORRELATION = 0.6  # the new texture is this much the old one times a gain
 # Texture left unexplained, per changed pixel (squared gray levels of the fine texture): below
 # this a region has nothing an object would bring (noise after the blur stays under it).
 STRUCTURE_LEVEL = 45.0
+# Texture per changed pixel (squared gray levels) below which a region is flat (a plain wall,
+# a sky: the sensor's noise after the blur stays under it).
+TEXTURE_LEVEL = 20.0
+# A light's gain (or its inverse) is above this: a region darkened or brightened further,
+# or whose texture is scaled further, is something else (a hand over the lens).
+MIN_GAIN = 0.4
 MIN_PIXELS = 4  # a region smaller than this is too small to judge: never called light
 
 
@@ -59,8 +65,22 @@ def light_regions(
         # What of the larger texture a gain times the other does not explain.
         unexplained = np.maximum(saa, sbb) * (1.0 - np.clip(correlation, 0.0, 1.0) ** 2)
         per_pixel = np.where(pixels > 0, unexplained / np.maximum(pixels, 1.0), 0.0)
-    light: np.ndarray = (pixels >= MIN_PIXELS) & (
-        (correlation >= LIGHT_CORRELATION) | (per_pixel < STRUCTURE_LEVEL)
+        # Texture that vanished (a hand over the lens, something flat in front of a textured
+        # wall) or appeared is no change of light, whatever else the numbers say: light
+        # scales texture by its gain, and no beam or shadow is that strong.
+        textured = np.maximum(saa, sbb) >= TEXTURE_LEVEL * pixels
+        lost = np.minimum(saa, sbb) < MIN_GAIN**2 * np.maximum(saa, sbb)
+        # Nor is a region gone nearly black, or from nearly black to bright (a lens covered).
+        bright_now = np.bincount(label, weights=now.blurred[ys, xs], minlength=count)
+        bright_before = np.bincount(label, weights=before.blurred[ys, xs], minlength=count)
+        gain_ok = np.minimum(bright_now, bright_before) >= MIN_GAIN * np.maximum(
+            bright_now, bright_before
+        )
+    light: np.ndarray = (
+        (pixels >= MIN_PIXELS)
+        & gain_ok
+        & ~(textured & lost)
+        & ((correlation >= LIGHT_CORRELATION) | (per_pixel < STRUCTURE_LEVEL))
     )
     light[0] = False
     return light

@@ -168,7 +168,9 @@ class MotionDetector:
         changed_count = cv2.countNonZero(changed)
         before = Pair(previous, previous_picture, previous_smooth)
         shift = None
-        shaken = changed_count >= SHAKE_CHANGE * self._counted_pixels
+        # Beyond lightswitch the whole picture changed: lighting, a cover, whatever a shake did.
+        limit = config.lightswitch or 1.0
+        shaken = SHAKE_CHANGE <= changed_count / max(1, self._counted_pixels) <= limit
         if config.shake and shaken and _spread(changed) >= SHAKE_SPREAD:
             undone = self._undo_shake(
                 small, stats, before, previous_stats, changed_count, mask=mask
@@ -297,7 +299,7 @@ class MotionDetector:
         small[0] = False
         found = np.zeros(regions.count, bool)
         if regions.sizes[small].sum() < small_pixels:  # not enough for one mover
-            self.movers.follow(np.zeros(0), np.zeros(0), now)
+            self.movers.follow(np.zeros(0), np.zeros(0), now, regions.shape[1])
             return found
         eligible = small[regions.label]
         group, groups = regions.neighbourhoods()
@@ -305,12 +307,12 @@ class MotionDetector:
         sizes = np.bincount(group, minlength=groups)
         candidates = np.flatnonzero((sizes >= small_pixels) & ~spoilt)
         if not candidates.size:
-            self.movers.follow(np.zeros(0), np.zeros(0), now)
+            self.movers.follow(np.zeros(0), np.zeros(0), now, regions.shape[1])
             return found
         safe = np.maximum(sizes, 1)
         xs = np.bincount(group, weights=regions.xs, minlength=groups) / safe
         ys = np.bincount(group, weights=regions.ys, minlength=groups) / safe
-        confirmed = self.movers.follow(xs[candidates], ys[candidates], now)
+        confirmed = self.movers.follow(xs[candidates], ys[candidates], now, regions.shape[1])
         on_track = np.zeros(groups, bool)
         on_track[candidates[confirmed]] = True
         found[regions.label[on_track[group]]] = True

@@ -1,19 +1,21 @@
 """Small movers: regions below ``min_area`` that persist and move steadily count (pure).
 
 A person far away changes fewer pixels per frame than ``min_area``, which keeps rain, snow and
-insects out. What tells them apart is time: a drop or a flake is somewhere else in the next
-frame (or gone), while a distant person is a region of about the same place in frame after
-frame, drifting one way. Each small group of regions (at least ``small_area`` of the
-picture) extends the track whose last place is nearest (within ``MAX_STEP``, more after
-frames it was not seen in), or starts one. A track counts
-once it has been seen in ``CONFIRM_FRAMES`` frames over at least ``CONFIRM_SECONDS``, and has
-travelled at least ``MIN_TRAVEL`` in a fairly straight line (net distance at least
-``STRAIGHTNESS`` of the path): a region flickering in place, or a chain of unrelated specks
-that happen to fall near each other, does not.
+insects out. What tells them apart is time and speed: a drop is somewhere else in the next
+frame, and snow falls across the picture far faster than a distant person walks, who is a
+region of about the same place in frame after frame, drifting one way. Each small group of
+regions (at least ``small_area`` of the picture) extends the track whose last place is
+nearest (within ``MAX_STEP``, more after frames it was not seen in), or starts one. A track
+counts once it has been seen in ``CONFIRM_FRAMES`` frames over at least ``CONFIRM_SECONDS``,
+has travelled at least ``MIN_TRAVEL`` in a fairly straight line (net distance at least
+``STRAIGHTNESS`` of the path) and no faster than ``MAX_SPEED_SHARE`` of the picture's width a
+second: a region flickering in place, a chain of unrelated specks that happen to fall near
+each other, or a falling flake does not.
 
 What it could wrongly count: a small thing moving steadily (a cat, a bird walking, a slowly
 drifting leaf, a car's far-away lights on a road); what it could still miss: someone far
-away who stays smaller than ``small_area``, or stops for long.
+away who stays smaller than ``small_area``, stops for long, or runs (faster than
+``MAX_SPEED_SHARE``: they are then usually larger than ``min_area`` too).
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ MAX_GAP = 0.6
 CONFIRM_FRAMES = 6
 CONFIRM_SECONDS = 0.8
 MIN_TRAVEL = 3.0  # detection pixels
-STRAIGHTNESS = 0.5
+STRAIGHTNESS = 0.7
+# Far away, a person crosses the picture slowly: at most this share of its width a second.
+# Snow and rain fall faster (a flake near the camera: a tenth of the picture a second).
+MAX_SPEED_SHARE = 0.035
 MAX_TRACKS = 64  # the oldest beyond this are dropped (a storm of specks)
 
 
@@ -47,13 +52,17 @@ class Track:
     frames: int = 1
     path: float = 0.0
 
-    def confirmed(self) -> bool:
+    def confirmed(self, width: int) -> bool:
+        """Seen long enough, moving far enough, straight enough and slowly enough (for a
+        picture ``width`` pixels wide)."""
         travel = float(np.hypot(self.x - self.x0, self.y - self.y0))
+        seconds = self.last - self.first
         return (
             self.frames >= CONFIRM_FRAMES
-            and self.last - self.first >= CONFIRM_SECONDS
+            and seconds >= CONFIRM_SECONDS
             and travel >= MIN_TRAVEL
             and travel >= STRAIGHTNESS * self.path
+            and travel <= MAX_SPEED_SHARE * width * seconds
         )
 
 
@@ -66,9 +75,10 @@ class SmallMovers:
     def reset(self) -> None:
         self.tracks = []
 
-    def follow(self, xs: np.ndarray, ys: np.ndarray, now: float) -> np.ndarray:
+    def follow(self, xs: np.ndarray, ys: np.ndarray, now: float, width: int) -> np.ndarray:
         """Extend the tracks with this frame's small regions, whose middles are ``xs``/``ys``
-        (detection pixels), seen at ``now``. One bool per region: on a confirmed track."""
+        (detection pixels of a picture ``width`` wide), seen at ``now``. One bool per region:
+        on a confirmed track."""
         self.tracks = [t for t in self.tracks if now - t.last <= MAX_GAP and now >= t.last]
         result = np.zeros(len(xs), bool)
         taken: set[int] = set()
@@ -91,7 +101,7 @@ class SmallMovers:
             track.x, track.y, track.last = x, y, now
             track.frames += 1
             taken.add(best)
-            result[i] = track.confirmed()
+            result[i] = track.confirmed(width)
         if len(self.tracks) > MAX_TRACKS:
             self.tracks = sorted(self.tracks, key=lambda t: t.last)[-MAX_TRACKS:]
         return result
