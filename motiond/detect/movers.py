@@ -29,8 +29,9 @@ MAX_SPEED = 15.0  # ... or, after frames in which it was not seen, pixels a seco
 # Seconds a track may go unseen before it is dropped: a small mover's changed pixels fall
 # below small_area in some frames (it changes only its edges).
 MAX_GAP = 0.6
-CONFIRM_FRAMES = 6
-CONFIRM_SECONDS = 0.8
+COUNTED_GAP = 1.5  # ... and a track that counts, before it is dropped
+CONFIRM_FRAMES = 8
+CONFIRM_SECONDS = 1.0
 MIN_TRAVEL = 3.0  # detection pixels
 STRAIGHTNESS = 0.7
 # Far away, a person crosses the picture slowly: at most this share of its width a second.
@@ -51,6 +52,7 @@ class Track:
     last: float
     frames: int = 1
     path: float = 0.0
+    counted: bool = False  # confirmed once: it goes on counting while followed
 
     def confirmed(self, width: int) -> bool:
         """Seen long enough, moving far enough, straight enough and slowly enough (for a
@@ -79,19 +81,25 @@ class SmallMovers:
         """Extend the tracks with this frame's small regions, whose middles are ``xs``/``ys``
         (detection pixels of a picture ``width`` wide), seen at ``now``. One bool per region:
         on a confirmed track."""
-        self.tracks = [t for t in self.tracks if now - t.last <= MAX_GAP and now >= t.last]
+        self.tracks = [
+            t
+            for t in self.tracks
+            if now - t.last <= (COUNTED_GAP if t.counted else MAX_GAP) and now >= t.last
+        ]
         result = np.zeros(len(xs), bool)
         taken: set[int] = set()
         for i in range(len(xs)):
             x, y = float(xs[i]), float(ys[i])
-            best, best_distance = -1, float("inf")
+            best, best_distance, best_rank = -1, 0.0, float("inf")
             for j, track in enumerate(self.tracks):
                 if j in taken or track.last >= now:
                     continue
                 distance = float(np.hypot(x - track.x, y - track.y))
                 reach = max(MAX_STEP, MAX_SPEED * (now - track.last))
-                if distance <= reach and distance < best_distance:
-                    best, best_distance = j, distance
+                # A track that counts goes first: the mover's edges split and join again.
+                rank = distance - (reach if track.counted else 0.0)
+                if distance <= reach and rank < best_rank:
+                    best, best_distance, best_rank = j, distance, rank
             if best < 0:
                 self.tracks.append(Track(x, y, x, y, now, now))
                 taken.add(len(self.tracks) - 1)
@@ -101,7 +109,8 @@ class SmallMovers:
             track.x, track.y, track.last = x, y, now
             track.frames += 1
             taken.add(best)
-            result[i] = track.confirmed(width)
+            track.counted = track.counted or track.confirmed(width)
+            result[i] = track.counted
         if len(self.tracks) > MAX_TRACKS:
             self.tracks = sorted(self.tracks, key=lambda t: t.last)[-MAX_TRACKS:]
         return result

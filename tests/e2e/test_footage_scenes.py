@@ -4,7 +4,8 @@ daemon on scenes made from real footage (vtest.avi), with a known truth.
 Every walk is recorded from its start (its clip, with the pre-roll, begins no later than the
 walk), and nothing else is recorded, not even a clip discarded as noise. Each scene reproduces
 a failure of the detection before these cases were handled (shown by the same scene with the
-new settings off, in the unit tests' controls and in scripts/bench_scenes.py).
+new settings off, below). scripts/bench_scenes.py plays the same scenes to motiond and
+Motion 4.5.
 """
 
 from __future__ import annotations
@@ -13,44 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from testbed.footage import FPS, FootageScene, Shadow, Sweep, Walk, load_footage
+from testbed.footage import FPS, FootageScene, Walk, footage_scenes, load_footage
 from tests.fixtures.scene_runs import SceneRun, run_scene
 from tests.fixtures.scenes import write_scene_video
 
 pytestmark = pytest.mark.slow
 
-ACROSS = ((150.0, 330.0), (400.0, 330.0))  # a walk across the road, at walking speed in 6 s
-
 
 def scenes(vtest: Path) -> dict[str, tuple[FootageScene, float]]:
-    footage = load_footage(vtest)
-    return {
-        # The camera shakes for 8 s with nothing else; then shakes again while someone walks.
-        "shake": (
-            FootageScene(footage, walks=[Walk(15, 21, *ACROSS)], shake=[(2, 10), (14, 22)]),
-            24.0,
-        ),
-        # Night: half as bright, noisier; headlights sweep across twice, then someone walks.
-        "beam": (
-            FootageScene(
-                footage,
-                walks=[Walk(15, 21, *ACROSS)],
-                lights=[Sweep(3, 5), Sweep(8, 10)],
-                brightness=0.5,
-                noise=4.0,
-            ),
-            24.0,
-        ),
-        # A cloud's shadow crosses the whole scene over 10 s, then someone walks.
-        "shadow": (
-            FootageScene(footage, walks=[Walk(16, 22, *ACROSS)], lights=[Shadow(2, 12)]),
-            25.0,
-        ),
-        # Someone far away: a third of the size, walking for 10 s.
-        "small": (FootageScene(footage, walks=[Walk(3, 13, (20, 205), (150, 205), 1 / 3)]), 16.0),
-        # Someone creeping at a quarter of walking speed for 16 s.
-        "creeper": (FootageScene(footage, walks=[Walk(3, 19, (200, 400), (360, 400))]), 22.0),
-    }
+    return footage_scenes(load_footage(vtest))
 
 
 def assert_only_the_walks(run: SceneRun, walks: list[Walk]) -> None:
