@@ -6,6 +6,11 @@ moved as far as a walker does in a quarter of a second, and show as a region of 
 from their first steps. The ring keeps a picture every quarter of the baseline, so at most
 five, each with its brightness (mean, standard deviation) for matching it to the current one.
 
+A change counts only where the current picture differs both from the picture of the baseline
+and from the one kept before it: a blip (something there for a frame or two) differs from the
+picture it was in, a second later, but not from the one before it, while a slow mover differs
+from both.
+
 A camera that shook within the baseline is not compared this way (the pictures do not line
 up); frames are compared frame to frame only, as the shake is undone there.
 """
@@ -34,7 +39,7 @@ class Baseline:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._ring: deque[Past] = deque(maxlen=KEPT + 2)
+        self._ring: deque[Past] = deque(maxlen=KEPT + 3)
         self._shaken_at = float("-inf")
 
     def reset(self) -> None:
@@ -46,15 +51,15 @@ class Baseline:
         self._shaken_at = now
         self._ring.clear()
 
-    def past(self, now: float) -> Past | None:
-        """The newest kept picture at least ``seconds`` older than ``now`` (None: none yet,
-        or the camera shook since)."""
+    def past(self, now: float) -> tuple[Past, Past] | None:
+        """The newest kept picture at least ``seconds`` older than ``now`` and the one kept
+        before it (None: not yet two, or the camera shook since)."""
         if now - self._shaken_at < self.seconds:
             return None
         chosen = None
-        for past in self._ring:
+        for before, past in zip(self._ring, list(self._ring)[1:], strict=False):
             if now - past.mono >= self.seconds:
-                chosen = past
+                chosen = (past, before)
             else:
                 break
         return chosen

@@ -33,6 +33,8 @@ __all__ = ["Box", "MotionDetector", "MotionResult", "Outlines", "detection_scale
 TEXTURE_BLUR = (5, 5)  # the blur the texture is taken against when ``blur`` is 0
 SPREAD_GRID = (8, 6)  # blocks across and down, to tell a change everywhere from a local one
 SPREAD_SHARE = 0.002  # a block with more than this share of its pixels changed has changes
+SLOW_MOVING_PIXELS = 4  # a slow region counts with at least this many pixels changing now ...
+SLOW_MOVING_SHARE = 0.02  # ... and this share of it
 SHAKE_CHANGE = 0.005  # a shift is looked for when at least this share of the picture changed
 SHAKE_EXPLAINED = 0.5  # a shift is undone when it leaves at most this share of the change
 SHAKE_SPREAD = 0.3  # changes in at least this share of the blocks: look for a global shift
@@ -196,7 +198,7 @@ class MotionDetector:
         slow = None
         if past is not None and frame.delta(counted) <= config.threshold:
             # Only worth it when this frame does not count already (a slow mover's frames).
-            slow = self._judge_slow(current, stats, past, min_pixels, mask)
+            slow = self._judge_slow(current, stats, past, changed, min_pixels, mask=mask)
         return frame.result(slow, counted, raw_delta, shift, self._source_scale)
 
     def _undo_shake(
@@ -323,15 +325,28 @@ class MotionDetector:
         self,
         current: Pair,
         stats: tuple[float, float],
-        past: Past,
+        pasts: tuple[Past, Past],
+        moving: np.ndarray,
         min_pixels: int,
+        *,
         mask: np.ndarray | None,
     ) -> Judged:
-        """The regions changed since the picture of ``slow_baseline`` ago that count: at
-        least ``min_area``, not light, not in a learned nuisance area."""
+        """The regions changed since the picture of ``slow_baseline`` ago (and the one kept
+        before it) that count: at least ``min_area``, still ``moving`` (the frame-to-frame
+        changes), not light, not mostly where things often move."""
+        past, before = pasts
         changed = self._changed(current.blurred, stats, past.pair.blurred, past.brightness, mask)
+        # ... and from the picture kept before it: not a blip of a second ago.
+        earlier = self._changed(
+            current.blurred, stats, before.pair.blurred, before.brightness, mask
+        )
+        changed = cv2.bitwise_and(changed, earlier)
         regions = Regions(changed)
-        counts = regions.sizes
+        # Something still moving in it (a creeper's edges change every frame): not what stopped
+        # within the last second, which differs from a second ago but no longer moves.
+        still_moving = regions.per_region(moving[regions.ys, regions.xs] > 0)
+        moves = still_moving >= np.maximum(SLOW_MOVING_PIXELS, SLOW_MOVING_SHARE * regions.sizes)
+        counts = np.where(moves, regions.sizes, 0)
         if self.nuisance is not None:
             # A region mostly where things often move (a learned area, or one being learned)
             # is that movement; of the others, what lies elsewhere counts.
