@@ -23,6 +23,10 @@ LIGHT_CORRELATION = 0.6  # the new texture is this much the old one times a gain
 # Texture left unexplained, per changed pixel (squared gray levels of the fine texture): below
 # this a region has nothing an object would bring (noise after the blur stays under it).
 STRUCTURE_LEVEL = 45.0
+# ... or below this whatever the correlation: a texture unlike the old one (an object in
+# front of a faintly textured wall) counts above it, the sensor's noise stays below.
+NOISE_LEVEL = 22.0
+LIKE_CORRELATION = 0.3  # textures this alike are judged against STRUCTURE_LEVEL
 # Texture per changed pixel (squared gray levels) below which a region is flat (a plain wall,
 # a sky: the sensor's noise after the blur stays under it).
 TEXTURE_LEVEL = 20.0
@@ -80,7 +84,11 @@ def light_regions(
         (pixels >= MIN_PIXELS)
         & gain_ok
         & ~(textured & lost)
-        & ((correlation >= LIGHT_CORRELATION) | (per_pixel < STRUCTURE_LEVEL))
+        & (
+            (correlation >= LIGHT_CORRELATION)
+            | (per_pixel < NOISE_LEVEL)
+            | ((correlation >= LIKE_CORRELATION) & (per_pixel < STRUCTURE_LEVEL))
+        )
     )
     light[0] = False
     return light
