@@ -13,11 +13,17 @@ A second table does the same for an IP camera with a sub stream: vtest.avi H.264
 Y plane scaled to the detection size of a 1920x1080 camera, everything from there to the
 decision, the colour sample from the picture's chroma planes included).
 
+A third table (--only mechanisms) is about the four mechanisms of issue 15 at 1920x1080:
+everything on, each of them off in turn, and all four off (detection as it was before them),
+on vtest.avi as it is and shaken (the picture shifted by up to 7.5 pixels, 3 at 768x576,
+each frame: the only footage on which the shake is looked for and undone).
+
 Each is run --repeat times and each frame's lowest CPU time is kept (the work is the same in
 every run: what varies is what other processes on a shared machine do to caches and clock
 speed); the table shows the median and the 99th percentile of those, and the median of a
 single run (the first) for comparison. Prints Markdown tables.
-Usage: python -m scripts.bench_detect [--frames N] [--repeat N] [--only jpeg|substream] [video]
+Usage: python -m scripts.bench_detect [--frames N] [--repeat N] [--only jpeg|substream|mechanisms]
+       [video]
 """
 
 from __future__ import annotations
@@ -30,7 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from scripts.bench.detect_cost import detection_cost, substream_detection_cost
+from scripts.bench.detect_cost import (
+    BEFORE_ISSUE_15,
+    detection_cost,
+    substream_detection_cost,
+)
 from scripts.bench.harness import DEFAULT_VIDEO
 
 SIZES = ((768, 576, 10.0), (1280, 720, 15.0), (1920, 1080, 15.0))
@@ -41,12 +51,14 @@ def main() -> None:
     parser.add_argument("video", nargs="?", type=Path, default=DEFAULT_VIDEO)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--only", choices=("jpeg", "substream"))
+    parser.add_argument("--only", choices=("jpeg", "substream", "mechanisms"))
     args = parser.parse_args()
-    if args.only != "substream":
+    if args.only in (None, "jpeg"):
         jpeg_table(args)
-    if args.only != "jpeg":
+    if args.only in (None, "substream"):
         substream_table(args)
+    if args.only in (None, "mechanisms"):
+        mechanisms_table(args)
 
 
 def jpeg_table(args: argparse.Namespace) -> None:
@@ -88,6 +100,50 @@ def substream_table(args: argparse.Namespace) -> None:
         f"({runs[0]['detect_ms']:.2f} ms) "
         f"| {np.median(plain):.2f} / {np.percentile(plain, 99):.2f} ms |"
     )
+
+
+MECHANISMS = (
+    ("everything on (the defaults)", {}),
+    ("shake off", {"shake": False}),
+    ("light_check off", {"light_check": False}),
+    ("small movers off (small_area 0)", {"small_area": 0.0}),
+    ("slow movers off (slow_baseline 0)", {"slow_baseline": 0.0}),
+    ("all four off (as before them)", BEFORE_ISSUE_15),
+)
+SHAKE_PIXELS = 7.5  # at 1920x1080: 3 pixels at 768x576
+
+
+def mechanisms_table(args: argparse.Namespace) -> None:
+    print()
+    print(
+        "| 1920x1080, detection to the decision | vtest.avi: median / p99 "
+        "| vtest.avi shaken: median / p99 |"
+    )
+    print("|---|---|---|")
+    for label, settings in MECHANISMS:
+        cells = []
+        for shake in (0.0, SHAKE_PIXELS):
+            measure = functools.partial(
+                detection_cost,
+                args.video,
+                (1920, 1080),
+                frames=args.frames,
+                settings=settings,
+                shake=shake,
+            )
+            best = lowest(measure, args.repeat)
+            cells.append(f"{np.median(best):.2f} / {np.percentile(best, 99):.2f} ms")
+        print(f"| {label} | {cells[0]} | {cells[1]} |")
+
+
+def lowest(measure: Callable[..., dict[str, Any]], repeat: int) -> np.ndarray:
+    """Each frame's lowest detection time over ``repeat`` runs of ``measure()``."""
+    runs = [measure() for _ in range(max(1, repeat))]
+    for run in runs:
+        if not run.get("available"):
+            raise SystemExit(f"detection cost unavailable: {run.get('reason')}")
+    best: np.ndarray = np.min([run["detect_samples_ms"] for run in runs], axis=0)
+    return best
 
 
 def lowest_of_runs(

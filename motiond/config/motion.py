@@ -60,6 +60,14 @@ class MotionConfig:
     min_area: float = setting(default=0.001, ge=0.0, le=1.0)
     nuisance: bool = True
     nuisance_learning: float = setting(default=120.0, ge=10.0, le=3600.0, unit="duration")
+    # A shaking camera: difference after undoing the picture's global shift
+    shake: bool = True
+    # A change that is the same texture made brighter or darker (a beam, a shadow) never counts
+    light_check: bool = True
+    # Regions below min_area but at least this share that move steadily over frames count (0: off)
+    small_area: float = setting(default=0.0002, ge=0.0, le=1.0)
+    # Also compare with the picture this long ago, so a slow mover is seen from its start (0: off)
+    slow_baseline: float = setting(default=1.0, ge=0.0, le=5.0, unit="duration")
     # 0: no tamper detection
     tamper_after: float = setting(
         default=5.0, ge=0.0, le=600.0, unit="duration", check=_off_or_a_second

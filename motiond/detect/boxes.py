@@ -50,6 +50,12 @@ class MotionResult:
     judged on it). ``boxes`` are the regions that count, ``ignored_boxes`` those that changed
     but do not (specks smaller than ``min_area``, movement in learned nuisance areas);
     ``largest`` is the largest region's share of the picture (what ``min_area`` is set against).
+    ``reasons`` and ``ignored_reasons`` say, box by box, why it counted (``changed``: at least
+    ``min_area``; ``small mover``: smaller, but moving steadily over frames; ``slow``: changed
+    since the picture of ``slow_baseline`` ago) or did not (``small``: below ``min_area``;
+    ``always moving``: in a learned nuisance area; ``light``: the same texture, lit
+    differently). ``mover``: a small mover counted in this frame (a changed frame even below
+    ``threshold``). ``shift``: the camera's shake undone, in detection pixels (None: none).
     """
 
     delta: float
@@ -58,3 +64,16 @@ class MotionResult:
     raw_delta: float = 0.0
     ignored_boxes: tuple[Box, ...] = ()
     largest: float = 0.0  # the largest changed region's changed pixels, as a fraction
+    reasons: tuple[str, ...] = ()
+    ignored_reasons: tuple[str, ...] = ()
+    mover: bool = False
+    shift: tuple[float, float] | None = None
+
+    def why(self) -> dict[str, object]:
+        """Why each box counted or not, for the live page's overlay (JSON-ready)."""
+        return {
+            "reasons": list(self.reasons),
+            "ignored_reasons": list(self.ignored_reasons),
+            "mover": self.mover,
+            "shift": list(self.shift) if self.shift is not None else None,
+        }

@@ -65,4 +65,5 @@ class ClipJudge:
             result.lighting or settling,  # a day/night switch is not motion
             now,
             suspect=suspect,
+            mover=result.mover,
         )

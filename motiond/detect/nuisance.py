@@ -31,6 +31,9 @@ import numpy as np
 
 ENTER_LEVEL = 0.5  # activity above which a pixel is ignored: it moves in most frames
 LEAVE_LEVEL = 0.15  # ... and below which it counts again
+# Where regions are near this often, a slow change or a small mover is that movement (the
+# baseline and the tracks of small regions do not count it), learned as an area or not yet.
+BUSY_LEVEL = 0.08
 RIM_LEVEL = 0.25  # ... or above this within RIM_KERNEL of such pixels
 TYPICAL_SHARE = 0.8  # share of frames foliage in the wind moves in, for the learning time
 CELL = 8  # detection pixels per side of a cell of the usual-movement statistics
@@ -137,6 +140,13 @@ class NuisanceModel:
         unusual_cells = self._cell_shares(cells) > self._cell_limit
         in_area: np.ndarray = self._ignored[ys // GRID, xs // GRID] > 0
         return in_area, unusual_cells[cells]
+
+    def busy(self, ys: np.ndarray, xs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """For the pixels ``ys``/``xs`` of a picture of ``shape``, one bool each: near where
+        moving regions are often seen (activity at least BUSY_LEVEL, learned or not yet)."""
+        self._ensure(shape)
+        busy: np.ndarray = self._activity[ys // GRID, xs // GRID] >= BUSY_LEVEL
+        return busy
 
     def update(
         self,

@@ -28,6 +28,7 @@ class Regions:
 
     def __init__(self, changed: np.ndarray) -> None:
         self._changed = changed
+        self.shape: tuple[int, ...] = changed.shape
         merged = cv2.dilate(changed, MERGE_KERNEL)
         self.count, labels = cv2.connectedComponents(merged, connectivity=8)
         points = cv2.findNonZero(changed)  # far faster than np.nonzero
@@ -37,17 +38,23 @@ class Regions:
         self.label: np.ndarray = labels[self.ys, self.xs]
         self.sizes: np.ndarray = np.bincount(self.label, minlength=self.count)
 
-    def in_large_neighbourhoods(self, min_pixels: int) -> np.ndarray:
-        """One bool per changed pixel: whether it belongs, merging more generously than the
-        regions do (within about 4 pixels; worked out on a half-size grid), to a group of at
-        least ``min_pixels`` changed pixels."""
+    def neighbourhoods(self) -> tuple[np.ndarray, int]:
+        """(per changed pixel, its neighbourhood: the changed pixels within about 4 pixels,
+        merging more generously than the regions do, worked out on a half-size grid; how
+        many neighbourhood numbers there are)."""
         height, width = self._changed.shape
         grid = np.zeros((-(-height // 2), -(-width // 2)), np.uint8)
         grid[self.ys // 2, self.xs // 2] = 1
         count, labels = cv2.connectedComponents(
             cv2.dilate(grid, NEIGHBOURHOOD_KERNEL), connectivity=8
         )
-        label = labels[self.ys // 2, self.xs // 2]
+        neighbourhood: np.ndarray = labels[self.ys // 2, self.xs // 2]
+        return neighbourhood, count
+
+    def in_large_neighbourhoods(self, min_pixels: int) -> np.ndarray:
+        """One bool per changed pixel: whether its neighbourhood has at least ``min_pixels``
+        changed pixels."""
+        label, count = self.neighbourhoods()
         large: np.ndarray = np.bincount(label, minlength=count)[label] >= min_pixels
         return large
 
@@ -66,8 +73,18 @@ class Regions:
     ) -> tuple[tuple[Box, ...], tuple[Box, ...]]:
         """(regions with at least ``min_pixels`` counted, the other changed regions), each
         around its changed pixels, largest first, in source pixels; at most MAX_BOXES each."""
+        counted, _, ignored, _ = self.labelled_boxes(counts >= min_pixels, scale)
+        return counted, ignored
+
+    def labelled_boxes(
+        self, counts: np.ndarray, scale: tuple[float, float]
+    ) -> tuple[tuple[Box, ...], np.ndarray, tuple[Box, ...], np.ndarray]:
+        """(boxes of the regions where ``counts`` (one bool per region) is true, their
+        region numbers, boxes of the others, theirs), around their changed pixels, largest
+        first, in source pixels; at most MAX_BOXES each."""
+        none = np.zeros(0, np.intp)
         if self.count <= 1:
-            return (), ()
+            return (), none, (), none
         order = np.argsort(self.label, kind="stable")
         starts = np.concatenate(([0], np.cumsum(self.sizes[1:])[:-1]))
         xs, ys = self.xs[order], self.ys[order]
@@ -76,10 +93,11 @@ class Regions:
         width = np.maximum.reduceat(xs, starts) + 1 - left
         height = np.maximum.reduceat(ys, starts) + 1 - top
         by_size = np.argsort(-self.sizes[1:], kind="stable")
-        counted = counts[1:][by_size] >= min_pixels
+        counted = counts[1:][by_size]
         sx, sy = scale
         result: list[tuple[Box, ...]] = []
-        for chosen in (by_size[counted][:MAX_BOXES], by_size[~counted][:MAX_BOXES]):
+        picked = (by_size[counted][:MAX_BOXES], by_size[~counted][:MAX_BOXES])
+        for chosen in picked:
             rows = np.rint(
                 np.stack(
                     (left[chosen] * sx, top[chosen] * sy, width[chosen] * sx, height[chosen] * sy),
@@ -87,4 +105,4 @@ class Regions:
                 )
             ).astype(int)
             result.append(tuple(Box(x, y, max(1, w), max(1, h)) for x, y, w, h in rows.tolist()))
-        return result[0], result[1]
+        return result[0], picked[0] + 1, result[1], picked[1] + 1

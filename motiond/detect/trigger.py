@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -137,9 +138,19 @@ class RecordingTrigger:
         self._hold_until = until
         self.history.clear()
 
-    def update(self, delta: float, lighting: bool, now: float, suspect: bool = False) -> Decision:
+    def update(
+        self,
+        delta: float,
+        lighting: bool,
+        now: float,
+        suspect: bool = False,
+        mover: bool = False,
+    ) -> Decision:
         """Feed one frame's delta (``lighting``: a lighting change, not motion) seen at ``now``;
-        ``suspect``: the camera may be being tampered with (start, and do not stop)."""
+        ``suspect``: the camera may be being tampered with (start, and do not stop);
+        ``mover``: a small mover was seen, a changed frame whatever the delta."""
+        if mover and not lighting and delta <= self.threshold:
+            delta = math.nextafter(self.threshold, math.inf)
         self.history.push(delta)
         changed = delta > self.threshold and not lighting
         clip = self.clip

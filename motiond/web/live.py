@@ -146,6 +146,7 @@ class CameraFeed:
         # The latest frame's changed regions, for the page's overlay: (counted, not counted).
         self.boxes: tuple[list[list[int]], list[list[int]]] = ([], [])
         self.largest = 0.0  # the latest frame's largest changed region (min_area's measure)
+        self.why: dict[str, object] = {}  # why the latest frame's boxes counted or not
         # The areas last sent: the ignored outlines (by identity) and the picture's size.
         self.areas_sent: tuple[object, int | None, int | None] | None = None
 
@@ -174,6 +175,7 @@ class CameraFeed:
                 [box.as_list() for box in result.ignored_boxes],
             )
             self.largest = result.largest
+            self.why = result.why()
         now = time.monotonic()
         if now - self.last_status >= STATUS_INTERVAL:
             self.send_status(now)
@@ -264,6 +266,7 @@ class CameraFeed:
                 "ignored_share": state.ignored_share,
                 "day_night": state.day_night,
                 "tampered": state.tampered,
+                **self.why,
             }
         )
         for viewer in self.viewers:

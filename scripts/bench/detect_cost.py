@@ -22,6 +22,26 @@ from typing import Any
 import cv2
 import numpy as np
 
+# Frame differencing only: what detection did before specks, nuisance areas, night, tampering,
+# shake, moving light and small and slow movers were handled.
+PLAIN: dict[str, Any] = {
+    "min_area": 0.0,
+    "nuisance": False,
+    "tamper_after": 0.0,
+    "shake": False,
+    "light_check": False,
+    "small_area": 0.0,
+    "slow_baseline": 0.0,
+}
+# The settings of issue 15 (shake, moving light, small and slow movers), all off: detection as
+# it was before them.
+BEFORE_ISSUE_15: dict[str, Any] = {
+    "shake": False,
+    "light_check": False,
+    "small_area": 0.0,
+    "slow_baseline": 0.0,
+}
+
 
 @contextlib.contextmanager
 def _timed(cpu: list[float], wall: list[float]) -> Iterator[None]:
@@ -42,10 +62,15 @@ def detection_cost(
     quality: int = 80,
     fps: float = 15.0,
     plain: bool = False,
+    settings: dict[str, Any] | None = None,
+    shake: float = 0.0,
 ) -> dict[str, Any]:
     """The costs of detecting on ``video`` at ``size``; ``plain``: frame differencing only
-    (min_area 0, no nuisance model, no scene monitor), i.e. the work of detection before
-    nuisance, night and tamper handling were added, for comparison in the same conditions."""
+    (min_area 0, no nuisance model, no scene monitor, no shake, light or slow and small
+    mover handling), i.e. the work of detection before nuisance, night and tamper handling
+    were added, for comparison in the same conditions. ``settings``: motion settings instead
+    of the defaults. ``shake``: the picture shifted by up to this many pixels (of the
+    stream's size) each frame, a camera shaking on its pole (not timed)."""
     try:
         from motiond.config import MotionConfig  # noqa: PLC0415
         from motiond.detect.colour import colourfulness  # noqa: PLC0415
@@ -62,10 +87,11 @@ def detection_cost(
     cv2.setNumThreads(1)
     names = ("decode", "detect", "full", "colour")
     try:
-        config = MotionConfig()
+        config = MotionConfig(**(settings or {}))
         if plain:
-            config = MotionConfig(min_area=0.0, nuisance=False, tamper_after=0.0)
+            config = MotionConfig(**PLAIN)
         detector = MotionDetector(config)
+        rng = np.random.default_rng(1)
         scene = SceneMonitor(config.tamper_after)
         trigger = RecordingTrigger(config, 600.0)
         # CPU time of this thread, not wall time: on a busy machine the wall clock also counts
@@ -84,6 +110,8 @@ def detection_cost(
             with _timed(cpu["decode"], wall["decode"]):
                 # What the daemon does while idle: a reduced gray decode (libjpeg DCT scaling).
                 gray = frame.gray_for_detection(detection_scale(width, config.detect_width))
+            if shake:
+                gray = _shaken(gray, shake * gray.shape[1] / width, rng)
             if index == 0:
                 ignored = _learn_an_area(detector, gray, width, height)
             colour_value = None
@@ -94,9 +122,11 @@ def detection_cost(
                 result = detector.detect(gray, width, height, now=now)
                 if result is not None and detector.picture is not None and not plain:
                     report = scene.update(detector.picture, now, colour_value, detector.mask)
-                    trigger.update(result.delta, result.lighting or report.settling, now)
+                    trigger.update(
+                        result.delta, result.lighting or report.settling, now, mover=result.mover
+                    )
                 elif result is not None:
-                    trigger.update(result.delta, result.lighting, now)
+                    trigger.update(result.delta, result.lighting, now, mover=result.mover)
     except Exception as exc:  # noqa: BLE001 - the detector's API may still be changing
         return {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
     finally:
@@ -119,6 +149,17 @@ def detection_cost(
         "decode_full_colour_ms": _median_ms(cpu["full"]),
         "wall_ms": {name: _median_ms(samples) for name, samples in wall.items() if samples},
     }
+
+
+def _shaken(gray: np.ndarray, pixels: float, rng: np.random.Generator) -> np.ndarray:
+    """``gray`` shifted by up to ``pixels`` each way, edges repeated."""
+    dx, dy = rng.uniform(-pixels, pixels, 2)
+    matrix = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], np.float32)
+    height, width = gray.shape
+    moved: np.ndarray = cv2.warpAffine(
+        gray, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE
+    )
+    return moved
 
 
 def _learn_an_area(detector: Any, gray: np.ndarray, width: int, height: int) -> float:
@@ -162,9 +203,7 @@ def substream_detection_cost(
         return {"available": False, "reason": f"motiond not importable: {exc}"}
 
     packets = _h264_packets(video, sub_size, frames, fps)
-    motion = MotionConfig()
-    if plain:
-        motion = MotionConfig(min_area=0.0, nuisance=False, tamper_after=0.0)
+    motion = MotionConfig(**PLAIN) if plain else MotionConfig()
     config = CameraConfig(
         name="bench", capture=CaptureConfig(source="bench", kind="rtsp"), motion=motion
     )
@@ -189,7 +228,7 @@ def substream_detection_cost(
             with _timed(cpu, wall):
                 result = watch.look(frame, main_size)
                 if result is not None:
-                    trigger.update(result.delta, result.lighting, now)
+                    trigger.update(result.delta, result.lighting, now, mover=result.mover)
     finally:
         cv2.setNumThreads(threads)
     del cpu[0], wall[0]  # the first picture has nothing to compare with

@@ -70,6 +70,16 @@ async function checkOverlay(page) {
     { timeout: 45000, polling: 100 },
   );
   log('yard: changed regions that count are drawn (the walker)');
+  // Each box says why it counted or not: the walker "changed", the tree "always moving".
+  await page.waitForFunction(
+    (selector) => {
+      const reasons = (document.querySelector(selector).dataset.reasons || '').split(',');
+      return reasons.includes('changed') && reasons.includes('always moving');
+    },
+    layer,
+    { timeout: 45000, polling: 100 },
+  );
+  log(`yard: boxes are labelled (${await page.getAttribute(layer, 'data-reasons')})`);
   const api = await page.evaluate(() => fetch('api/cameras').then((r) => r.json()));
   const camera = api.find((c) => c.name === 'yard');
   assert.ok(camera.ignored_share > 0.03, `/api/cameras says ${camera.ignored_share}`);

@@ -99,13 +99,25 @@ def test_night_switch_and_back_is_neither_a_clip_nor_tampering(tmp_path: Path) -
 
 def test_the_same_light_change_in_colour_is_recorded(tmp_path: Path) -> None:
     """The control: the same uneven, settling light without the loss of colour is no night
-    switch, and starts a clip (so the test above can fail)."""
+    switch, and starts a clip (so the test above can fail); without motion.light_check,
+    which tells the same texture lit differently from an object (see the next test)."""
+    scene = SceneScript(lamp=[(20.0, 40.0)])
+    video = write_scene_video(tmp_path / "lamp.avi", scene, seconds=30, fps=FPS)
+    run = run_scene(tmp_path, video, {"min_changed_frames": 1, "light_check": False})
+    assert "switched to night mode" not in run.log
+    assert [round(c.first) for c in run.clips] == [18], [(c.first, c.last) for c in run.clips]
+    assert not run.of("camera_tampered")
+
+
+def test_a_lamp_switched_on_is_light_not_motion(tmp_path: Path) -> None:
+    """With the default light check, the lamp's uneven, settling light of the test above
+    starts nothing, not even a clip discarded as noise."""
     scene = SceneScript(lamp=[(20.0, 40.0)])
     video = write_scene_video(tmp_path / "lamp.avi", scene, seconds=30, fps=FPS)
     run = run_scene(tmp_path, video, {"min_changed_frames": 1})
     assert "switched to night mode" not in run.log
-    assert [round(c.first) for c in run.clips] == [18], [(c.first, c.last) for c in run.clips]
-    assert not run.of("camera_tampered")
+    assert run.clips == [], [(c.first, c.last) for c in run.clips]
+    assert not run.of("clip_start"), run.log
 
 
 # -- the state over HTTP while the camera is tampered with ------------------------------------

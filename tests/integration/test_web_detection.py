@@ -85,6 +85,10 @@ class TestDetectionState(WebTestCase):
         ):
             assert key in status, key
         assert isinstance(status["boxes"], list) and isinstance(status["ignored_boxes"], list)
+        # Why each box counted or not, box by box (the overlay labels them).
+        assert len(status["reasons"]) == len(status["boxes"])
+        assert len(status["ignored_reasons"]) == len(status["ignored_boxes"])
+        assert "mover" in status and "shift" in status
         # An area learned as always moving is sent once, in camera pixels. (Disarmed, the
         # capture thread no longer refreshes what the test puts in.)
         worker = self.daemon.cameras["cam"]

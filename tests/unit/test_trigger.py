@@ -183,3 +183,14 @@ def test_a_kept_clip_split_off_and_merged_is_still_kept() -> None:
     assert first is not None and later is not None
     merged = first.merged(later)
     assert merged.keep_anyway and trigger.keeps(merged) and merged.changed_frames == 0
+
+
+def test_a_small_mover_is_a_changed_frame_below_threshold() -> None:
+    trigger = RecordingTrigger(MotionConfig(threshold=0.01, stable_frames=2), max_clip=60.0)
+    assert trigger.update(0.001, False, 0.0).action is Action.NONE
+    started = trigger.update(0.001, False, 0.1, mover=True)
+    assert started.action is Action.START and started.changed
+    # It keeps the clip going while seen; a lighting change is never one.
+    assert trigger.update(0.001, False, 0.2, mover=True).action is Action.NONE
+    assert trigger.update(0.001, True, 0.3, mover=True).changed is False
+    assert trigger.update(0.0, False, 0.4).action is Action.STOP

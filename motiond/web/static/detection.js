@@ -2,8 +2,10 @@
 //
 // The overlay draws, over the live picture, what the daemon sends on the live WebSocket: the
 // latest frame's changed regions ("status" messages: boxes that count in red, those that do
-// not, specks and movement in learned areas, in yellow), the areas learned as always moving
-// (blue) and the configured masks (gray) ("areas" messages). Everything is in camera pixels.
+// not, specks and movement in learned areas, in yellow, each labelled with why it did or did
+// not count: "changed", "small mover", "slow"; "small", "always moving", "light"), the areas
+// learned as always moving (blue) and the configured masks (gray) ("areas" messages), and a
+// note when a shaking camera's shift was undone. Everything is in camera pixels.
 //
 // The mask editor draws polygons on the picture and shows them as YAML for motion.masks, to be
 // copied into motiond.yaml by hand: the page never writes the config.
@@ -36,6 +38,9 @@ export class DetectionLayer {
     this.height = 0;
     this.boxes = [];
     this.ignoredBoxes = [];
+    this.reasons = []; // why each box counted, and why each ignored box did not
+    this.ignoredReasons = [];
+    this.shift = null; // [dx, dy] of a shaking camera, undone (detection pixels)
     this.areas = [];
     this.configured = []; // motion.masks as the daemon runs them
     this.masks = null; // the masks being edited (a copy of the configured ones at first)
@@ -72,6 +77,9 @@ export class DetectionLayer {
   onStatus(status) {
     this.boxes = Array.isArray(status.boxes) ? status.boxes : [];
     this.ignoredBoxes = Array.isArray(status.ignored_boxes) ? status.ignored_boxes : [];
+    this.reasons = Array.isArray(status.reasons) ? status.reasons : [];
+    this.ignoredReasons = Array.isArray(status.ignored_reasons) ? status.ignored_reasons : [];
+    this.shift = Array.isArray(status.shift) ? status.shift : null;
     if (this.shown) this.draw();
   }
 
@@ -158,6 +166,23 @@ export class DetectionLayer {
 
   // -- drawing ------------------------------------------------------------------------------
 
+  // Each box's reason above it, in the box's colour (boxes without one are left plain).
+  label(ctx, boxes, reasons, colour, line) {
+    boxes.forEach(([x, y], i) => {
+      if (reasons[i]) this.text(ctx, reasons[i], x, Math.max(10 * line, y - 2 * line), colour, line);
+    });
+  }
+
+  text(ctx, words, x, y, colour, line) {
+    ctx.font = `${Math.round(8 * line)}px sans-serif`;
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = 'rgba(0, 0, 0, 0.7)';
+    ctx.strokeText(words, x, y);
+    ctx.fillStyle = colour;
+    ctx.fillText(words, x, y);
+    ctx.lineWidth = line;
+  }
+
   draw() {
     const visible = this.shown || this.editing;
     this.canvas.hidden = !visible;
@@ -191,6 +216,12 @@ export class DetectionLayer {
       ctx.lineWidth = line * 1.5;
       for (const [x, y, w, h] of this.boxes) ctx.strokeRect(x, y, w, h);
       ctx.lineWidth = line;
+      this.label(ctx, this.ignoredBoxes, this.ignoredReasons, '#ffcc00', line);
+      this.label(ctx, this.boxes, this.reasons, '#ff3b30', line);
+      if (this.shift) {
+        const [dx, dy] = this.shift;
+        this.text(ctx, `shake undone (${dx}, ${dy})`, 4 * line, 12 * line, '#00d492', line);
+      }
     }
     if (this.editing && this.current.length) {
       ctx.strokeStyle = '#00d492';
@@ -208,5 +239,6 @@ export class DetectionLayer {
     this.canvas.dataset.draws = String(this.draws);
     this.canvas.dataset.areas = String(this.shown ? this.areas.length : 0);
     this.canvas.dataset.boxes = String(this.shown ? this.boxes.length : 0);
+    this.canvas.dataset.reasons = this.shown ? [...this.reasons, ...this.ignoredReasons].join(',') : '';
   }
 }
