@@ -49,6 +49,18 @@ FRAME_INFO_INTERVAL = 1.0
 MAX_PING_ID = 64
 
 
+def write_unawaited(
+    socket: tornado.websocket.WebSocketHandler, message: str | bytes, binary: bool = False
+) -> None:
+    """Write without waiting (a small message, followed by others); a socket that closes
+    meanwhile is not an error, and its failed write is collected (asyncio would log it)."""
+    try:
+        written = socket.write_message(message, binary=binary)
+    except tornado.websocket.WebSocketClosedError:
+        return
+    written.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+
 class Viewer:
     """One WebSocket viewer of one camera: one write in flight, the newest frame waiting."""
 
@@ -93,7 +105,7 @@ class Viewer:
                 if frame is not None:
                     jpeg, info = frame
                     if info is not None:
-                        self.socket.write_message(info)  # small, and always followed by its frame
+                        write_unawaited(self.socket, info)  # small, and followed by its frame
                     await self.socket.write_message(jpeg, binary=True)
                     self.frames_sent += 1
         except tornado.websocket.WebSocketClosedError:
@@ -425,15 +437,16 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
             self.close(1013, refused)
             return
         self.viewer = viewer
-        self.write_message(
+        write_unawaited(
+            self,
             json.dumps(
                 {"type": "hello", "camera": camera, "width": state.width, "height": state.height}
-            )
+            ),
         )
         areas = self.hub.door.detection_areas(camera)
         if areas is not None:
             # Written now, after the hello: the viewer's one text slot may take a status first.
-            self.write_message(areas_message(areas))
+            write_unawaited(self, areas_message(areas))
 
     def on_message(self, message: str | bytes) -> None:
         if self.viewer is None:

@@ -48,7 +48,7 @@ from motiond.record.livefmp4 import Fragment, InitSegment, LiveSegmenter, Unsupp
 from motiond.store.layout import is_camera_name
 from motiond.web.base import WebContext
 from motiond.web.door import Door
-from motiond.web.live import LiveHub, LiveSocket
+from motiond.web.live import LiveHub, LiveSocket, write_unawaited
 
 logger = logging.getLogger(__name__)
 
@@ -238,8 +238,7 @@ class StreamFeed:
 
 
 def refuse(socket: LiveViewSocket, reason: str) -> None:
-    with contextlib.suppress(tornado.websocket.WebSocketClosedError):
-        socket.write_message(json.dumps({"type": "unsupported", "reason": reason}))
+    write_unawaited(socket, json.dumps({"type": "unsupported", "reason": reason}))
     socket.close(CLOSE_UNSUPPORTED, "not available as MP4")
 
 
