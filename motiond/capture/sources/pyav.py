@@ -17,10 +17,11 @@ import time
 from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import av
 
+from motiond.capture import stall
 from motiond.capture.nal import is_annex_b, parameter_sets
 from motiond.capture.sources.base import Source, SourceError, describe_error, redact_url
 from motiond.capture.streamclock import StreamClock
@@ -78,6 +79,7 @@ class PyAVSource(Source):
         self._pending_audio: list[AudioPacket] = []
         self._seq = 0
         self._size = (0, 0)
+        self._guard: stall.StallGuard | None = None
 
     # -- open / close ---------------------------------------------------------------------------
 
@@ -85,23 +87,30 @@ class PyAVSource(Source):
         self.close()
         capture = self._capture_config
         options = dict(PROBE_OPTIONS)
-        scheme = urlsplit(self.url).scheme.lower()
+        parts = urlsplit(self.url)
+        scheme = parts.scheme.lower()
         if scheme in ("rtsp", "rtsps"):
             options["rtsp_transport"] = capture.rtsp_transport
             options.update(RTSP_PROBE_OPTIONS)
-        try:
-            container = av.open(
-                self.url,
-                options=options,
-                timeout=(capture.open_timeout, capture.read_timeout),
-            )
-        except (av.FFmpegError, OSError) as exc:
-            why = _why(exc, f"no answer for {capture.open_timeout:g} s")
-            raise SourceError(f"cannot open {self.description}: {why}") from exc
+        port = _port(parts)
+        if parts.hostname and port is not None:
+            # Read without PyAV's read timeout, which takes the GIL several times a packet: a
+            # watchdog ends a read that stalls (capture/stall.py).
+            with stall.opening(parts.hostname, port) as before:
+                container = self._open_container(options, read_timeout=None)
+                connections = stall.find_connections(parts.hostname, port, before)
+            if connections:
+                self._guard = stall.watch(connections, capture.read_timeout)
+            else:
+                logger.debug("%s: its connection was not found; PyAV's timeout", self.description)
+                container.close()
+        if self._guard is None:
+            container = self._open_container(options, read_timeout=capture.read_timeout)
         try:
             self._setup(container)
         except BaseException:
             container.close()
+            self._close_guard()
             raise
         self._container = container
         logger.info(
@@ -113,6 +122,14 @@ class PyAVSource(Source):
             ", decoding for detection" if self.decode else ", packets only",
             f", audio {self._audio_params.codec}" if self._audio_params else "",
         )
+
+    def _open_container(self, options: dict[str, str], *, read_timeout: float | None) -> Any:
+        capture = self._capture_config
+        try:
+            return av.open(self.url, options=options, timeout=(capture.open_timeout, read_timeout))
+        except (av.FFmpegError, OSError) as exc:
+            why = _why(exc, f"no answer for {capture.open_timeout:g} s")
+            raise SourceError(f"cannot open {self.description}: {why}") from exc
 
     def _setup(self, container: Any) -> None:
         if not container.streams.video:
@@ -167,6 +184,12 @@ class PyAVSource(Source):
                 container.close()
             except (av.FFmpegError, OSError) as exc:
                 logger.debug("%s: close: %s", self.description, exc)
+        self._close_guard()
+
+    def _close_guard(self) -> None:
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            guard.close()
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -175,16 +198,26 @@ class PyAVSource(Source):
         ended; SourceError when it failed or stalled for ``read_timeout``."""
         if self._packets is None:
             raise SourceError(f"{self.description} is not open")
+        guard = self._guard
+        timed_out = f"no packet for {self._capture_config.read_timeout:g} s"
         while True:
+            if guard is not None:
+                guard.reading(time.monotonic())
             try:
                 packet = next(self._packets)
             except StopIteration:
+                if guard is not None and guard.fired:
+                    raise SourceError(f"{self.description}: timed out ({timed_out})") from None
                 return None
             except (av.FFmpegError, OSError) as exc:
+                if guard is not None and guard.fired:
+                    raise SourceError(f"{self.description}: timed out ({timed_out})") from exc
                 if isinstance(exc, av.EOFError):
                     return None
-                why = _why(exc, f"no packet for {self._capture_config.read_timeout:g} s")
-                raise SourceError(f"{self.description}: {why}") from exc
+                raise SourceError(f"{self.description}: {_why(exc, timed_out)}") from exc
+            finally:
+                if guard is not None:
+                    guard.done()
             if packet.size == 0:
                 continue  # a demuxer's flush packet
             arrival, wall_now = time.monotonic(), time.time()
@@ -278,6 +311,18 @@ def _why(exc: BaseException, timed_out: str) -> str:
     if isinstance(exc, av.FFmpegError):
         return exc.strerror or type(exc).__name__
     return describe_error(exc)
+
+
+DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
+
+
+def _port(parts: SplitResult) -> int | None:
+    """The TCP port a stream's URL connects to (None: not a URL of a TCP stream)."""
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    return port if port is not None else DEFAULT_PORTS.get(parts.scheme.lower())
 
 
 def _seconds(stamp: int | None, time_base: Fraction | None) -> float | None:
