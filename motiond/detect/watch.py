@@ -13,15 +13,17 @@ motion result, the scene report after it and the settings in effect. The trigger
 tampered with and since when, settling), never its one-picture news, so a detection dropped
 by the hand-over loses nothing but itself.
 
-Threads: one thread (the owner) calls ``reopened`` and ``look``; others read ``report``,
-``motion``, ``ignored_share`` and ``ignored_areas()``: values the owner replaces, never
-changes. ``on_event`` is called on the owner thread; the event bus takes events from any
-thread (capture, detection and recorder threads all emit) and only hands them on.
+Threads: one thread (the owner) calls ``reopened`` and ``look``, whose detection waits for
+any other camera's (``ONE_AT_A_TIME``); others read ``report``, ``motion``, ``ignored_share``
+and ``ignored_areas()``: values the owner replaces, never changes. ``on_event`` is called on
+the owner thread; the event bus takes events from any thread (capture, detection and recorder
+threads all emit) and only hands them on.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,6 +38,14 @@ from motiond.events import CameraTampered, EventSink
 from motiond.frames import Frame, FrameDecodeError
 
 logger = logging.getLogger(__name__)
+
+# Detection of all cameras runs one picture at a time. It is short Python between many short
+# OpenCV and numpy calls, each of which lets the GIL go: with several cameras detecting at once,
+# every one of those handed the GIL to another camera's detection and back (eight cameras with
+# sub streams: 30,000 context switches a second, their detection threads 0.31 core; one at a
+# time: 1,600 a second, 0.21 core, docs/benchmarks.md). The decoding before it, which runs
+# without the GIL for milliseconds, stays in parallel.
+ONE_AT_A_TIME = threading.Lock()
 
 LIGHTING_LOG_INTERVAL = 60.0  # seconds of frame time between "lighting change" lines
 
@@ -121,11 +131,12 @@ class PictureWatch:
         first picture after ``reopened``. Raises FrameDecodeError (a garbled picture)."""
         width, height = size
         gray = frame.gray_for_detection(detection_scale(width, self.motion.detect_width))
-        result = self.detector.detect(gray, width, height, now=frame.mono)
-        if result is not None:
-            if result.lighting:
-                self._log_lighting(frame.mono, result)
-            self._watch_scene(frame, result)
+        with ONE_AT_A_TIME:
+            result = self.detector.detect(gray, width, height, now=frame.mono)
+            if result is not None:
+                if result.lighting:
+                    self._log_lighting(frame.mono, result)
+                self._watch_scene(frame, result)
         return result
 
     def _log_lighting(self, mono: float, result: MotionResult) -> None:
