@@ -35,13 +35,24 @@ class Regions:
         points = np.zeros((0, 2), np.int32) if points is None else points.reshape(-1, 2)
         self.xs: np.ndarray = points[:, 0]
         self.ys: np.ndarray = points[:, 1]
-        self.label: np.ndarray = labels[self.ys, self.xs]
+        # Each changed pixel's index in the flattened picture: indexing with it is five times
+        # faster than with ys and xs.
+        self.flat: np.ndarray = self.ys * changed.shape[1] + self.xs
+        self.label: np.ndarray = labels.ravel()[self.flat]
         self.sizes: np.ndarray = np.bincount(self.label, minlength=self.count)
+        self._neighbourhoods: tuple[np.ndarray, int] | None = None
+
+    def at(self, picture: np.ndarray) -> np.ndarray:
+        """The values of ``picture`` (of this size) at the changed pixels."""
+        values: np.ndarray = np.ravel(picture)[self.flat]
+        return values
 
     def neighbourhoods(self) -> tuple[np.ndarray, int]:
         """(per changed pixel, its neighbourhood: the changed pixels within about 4 pixels,
         merging more generously than the regions do, worked out on a half-size grid; how
-        many neighbourhood numbers there are)."""
+        many neighbourhood numbers there are). Worked out once."""
+        if self._neighbourhoods is not None:
+            return self._neighbourhoods
         height, width = self._changed.shape
         grid = np.zeros((-(-height // 2), -(-width // 2)), np.uint8)
         grid[self.ys // 2, self.xs // 2] = 1
@@ -49,7 +60,8 @@ class Regions:
             cv2.dilate(grid, NEIGHBOURHOOD_KERNEL), connectivity=8
         )
         neighbourhood: np.ndarray = labels[self.ys // 2, self.xs // 2]
-        return neighbourhood, count
+        self._neighbourhoods = (neighbourhood, count)
+        return self._neighbourhoods
 
     def in_large_neighbourhoods(self, min_pixels: int) -> np.ndarray:
         """One bool per changed pixel: whether its neighbourhood has at least ``min_pixels``
