@@ -45,7 +45,11 @@ import logging
 import threading
 import time
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+import av
 
 from motiond.backoff import RECONNECT, Backoff
 from motiond.capture.reconnect import open_retrying, wait_beating
@@ -62,7 +66,7 @@ from motiond.control import (
 from motiond.detect.boxes import MotionResult
 from motiond.detect.watch import Detection, PictureWatch
 from motiond.events import CameraOffline, CameraOnline, EventSink
-from motiond.frames import Frame, FrameDecodeError
+from motiond.frames import Frame, FrameDecodeError, decode_jpeg_to_yuv
 from motiond.record.clipflow import ClipFlow
 from motiond.record.recorder import ClipRecorder, RoomCheck
 from motiond.record.snapshots import write_snapshot
@@ -106,6 +110,7 @@ class CameraWorker:
         self._frame_times: deque[float] = deque(maxlen=30)
         self._thread: threading.Thread | None = None
         self.clips = ClipFlow(config, storage, on_event, make_room)
+        self._jpeg_decoder: Any = None  # camera JPEGs of a clip being written (capture thread)
         # Motion, day/night and tampering: owned by the thread with the pictures (this camera's
         # capture thread, or its detection thread with a sub stream).
         judge = self.clips.judge
@@ -357,6 +362,8 @@ class CameraWorker:
         detection = self.detection
         result = None
         if detection is None:
+            if armed and frame.jpeg is not None and self.clips.writing:
+                frame = self._decoded(frame)
             result = self._detect(frame) if armed else None
             self._show(frame, result)
         else:
@@ -365,7 +372,7 @@ class CameraWorker:
             self.clips.finish()
             return
         stored = frame.compressed()
-        self.clips.push(stored)
+        self.clips.push(stored, frame.picture if frame.jpeg is not None else None)
         if detection is not None:
             for found in detection.results.take_all():
                 self.clips.on_detection(found)
@@ -378,6 +385,18 @@ class CameraWorker:
                     frame.mono, result, watch.report, frame=snapshot_frame, motion=watch.motion
                 )
             )
+
+    def _decoded(self, frame: Frame) -> Frame:
+        """A camera JPEG of a clip being written, decoded once here for both detection (its Y
+        plane, reduced) and the recorder, which would otherwise decode it again; unchanged if
+        it does not decode (detection then counts it garbled)."""
+        if self._jpeg_decoder is None:
+            self._jpeg_decoder = av.CodecContext.create("mjpeg", "r")
+        assert frame.jpeg is not None
+        try:
+            return replace(frame, picture=decode_jpeg_to_yuv(frame.jpeg, self._jpeg_decoder))
+        except FrameDecodeError:
+            return frame
 
     def _detect(self, frame: Frame) -> MotionResult | None:
         try:

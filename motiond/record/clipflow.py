@@ -31,7 +31,8 @@ continuous.py).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from motiond.config.camera import CameraConfig
 from motiond.detect.boxes import Box, MotionResult, union_of
@@ -160,11 +161,18 @@ class ClipFlow:
         """The source was (re)opened at ``now``: no clip starts before the warm-up ends."""
         self.judge.reopened(now)
 
-    def push(self, stored: Frame) -> None:
+    @property
+    def writing(self) -> bool:
+        """A clip is being written: the next frame goes to the recorder (capture thread)."""
+        return self._clip_open and self._pending_start is None
+
+    def push(self, stored: Frame, picture: Any = None) -> None:
         """A new compressed frame: into the ring, into the clip being written (if any), and
-        into the continuous recording (with ``record.continuous``)."""
+        into the continuous recording (with ``record.continuous``). ``picture``: the frame's
+        camera JPEG already decoded (``Frame.picture``), for the recorder to encode rather
+        than decode it again; buffers keep only ``stored``."""
         self.preroll.push(stored)
-        self._route(stored)
+        self._route(stored, picture)
         if self.continuous is not None:
             self.continuous.push(stored)
 
@@ -253,7 +261,7 @@ class ClipFlow:
         self._clip_params = frames[0].packet.params if frames[0].packet else None
         self._last_routed = frames[-1]
 
-    def _route(self, stored: Frame) -> None:
+    def _route(self, stored: Frame, picture: Any = None) -> None:
         """Hand a new frame to the clip being written, opening or splitting clips at keyframes."""
         recorder = self.recorder
         assert recorder is not None
@@ -273,7 +281,7 @@ class ClipFlow:
         if stored.keyframe and self._pending_split is not None:
             self._split_at(stored)
             return
-        recorder.add_frame(stored)
+        recorder.add_frame(stored if picture is None else replace(stored, picture=picture))
         self._last_routed = stored
 
     def _split_at(self, keyframe: Frame) -> None:

@@ -240,8 +240,9 @@ class PyAVClipWriter:
 
 class PictureDecoder:
     """A clip's compressed frames back to YUV pictures of one size, with their capture times:
-    camera JPEGs through libavcodec (no BGR round trip), coded packets through a decoder of
-    their codec (fed from the clip's first keyframe on), raw pictures as they are."""
+    camera JPEGs through libavcodec (no BGR round trip; the picture the capture thread decoded
+    when the frame carries one), coded packets through a decoder of their codec (fed from the
+    clip's first keyframe on), raw pictures as they are."""
 
     def __init__(self, width: int, height: int, overlay: Overlay | None = None) -> None:
         self.width = width
@@ -254,6 +255,8 @@ class PictureDecoder:
     def pictures(self, frame: Frame) -> list[tuple[Any, float]]:
         if frame.image is not None:
             found = [(av.VideoFrame.from_ndarray(frame.image, format="bgr24"), frame.mono)]
+        elif frame.jpeg is not None and frame.picture is not None:
+            found = [(frame.picture, frame.mono)]  # decoded on the capture thread already
         elif frame.jpeg is not None:
             if self._jpeg_decoder is None:
                 self._jpeg_decoder = av.CodecContext.create("mjpeg", "r")

@@ -265,6 +265,49 @@ def test_buffers_hold_camera_jpegs_and_the_encoder_decodes_them(tmp_path: Path) 
     assert keyframes == -(-int(record["frames"]) // 15)
 
 
+def test_camera_jpegs_of_a_clip_being_written_are_decoded_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a clip is written, the capture thread decodes each camera JPEG once, for
+    detection and for the recorder (which would decode it again); the ring keeps the JPEG."""
+    import cv2
+
+    from motiond.record.recorder import ClipRecorder
+
+    frames = [
+        Frame.from_jpeg(f.seq, f.mono, f.wall, cv2.imencode(".jpg", f.bgr())[1].tobytes())
+        for f in scene_frames(moving=range(30, 45), count=80)
+    ]
+    queued: list[Frame] = []
+    add_frame = ClipRecorder.add_frame
+
+    def spy(self: ClipRecorder, frame: Frame) -> bool:
+        queued.append(frame)
+        return add_frame(self, frame)
+
+    monkeypatch.setattr(ClipRecorder, "add_frame", spy)
+    worker, events, release = make_worker(tmp_path, [list(frames)])
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not any(e == "clip_end" for e, _ in events):
+        assert time.monotonic() < deadline, events
+        time.sleep(0.02)
+    ring = worker.clips.preroll.take(99.0)
+    assert ring and all(f.picture is None for f in ring)
+    release.set()
+    assert worker.stop(10)
+    assert len(queued) >= 20
+    decoded = [f for f in queued if f.picture is not None]
+    assert len(decoded) >= len(queued) - 1  # all but a frame at the clip's first decision
+    assert all(
+        f.jpeg is not None and (f.picture.width, f.picture.height) == (f.width, f.height)
+        for f in decoded
+    )
+    (record,) = sidecars(tmp_path)
+    codec, pictures, _ = decode_clip(tmp_path / str(record["file"]))
+    assert codec == "h264" and len(pictures) == record["frames"]
+
+
 def test_pre_roll_never_reaches_back_into_the_previous_clip(tmp_path: Path) -> None:
     # Motion 30..39 (frame 40, where the square vanishes, changes too) ends the first clip at
     # frame 60 after 20 calm frames; motion from 61 starts the second with a 1 s pre-roll,
