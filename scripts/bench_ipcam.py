@@ -54,7 +54,13 @@ from scripts.bench.ipcam_programs import (
     motiond_ipcam_summary,
     motiond_libraries_rss_mb,
 )
-from scripts.bench.procstat import cpu_between, memory, sample_cpu, thread_cpu_seconds
+from scripts.bench.procstat import (
+    cpu_between,
+    memory,
+    sample_cpu,
+    thread_cpu_seconds,
+    thread_switches,
+)
 from scripts.bench.programs import Program, ProgramDied
 from scripts.bench.stream import StreamProcess
 from testbed.rtsp import RtspCamera, rtsp_server_unavailable
@@ -202,9 +208,11 @@ def measure(program: Program, stream: Stream, start: float, end: float) -> dict[
     program.sleep_until(start)
     before, server_before = sample_cpu(program.pid), sample_cpu(stream.pid)
     threads_before = thread_cpu_seconds(program.pid)
+    switches_before = thread_switches(program.pid)
     program.sleep_until(end)
     after, server_after = sample_cpu(program.pid), sample_cpu(stream.pid)
     threads_after = thread_cpu_seconds(program.pid)
+    switches_after = thread_switches(program.pid)
     use, server = cpu_between(before, after), cpu_between(server_before, server_after)
     return {
         "seconds": round(use.seconds, 2),
@@ -213,6 +221,10 @@ def measure(program: Program, stream: Stream, start: float, end: float) -> dict[
         "thread_cores": {
             kind: round((threads_after[kind] - threads_before.get(kind, 0.0)) / use.seconds, 4)
             for kind in sorted(threads_after)
+        },
+        "thread_switches_per_s": {
+            kind: round((switches_after[kind] - switches_before.get(kind, 0)) / use.seconds)
+            for kind in sorted(switches_after)
         },
         "stream_server_cores": round(server.cores, 3),
         "other_cores": round(use.machine_cores - use.cores - server.cores, 3),

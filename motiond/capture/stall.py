@@ -4,19 +4,21 @@ libavformat asks an interrupt callback whether to give up many times per packet:
 TCP, several times for each RTP packet of a few kilobytes. PyAV's callback takes the GIL every
 time it is asked while a read timeout is set, and with other threads busy (detection, other
 cameras) each of those is a wait for the GIL and a context switch: eight 720p cameras' capture
-threads cost 0.13 core that way, 0.025 without (``scripts/bench_ipcam.py``, docs/benchmarks.md).
+threads cost 0.13 core that way, 0.025 without (docs/benchmarks.md).
 
-So streams are read without PyAV's read timeout (its open timeout stays: it is asked only
-while opening). Right after the open, ``find_connections`` picks out the TCP connections the
-open made to the camera's address and port (the sockets of this process that are new since
-just before it, connected there) and keeps a duplicate of each; opens to one address and port
-wait for each other (``opening``), so a connection is never taken for another camera's.
-A ``StallGuard`` holds them: the reader marks when a read starts and ends (two assignments),
-and one watchdog thread for all guards shuts the connections down when a read has lasted
-``timeout``. The blocked read then fails at once, and the reader, seeing ``fired``, reports a
-timeout as PyAV's would have. A camera that keeps its connection and its RTCP reports going but
-sends no video (an encoder that hung) is caught this way too: the TCP socket's own timeout
-would not be, as RTCP keeps it busy.
+So RTSP streams are read without PyAV's read timeout (its open timeout stays: it is asked
+only while opening; HTTP streams keep both, as they may open more connections as they go).
+Right after the open, ``find_connections`` picks out the TCP connections the open made to the
+camera's address and port (the sockets of this process that are new since just before it,
+connected there) and keeps a duplicate of each; opens to one address and port wait for each
+other (``opening``), so a connection is never taken for another camera's. A ``StallGuard``
+holds them: the reader marks when a read starts and ends (two assignments), and one watchdog
+thread for all guards shuts the connections down when a read has lasted ``timeout``. The
+blocked read then fails at once, and the reader, seeing ``fired``, reports a timeout as PyAV's
+would have. A camera that keeps its connection and its RTCP reports going but sends no video
+(an encoder that hung) is caught this way too: the TCP socket's own timeout would not be, as
+RTCP keeps it busy. Opens to one address wait for each other: eight channels of one recorder
+open one after the other when motiond starts (a fraction of a second each on a LAN).
 
 Linux only (``/proc/self/fd``); where no connection is found the source opens again with
 PyAV's read timeout, as before.
@@ -146,9 +148,14 @@ def find_connections(host: str, port: int, before: set[int]) -> list[socket.sock
         if inode in before:
             continue
         try:
-            duplicate = socket.socket(fileno=os.dup(fd))
+            copy = os.dup(fd)
         except OSError:
             continue  # closed meanwhile
+        try:
+            duplicate = socket.socket(fileno=copy)
+        except OSError:  # a kind of socket Python does not know
+            os.close(copy)
+            continue
         if _is_connection_to(duplicate, inode, addresses, port):
             found.append(duplicate)
         else:

@@ -151,22 +151,27 @@ THREAD_KINDS = {
 
 def thread_table(runs: list[dict[str, Any]], labels: dict[str, str]) -> str:
     """motiond's cores per kind of thread, idle and recording (its threads are named for the
-    OS: cap:, det:, rec: per camera, summed over cameras)."""
+    OS: cap:, det:, rec: per camera, summed over cameras), and their context switches a
+    second while recording."""
     lines = [
-        "| scenario | threads | idle cores | recording cores | recording - idle |",
-        "|---|---|---|---|---|",
+        "| scenario | threads | idle cores | recording cores | recording - idle "
+        "| switches/s recording |",
+        "|---|---|---|---|---|---|",
     ]
     for run in runs:
         if run.get("error") or run["key"] != "motiond":
             continue
         idle = run["idle"].get("thread_cores", {})
         recording = run["recording"].get("thread_cores", {})
+        switches = run["recording"].get("thread_switches_per_s", {})
         for kind, label in THREAD_KINDS.items():
             if kind not in idle and kind not in recording:
                 continue
             a, b = idle.get(kind, 0.0), recording.get(kind, 0.0)
+            count = switches.get(kind)
             lines.append(
-                f"| {labels[run['scenario']]} | {label} | {a:.4f} | {b:.4f} | {b - a:+.4f} |"
+                f"| {labels[run['scenario']]} | {label} | {a:.4f} | {b:.4f} | {b - a:+.4f} "
+                f"| {'-' if count is None else count} |"
             )
     return "\n".join(lines)
 

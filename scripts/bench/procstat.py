@@ -70,6 +70,26 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
     return totals
 
 
+def thread_switches(pid: int) -> dict[str, int]:
+    """Context switches (voluntary and not) of ``pid``'s live threads by their kind, as
+    ``thread_cpu_seconds`` groups them: many per frame mean threads passing the GIL around."""
+    totals: dict[str, int] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            comm = (task / "comm").read_text().strip()
+            status = (task / "status").read_text()
+        except OSError:
+            continue  # ended between the listing and the read
+        kind = comm.split(":", 1)[0] if ":" in comm else "other"
+        switches = sum(
+            int(line.split()[1])
+            for line in status.splitlines()
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"))
+        )
+        totals[kind] = totals.get(kind, 0) + switches
+    return totals
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds the whole machine spent busy (all CPUs), from the first line of /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

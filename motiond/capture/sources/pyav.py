@@ -93,9 +93,10 @@ class PyAVSource(Source):
             options["rtsp_transport"] = capture.rtsp_transport
             options.update(RTSP_PROBE_OPTIONS)
         port = _port(parts)
-        if parts.hostname and port is not None:
+        if scheme in ("rtsp", "rtsps") and parts.hostname and port is not None:
             # Read without PyAV's read timeout, which takes the GIL several times a packet: a
-            # watchdog ends a read that stalls (capture/stall.py).
+            # watchdog ends a read that stalls (capture/stall.py). Other streams (HTTP) keep
+            # it: they may open more connections as they go (HLS).
             with stall.opening(parts.hostname, port) as before:
                 container = self._open_container(options, read_timeout=None)
                 connections = stall.find_connections(parts.hostname, port, before)
@@ -313,7 +314,7 @@ def _why(exc: BaseException, timed_out: str) -> str:
     return describe_error(exc)
 
 
-DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
+DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322}
 
 
 def _port(parts: SplitResult) -> int | None:
