@@ -39,7 +39,9 @@ class Baseline:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._ring: deque[Past] = deque(maxlen=KEPT + 3)
+        # Kept at least a quarter of the baseline apart, the picture ``past`` picks is among the
+        # newest KEPT + 1 and the one before it among the newest KEPT + 2: no more are kept.
+        self._ring: deque[Past] = deque(maxlen=KEPT + 2)
         self._shaken_at = float("-inf")
 
     def reset(self) -> None:
