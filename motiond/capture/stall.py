@@ -4,7 +4,8 @@ libavformat asks an interrupt callback whether to give up many times per packet:
 TCP, several times for each RTP packet of a few kilobytes. PyAV's callback takes the GIL every
 time it is asked while a read timeout is set, and with other threads busy (detection, other
 cameras) each of those is a wait for the GIL and a context switch: eight 720p cameras' capture
-threads cost 0.13 core that way, 0.025 without (docs/benchmarks.md).
+threads switched 33,000 times a second and cost 0.13 core that way, 1,300 times and 0.025 core
+without (recording, docs/benchmarks.md).
 
 So RTSP streams are read without PyAV's read timeout (its open timeout stays: it is asked
 only while opening; HTTP streams keep both, as they may open more connections as they go).

@@ -42,9 +42,10 @@ logger = logging.getLogger(__name__)
 # Detection of all cameras runs one picture at a time. It is short Python between many short
 # OpenCV and numpy calls, each of which lets the GIL go: with several cameras detecting at once,
 # every one of those handed the GIL to another camera's detection and back (eight cameras with
-# sub streams: 30,000 context switches a second, their detection threads 0.31 core; one at a
-# time: 1,600 a second, 0.21 core, docs/benchmarks.md). The decoding before it, which runs
-# without the GIL for milliseconds, stays in parallel.
+# sub streams, recording: 47,000 context switches a second on their detection threads, 0.40
+# core; one at a time, and with the capture threads' reads no longer taking the GIL (see
+# capture/stall.py): 2,300 a second, 0.21 core; docs/benchmarks.md). The decoding before it,
+# which runs without the GIL for most of a millisecond, stays in parallel.
 ONE_AT_A_TIME = threading.Lock()
 
 LIGHTING_LOG_INTERVAL = 60.0  # seconds of frame time between "lighting change" lines
