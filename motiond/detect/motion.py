@@ -344,7 +344,7 @@ class MotionDetector:
         regions = Regions(changed)
         # Something still moving in it (a creeper's edges change every frame): not what stopped
         # within the last second, which differs from a second ago but no longer moves.
-        still_moving = regions.per_region(regions.at(moving) > 0)
+        still_moving = regions.per_region(moving[regions.ys, regions.xs] > 0)
         moves = still_moving >= np.maximum(SLOW_MOVING_PIXELS, SLOW_MOVING_SHARE * regions.sizes)
         counts = np.where(moves, regions.sizes, 0)
         if self.nuisance is not None:

@@ -35,17 +35,9 @@ class Regions:
         points = np.zeros((0, 2), np.int32) if points is None else points.reshape(-1, 2)
         self.xs: np.ndarray = points[:, 0]
         self.ys: np.ndarray = points[:, 1]
-        # Each changed pixel's index in the flattened picture: indexing with it is five times
-        # faster than with ys and xs.
-        self.flat: np.ndarray = self.ys * changed.shape[1] + self.xs
-        self.label: np.ndarray = labels.ravel()[self.flat]
+        self.label: np.ndarray = labels[self.ys, self.xs]
         self.sizes: np.ndarray = np.bincount(self.label, minlength=self.count)
         self._neighbourhoods: tuple[np.ndarray, int] | None = None
-
-    def at(self, picture: np.ndarray) -> np.ndarray:
-        """The values of ``picture`` (of this size) at the changed pixels."""
-        values: np.ndarray = np.ravel(picture)[self.flat]
-        return values
 
     def neighbourhoods(self) -> tuple[np.ndarray, int]:
         """(per changed pixel, its neighbourhood: the changed pixels within about 4 pixels,

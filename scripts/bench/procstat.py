@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,35 +53,34 @@ def tree_cpu_seconds(pid: int) -> float:
     return ticks / CLOCK_TICKS
 
 
-def thread_cpu_seconds(pid: int) -> dict[str, float]:
-    """utime+stime of ``pid``'s live threads by their kind: the OS name up to its ``:``
-    (motiond names a camera's threads ``cap:NAME``, ``det:NAME``, ``rec:NAME``), every other
-    thread under ``other``. A thread that ended before the reading is not counted."""
-    totals: dict[str, float] = {}
+def _threads_by_kind(pid: int, *files: str) -> Iterator[tuple[str, list[str]]]:
+    """(kind, the text of ``files``) for each of ``pid``'s live threads. Its kind is the OS name
+    up to its ``:`` (motiond names a camera's threads ``cap:NAME``, ``det:NAME``,
+    ``rec:NAME``), every other thread is ``other``. A thread that ends meanwhile is left out."""
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            text = (task / "stat").read_text()
+            comm = (task / "comm").read_text().strip()
+            texts = [(task / name).read_text() for name in files]
         except OSError:
             continue  # ended between the listing and the read
-        comm = text[text.index("(") + 1 : text.rindex(")")]
-        kind = comm.split(":", 1)[0] if ":" in comm else "other"
-        fields = text[text.rindex(")") + 2 :].split()
+        yield (comm.split(":", 1)[0] if ":" in comm else "other"), texts
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """utime+stime of ``pid``'s live threads by their kind (see ``_threads_by_kind``)."""
+    totals: dict[str, float] = {}
+    for kind, (stat,) in _threads_by_kind(pid, "stat"):
+        fields = stat[stat.rindex(")") + 2 :].split()
         ticks = int(fields[11]) + int(fields[12])
         totals[kind] = totals.get(kind, 0.0) + ticks / CLOCK_TICKS
     return totals
 
 
 def thread_switches(pid: int) -> dict[str, int]:
-    """Context switches (voluntary and not) of ``pid``'s live threads by their kind, as
-    ``thread_cpu_seconds`` groups them: many per frame mean threads passing the GIL around."""
+    """Context switches (voluntary and not) of ``pid``'s live threads by their kind: many per
+    frame mean threads passing the GIL around."""
     totals: dict[str, int] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            comm = (task / "comm").read_text().strip()
-            status = (task / "status").read_text()
-        except OSError:
-            continue  # ended between the listing and the read
-        kind = comm.split(":", 1)[0] if ":" in comm else "other"
+    for kind, (status,) in _threads_by_kind(pid, "status"):
         switches = sum(
             int(line.split()[1])
             for line in status.splitlines()

@@ -5,8 +5,10 @@ ring); when the source also decodes (``decode=True``, the stream used for detect
 is decoded as cheaply as libavcodec allows: one thread, no loop filter (detection works on a
 picture a quarter of the size, where its blocking does not show), and nothing converted; the
 detector reads the Y plane. Open and read are bounded by ``capture.open_timeout`` and
-``read_timeout`` (libavformat's interrupt callback), so a stream that stalls with its TCP
-connection still open fails within ``read_timeout``.
+``read_timeout``, so a stream that stalls with its TCP connection still open fails within
+``read_timeout``: the open by libavformat's interrupt callback, an RTSP stream's reads by the
+stall watchdog (capture/stall.py: PyAV's callback takes the GIL several times a packet), other
+streams' reads by the callback.
 """
 
 from __future__ import annotations
@@ -206,14 +208,11 @@ class PyAVSource(Source):
                 guard.reading(time.monotonic())
             try:
                 packet = next(self._packets)
-            except StopIteration:
-                if guard is not None and guard.fired:
-                    raise SourceError(f"{self.description}: timed out ({timed_out})") from None
-                return None
-            except (av.FFmpegError, OSError) as exc:
+            except (StopIteration, av.FFmpegError, OSError) as exc:
+                # The watchdog shut the connection down: whatever the read made of it, a timeout.
                 if guard is not None and guard.fired:
                     raise SourceError(f"{self.description}: timed out ({timed_out})") from exc
-                if isinstance(exc, av.EOFError):
+                if isinstance(exc, StopIteration | av.EOFError):
                     return None
                 raise SourceError(f"{self.description}: {_why(exc, timed_out)}") from exc
             finally:
