@@ -276,13 +276,15 @@ def run_program(program: Program, stream: Stream, phases: Phases) -> dict[str, A
     return result
 
 
-def make_program(key: str, workdir: Path, scenario: Scenario, stream: Stream) -> Program:
+def make_program(
+    key: str, workdir: Path, scenario: Scenario, stream: Stream, detect_fps: float | None = None
+) -> Program:
     sub = (stream.url("/sub"), SUB_SIZE) if scenario.sub else (None, None)
     cameras = [CameraSource(stream.url("/main"), scenario.size, *sub)] * scenario.cameras
     if key == "motion":
         return motion_ipcam_program(workdir, cameras, scenario.fps)
     fps = scenario.fps if scenario.kind == "mjpeg" else None
-    return motiond_ipcam_program(workdir, cameras, fps)
+    return motiond_ipcam_program(workdir, cameras, fps, detect_fps=detect_fps)
 
 
 def scenario_media(
@@ -310,6 +312,7 @@ def run_scenario(
     media: dict[str, StreamVideo],
     phases: Phases,
     workdir: Path,
+    detect_fps: float | None = None,
 ) -> list[dict[str, Any]]:
     runs = []
     for key in programs:
@@ -322,7 +325,7 @@ def run_scenario(
         )
         stream.start()  # a fresh stream per program: its timeline starts with the program
         try:
-            program = make_program(key, where, scenario, stream)
+            program = make_program(key, where, scenario, stream, detect_fps)
             result = run_program(program, stream, phases)
         finally:
             stream.stop()
@@ -346,6 +349,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[s.key for s in SCENARIOS],
     )
     parser.add_argument("--programs", nargs="+", choices=PROGRAMS, default=list(PROGRAMS))
+    parser.add_argument(
+        "--detect-fps",
+        type=float,
+        default=None,
+        help="motiond with motion.detect_fps set to this (default: its default, every frame)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument(
         "--media-dir",
@@ -438,7 +447,9 @@ def main(argv: list[str] | None = None) -> int:
             media = scenario_media(scenario, args.video, args.media_dir, phases)
             for mount, video in media.items():
                 streams.append({"scenario": scenario.key, "mount": mount, **_stream_info(video)})
-            runs += run_scenario(scenario, programs, args.video, media, phases, workdir)
+            runs += run_scenario(
+                scenario, programs, args.video, media, phases, workdir, args.detect_fps
+            )
 
     if motiond_source_digest() != source_at_start:
         skipped.append("motiond's source changed during the run: the motiond rows mix versions")
@@ -451,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         "phases": {**asdict(phases), "still_s": phases.still_s, "footage_s": phases.footage_s},
         "scenarios": [asdict(s) for s in scenarios],
         "streams": streams,
-        "settings": [motion_ipcam_summary(), motiond_ipcam_summary()],
+        "settings": [motion_ipcam_summary(), motiond_ipcam_summary(args.detect_fps)],
         "runs": runs,
         "notes": skipped + notes_for(runs, by_key),
         "elapsed_s": round(time.monotonic() - started, 1),

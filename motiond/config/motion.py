@@ -39,6 +39,11 @@ def _odd_or_zero(blur: int) -> None:
         raise ValueError(f"must be 0 (off) or an odd number, got {blur}")
 
 
+def _off_or_a_frame(fps: float) -> None:
+    if fps and fps < 1.0:
+        raise ValueError(f"must be 0 (every frame) or at least 1, got {fps:g}")
+
+
 def _off_or_a_second(seconds: float) -> None:
     if seconds and seconds < 1.0:
         raise ValueError(f"must be 0 (off) or at least 1s, got {seconds:g}s")
@@ -54,6 +59,9 @@ class MotionConfig:
     stable_frames: int = setting(default=20, ge=1, le=10000)
     min_changed_frames: int = setting(default=5, ge=1, le=100000)
     detect_width: int = setting(default=320, ge=64, le=1920)
+    # At most this many frames a second are detected, each counted for the frames it stands for
+    # (0: every frame the camera sends)
+    detect_fps: float = setting(default=0.0, ge=0.0, le=120.0, check=_off_or_a_frame)
     blur: int = setting(default=5, ge=0, le=31, check=_odd_or_zero)
     warmup: float = setting(default=1.0, ge=0.0, le=60.0, unit="duration")
     masks: tuple[Polygon, ...] = setting(default=(), parse=_masks)

@@ -56,6 +56,8 @@ class MotionResult:
     ``always moving``: in a learned nuisance area; ``light``: the same texture, lit
     differently). ``mover``: a small mover counted in this frame (a changed frame even below
     ``threshold``). ``shift``: the camera's shake undone, in detection pixels (None: none).
+    ``frames``: how many of the camera's frames this result stands for (more than 1 when
+    ``detect_fps`` skipped frames before it: the trigger counts it that many times).
     """
 
     delta: float
@@ -68,6 +70,7 @@ class MotionResult:
     ignored_reasons: tuple[str, ...] = ()
     mover: bool = False
     shift: tuple[float, float] | None = None
+    frames: int = 1
 
     def why(self) -> dict[str, object]:
         """Why each box counted or not, for the live page's overlay (JSON-ready)."""

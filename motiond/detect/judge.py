@@ -66,4 +66,5 @@ class ClipJudge:
             now,
             suspect=suspect,
             mover=result.mover,
+            frames=result.frames,
         )

@@ -6,6 +6,8 @@
   below ``threshold``: the clip stops. It is kept if it has at least ``min_changed_frames``
   changed frames, otherwise it is noise and is discarded.
 - A clip that reaches ``max_clip`` is split: it ends and the next one starts on the same frame.
+- A delta may stand for several frames (``detect_fps`` detected one of them): it counts that
+  many times, in the ring and in the clip's frames, so the numbers above stay the camera's.
 - While the camera is suspected of being tampered with, a clip starts (whatever the deltas)
   and does not stop; a clip during which tampering was confirmed is kept whatever its count.
 """
@@ -90,8 +92,12 @@ class DeltaHistory:
     def __init__(self, size: int) -> None:
         self._deltas: deque[float] = deque(maxlen=size)
 
-    def push(self, delta: float) -> None:
-        self._deltas.append(delta)
+    def push(self, delta: float, frames: int = 1) -> None:
+        """``delta`` for ``frames`` frames (the frames a detected one stands for)."""
+        if frames == 1:
+            self._deltas.append(delta)
+        else:
+            self._deltas.extend((delta,) * frames)
 
     def clear(self) -> None:
         self._deltas.clear()
@@ -143,22 +149,26 @@ class RecordingTrigger:
         delta: float,
         lighting: bool,
         now: float,
+        *,
         suspect: bool = False,
         mover: bool = False,
+        frames: int = 1,
     ) -> Decision:
         """Feed one frame's delta (``lighting``: a lighting change, not motion) seen at ``now``;
         ``suspect``: the camera may be being tampered with (start, and do not stop);
-        ``mover``: a small mover was seen, a changed frame whatever the delta."""
+        ``mover``: a small mover was seen, a changed frame whatever the delta; ``frames``: how
+        many of the camera's frames it stands for (``detect_fps`` skipped the others)."""
         if mover and not lighting and delta <= self.threshold:
             delta = math.nextafter(self.threshold, math.inf)
-        self.history.push(delta)
+        self.history.push(delta, frames)
         changed = delta > self.threshold and not lighting
         clip = self.clip
         if clip is None:
             if (changed or suspect) and now >= self._hold_until:
                 self.clip = ClipStats(
                     started_at=now,
-                    changed_frames=1 if changed else 0,
+                    frames=frames,
+                    changed_frames=frames if changed else 0,
                     peak_delta=delta if changed else 0.0,
                     peak_at=now,
                     last_changed_at=now,
@@ -172,16 +182,17 @@ class RecordingTrigger:
             ended = self._end(Action.SPLIT, changed)
             self.clip = ClipStats(
                 started_at=now,
-                changed_frames=1 if changed else 0,
+                frames=frames,
+                changed_frames=frames if changed else 0,
                 peak_delta=delta if changed else 0.0,
                 peak_at=now,
                 last_changed_at=now,
             )
             return ended
-        clip.frames += 1
+        clip.frames += frames
         new_peak = False
         if changed:
-            clip.changed_frames += 1
+            clip.changed_frames += frames
             clip.last_changed_at = now
             if delta > clip.peak_delta:
                 clip.peak_delta, clip.peak_at, new_peak = delta, now, True

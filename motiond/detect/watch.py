@@ -25,13 +25,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from motiond.config.camera import CameraConfig
 from motiond.config.motion import MotionConfig
 from motiond.detect.boxes import MotionResult, Outlines
 from motiond.detect.colour import colourfulness
 from motiond.detect.motion import MotionDetector, detection_scale
+from motiond.detect.pace import DetectionPace
 from motiond.detect.still import Still
 from motiond.detect.tamper import SceneMonitor, SceneReport, TamperState
 from motiond.events import CameraTampered, EventSink
@@ -101,6 +102,7 @@ class PictureWatch:
         self.motion = config.motion  # in effect: the day's, or with the night overrides
         self.detector = MotionDetector(config.motion)
         self.scene = SceneMonitor(config.motion.tamper_after)
+        self.pace = DetectionPace(config.motion.detect_fps)
         self.on_event = on_event
         self.recording = recording  # whether the trigger records (read across threads)
         self._last_lighting_log = float("-inf")
@@ -124,12 +126,17 @@ class PictureWatch:
         """The stream was (re)opened at ``now``: the next picture is compared with nothing, and
         tampering is not judged before the warm-up ends."""
         self.detector.reset()
+        self.pace.reset()
         self.scene.reset(now + self.day_motion.warmup)
 
     def look(self, frame: Frame, size: tuple[int, int]) -> MotionResult | None:
         """Detect motion in ``frame`` and watch the scene. ``size`` is the camera's picture
         size (its main stream's), in which masks are given and boxes returned. None for the
-        first picture after ``reopened``. Raises FrameDecodeError (a garbled picture)."""
+        first picture after ``reopened`` and for a picture ``detect_fps`` skips (not decoded
+        for detection, not looked at). Raises FrameDecodeError (a garbled picture)."""
+        frames = self.pace.take(frame.mono)
+        if not frames:
+            return None
         width, height = size
         gray = frame.gray_for_detection(detection_scale(width, self.motion.detect_width))
         with ONE_AT_A_TIME:
@@ -138,6 +145,8 @@ class PictureWatch:
                 if result.lighting:
                     self._log_lighting(frame.mono, result)
                 self._watch_scene(frame, result)
+        if result is not None and frames > 1:
+            result = replace(result, frames=frames)
         return result
 
     def _log_lighting(self, mono: float, result: MotionResult) -> None:

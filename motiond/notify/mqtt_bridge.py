@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from motiond.config.mqtt import MqttConfig
 from motiond.control import (
@@ -53,8 +53,10 @@ from motiond.notify.homeassistant import (
     is_discovery_topic_of,
     node_id,
 )
-from motiond.notify.mqtt import MqttClient, default_client_id
 from motiond.store.layout import local_iso
+
+if TYPE_CHECKING:
+    from motiond.notify.mqtt import MqttClient
 
 logger = logging.getLogger(__name__)
 MAX_COMMAND_BYTES = 64  # armed/set is ON or OFF, snapshot/set anything short
@@ -164,7 +166,10 @@ class MqttBridge:
         subscriptions = [*self.topics.command_filters(), self.topics.camera("+", "online")]
         if config.discovery:
             subscriptions.append(discovery_filter(config.discovery_prefix, self.node))
-        self.client = MqttClient(
+        # Imported here: the paho client costs 1.7 MB of RSS, paid only with MQTT configured.
+        from motiond.notify.mqtt import MqttClient, default_client_id  # noqa: PLC0415
+
+        self.client: MqttClient = MqttClient(
             config,
             config.client_id or default_client_id(config.topic_prefix),
             self.topics.status,

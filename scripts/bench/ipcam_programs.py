@@ -120,9 +120,13 @@ def motion_ipcam_summary() -> str:
 
 
 def motiond_ipcam_config(
-    cameras: list[CameraSource], storage_dir: Path, fps: float | None
+    cameras: list[CameraSource],
+    storage_dir: Path,
+    fps: float | None,
+    detect_fps: float | None = None,
 ) -> dict[str, Any]:
-    """motiond's config: its defaults, plus the IP camera keys where a camera is RTSP."""
+    """motiond's config: its defaults, plus the IP camera keys where a camera is RTSP (and
+    ``motion.detect_fps`` when given)."""
     entries = []
     for index, camera in enumerate(cameras, 1):
         capture: dict[str, Any] = {}
@@ -138,15 +142,24 @@ def motiond_ipcam_config(
         entry: dict[str, Any] = {"name": f"cam{index}", "source": camera.url}
         if capture:
             entry["capture"] = capture
+        if detect_fps is not None:
+            entry["motion"] = {"detect_fps": detect_fps}
         entry["record"] = {"mode": "auto", "pre_roll": "2s"}
         entries.append(entry)
     return {"storage": {"dir": str(storage_dir)}, "web": {"port": 0}, "cameras": entries}
 
 
-def motiond_ipcam_program(workdir: Path, cameras: list[CameraSource], fps: float | None) -> Program:
+def motiond_ipcam_program(
+    workdir: Path,
+    cameras: list[CameraSource],
+    fps: float | None,
+    *,
+    detect_fps: float | None = None,
+) -> Program:
     workdir.mkdir(parents=True, exist_ok=True)
     storage = workdir / "motiond-data"
-    return motiond_run(workdir, motiond_ipcam_config(cameras, storage, fps), storage)
+    config = motiond_ipcam_config(cameras, storage, fps, detect_fps)
+    return motiond_run(workdir, config, storage)
 
 
 def motiond_ipcam_runnable(workdir: Path) -> str | None:
@@ -160,14 +173,15 @@ def motiond_ipcam_runnable(workdir: Path) -> str | None:
     return check_config(write_config(workdir, config))
 
 
-def motiond_ipcam_summary() -> str:
+def motiond_ipcam_summary(detect_fps: float | None = None) -> str:
+    pace = "" if detect_fps is None else f" With `motion.detect_fps: {detect_fps:g}`."
     return (
         "motiond: its default config (`record.mode: auto`: copies H.264, transcodes MJPEG with "
         "x264 veryfast), `pre_roll: 2s`, RTSP over TCP (`capture.rtsp_transport: tcp`), with a "
         "sub stream `capture.detect_source: rtsp://.../sub`; MJPEG cameras with "
         "`capture.fps: 15`. Built in `motiond_ipcam_config()` of "
         "scripts/bench/ipcam_programs.py; web UI on an ephemeral 127.0.0.1 port."
-    )
+    ) + pace
 
 
 # What ``python -m motiond run`` has loaded before its first camera: the daemon's modules and

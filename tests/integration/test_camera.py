@@ -379,3 +379,37 @@ def test_tampering_is_an_event_and_keeps_the_clip_of_the_moment(tmp_path: Path) 
     (record,) = sidecars(tmp_path)
     # The clip reaches back before the cover (pre-roll) and was kept.
     assert float(record["start_ts"]) < 1_800_000_008.0
+
+
+@pytest.mark.parametrize("detect_fps", [0.0, 5.0])
+def test_detect_fps_looks_at_fewer_frames_and_records_the_same_clip(
+    tmp_path: Path, detect_fps: float
+) -> None:
+    """At 5 of a 10 fps camera's frames a second, half the pictures are looked at, and the
+    clip starts and ends within a skipped frame of where every frame puts it: each detected
+    frame counts for the two it stands for (``stable_frames`` stays 20 camera frames)."""
+    frames = scene_frames(moving=range(30, 60), count=120)
+    motion = MotionConfig(warmup=0.0, detect_fps=detect_fps)
+    worker, events, release = make_worker(tmp_path, [frames], motion)
+    detector = worker.watch.detector
+    looked: list[float] = []
+    detect = detector.detect
+
+    def counting(gray: Any, width: int, height: int, *, now: float) -> Any:
+        looked.append(now)
+        return detect(gray, width, height, now=now)
+
+    detector.detect = counting  # type: ignore[method-assign]
+    run_to_end(worker, release, "clip_end", events)
+    (record,) = sidecars(tmp_path)
+    # The square's 30 frames and its going (at 5 fps, counted by twos: one more at most).
+    assert int(record["changed_frames"]) - 31 in ((0,) if not detect_fps else (0, 1))
+    start = float(record["start_ts"]) - 1_800_000_000.0  # the pre-roll's first frame
+    assert start == pytest.approx(2.0, abs=0.11)
+    end = start + float(record["duration"])
+    assert end == pytest.approx(8.0, abs=0.21)  # 60 + 20 stable frames, at 10 fps
+    if detect_fps:
+        assert len(looked) == pytest.approx(len(frames) / 2, abs=2)
+        assert all(round((b - a) * FPS) == 2 for a, b in zip(looked, looked[1:], strict=False))
+    else:
+        assert len(looked) == len(frames)

@@ -194,3 +194,25 @@ def test_a_small_mover_is_a_changed_frame_below_threshold() -> None:
     assert trigger.update(0.001, False, 0.2, mover=True).action is Action.NONE
     assert trigger.update(0.001, True, 0.3, mover=True).changed is False
     assert trigger.update(0.0, False, 0.4).action is Action.STOP
+
+
+def test_a_delta_standing_for_several_frames_counts_that_many() -> None:
+    """``detect_fps`` detected one frame in three: the clip stops after the same 20 camera
+    frames (7 detections: the ring holds 21) and has the camera's frame counts."""
+    trigger = make(stable_frames=20, min_changed=5)
+    start = trigger.update(MOVING, False, 0.0, frames=3)
+    assert start.action is Action.START
+    assert trigger.update(MOVING, False, 0.2, frames=3).action is Action.NONE
+    actions = [trigger.update(QUIET, False, 0.4 + 0.2 * i, frames=3) for i in range(7)]
+    assert [d.action for d in actions] == [Action.NONE] * 6 + [Action.STOP]
+    ended = actions[-1].ended
+    assert ended is not None and actions[-1].keep
+    assert (ended.frames, ended.changed_frames) == (27, 6)
+
+
+def test_one_detection_in_several_frames_is_still_noise_below_min_changed_frames() -> None:
+    trigger = make(stable_frames=6, min_changed=5)
+    trigger.update(MOVING, False, 0.0, frames=2)
+    actions = [trigger.update(QUIET, False, 0.2 + 0.2 * i, frames=2) for i in range(3)]
+    assert actions[-1].action is Action.STOP
+    assert not actions[-1].keep  # 2 changed frames of the camera's, not 5
