@@ -313,18 +313,24 @@ def test_h265_is_transcoded_to_h264_under_auto_and_copied_as_hvc1_when_asked(
     assert copied_from(video, copied_clip) % video.gop == 0
 
 
+@pytest.mark.parametrize("detect_fps", [None, 5.0])
 def test_a_sub_stream_is_decoded_for_detection_and_the_main_stream_copied(
     tmp_path: Path,
     camera_media: CameraMediaCache,
     rtsp_camera: StartCamera,
     daemon: Callable[..., Daemon],
+    detect_fps: float | None,
 ) -> None:
+    """With ``motion.detect_fps`` too: fewer pictures looked at, the same clip boundaries
+    (each detected picture counts for the frames it stands for)."""
     main, sub = camera_media.pair(
         main=(1280, 720), sub=(320, 180), seconds=12.0, moving=((5.0, 8.0),)
     )
     server = rtsp_camera({"/main": main, "/sub": sub})
     entry = camera("door", server.url("/main"), main, mask_rows=(16 + 6) * 720 // 180)
     entry["capture"] = {"detect_source": server.url("/sub")}
+    if detect_fps is not None:
+        entry.setdefault("motion", {})["detect_fps"] = detect_fps
     started = tmp_path / "clip_start.json"
     save_stdin = "import sys; open(sys.argv[1], 'w').write(sys.stdin.read())"
     hook = {"command": [sys.executable, "-c", save_stdin, str(started)]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import threading
 import time
@@ -410,6 +411,6 @@ def test_detect_fps_looks_at_fewer_frames_and_records_the_same_clip(
     assert end == pytest.approx(8.0, abs=0.21)  # 60 + 20 stable frames, at 10 fps
     if detect_fps:
         assert len(looked) == pytest.approx(len(frames) / 2, abs=2)
-        assert all(round((b - a) * FPS) == 2 for a, b in zip(looked, looked[1:], strict=False))
+        assert all(round((b - a) * FPS) == 2 for a, b in itertools.pairwise(looked))
     else:
         assert len(looked) == len(frames)
