@@ -78,6 +78,15 @@ class Mp4Viewer:
         self.fragments_sent = 0
         self.skips = 0  # times the backlog was dropped to go on at a keyframe
 
+    def streams_changed(self, streams: list[str]) -> None:
+        """The camera's streams are now ``streams`` (its sub stream came after this viewer):
+        said again in a "stream" message once the mime message has gone."""
+        if self.about is None:
+            return
+        self.about = {**self.about, "streams": streams}
+        if self.init_sent is not None:
+            self.offer_text(mime_message(self.init_sent, self.about, kind="stream"))
+
     def offer_text(self, text: str) -> None:
         self._backlog.append((text, "text", 0.0))
         self._pump()
@@ -152,12 +161,13 @@ class Mp4Viewer:
         self._backlog_bytes = 0
 
 
-def mime_message(init: InitSegment, about: dict[str, Any] | None = None) -> str:
+def mime_message(init: InitSegment, about: dict[str, Any] | None = None, kind: str = "mime") -> str:
     """The mime type of a stream (what MediaSource.isTypeSupported is asked), its size, and
-    ``about`` (which stream this is, which the camera has)."""
+    ``about`` (which stream this is, which the camera has). ``kind`` "stream": the same, sent
+    again when the camera's streams changed (the page shows its switch)."""
     return json.dumps(
         {
-            "type": "mime",
+            "type": kind,
             "mime": init.mime,
             "width": init.width,
             "height": init.height,
@@ -264,9 +274,23 @@ class Mp4Hub:
         key = (camera, stream)
         if key not in self.streams_seen:
             self.streams_seen.add(key)
+            self.loop.add_callback(self._streams_changed, camera)
         feed = self.feeds.get(key)
         if feed is not None:
             feed.on_packet(frame)
+
+    def streams_of(self, camera: str) -> list[str]:
+        """The streams of ``camera`` that delivered a frame (at least "main")."""
+        return [name for name in STREAMS if (camera, name) in self.streams_seen] or ["main"]
+
+    def _streams_changed(self, camera: str) -> None:
+        """IOLoop: a stream of ``camera`` delivered its first frame; its viewers learn it (a
+        page opened before the sub stream came online shows its switch without a reload)."""
+        streams = self.streams_of(camera)
+        for (name, _), feed in self.feeds.items():
+            if name == camera:
+                for viewer in feed.viewers:
+                    viewer.streams_changed(streams)
 
     def stream_for(self, camera: str, wanted: str) -> str:
         """The stream a viewer gets: the sub stream if asked for and the camera has one."""
@@ -344,8 +368,7 @@ class LiveViewSocket(LiveSocket):
         hub = self.mp4_hub
         self.stream_name = hub.stream_for(camera, self.get_query_argument("stream", "main"))
         self._small_send_buffer()
-        streams = [name for name in STREAMS if (camera, name) in hub.streams_seen] or ["main"]
-        viewer = Mp4Viewer(self, {"stream": self.stream_name, "streams": streams})
+        viewer = Mp4Viewer(self, {"stream": self.stream_name, "streams": hub.streams_of(camera)})
         refused = hub.add(camera, self.stream_name, self.client, viewer)
         if refused:
             self.close(1013, refused)

@@ -8,17 +8,20 @@ byte, from a keyframe on (tests/fixtures/nal.py matches them).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
+import tornado.websocket
 
 from testbed.camera_video import CameraVideo
-from tests.fixtures.daemon import RunningDaemon
+from tests.fixtures.daemon import RunningDaemon, free_port
 from tests.fixtures.livemp4 import (
     RawWebSocket,
     Received,
@@ -221,3 +224,65 @@ def test_an_h265_camera_goes_as_hvc1_its_own_pictures(
     assert codec == "hevc" and len(pictures) == 20
     _, served = coded_pictures(video.path)
     assert match_pictures(pictures, served, loop=True) % video.gop == 0
+
+
+def test_a_viewer_that_came_before_the_sub_stream_is_told_when_it_comes(
+    tmp_path: Path,
+    camera_pair: tuple[CameraVideo, CameraVideo],
+    rtsp_camera: StartRtspCamera,
+) -> None:
+    """A page opened while the sub stream is not yet online (it opens after the main stream,
+    or its server is down) gets ``streams: ["main"]``; when the sub stream delivers, a
+    "stream" message says ``["main", "sub"]``, so the page shows its switch without a reload."""
+    main, sub = camera_pair
+    server = rtsp_camera({"/main": main}, loop=True)
+    sub_port = free_port()
+    daemon = RunningDaemon(
+        tmp_path,
+        {
+            "cameras": [
+                {
+                    "name": "door",
+                    "source": server.url("/main"),
+                    "capture": {"detect_source": f"rtsp://127.0.0.1:{sub_port}/sub"},
+                }
+            ]
+        },
+    )
+    daemon.start()
+    try:
+        texts = asyncio.run(
+            _texts_until_the_sub_stream(ws_url(daemon, "stream=main"), sub, sub_port, rtsp_camera)
+        )
+    finally:
+        daemon.stop()
+    first = texts[0]
+    assert (first["type"], first["stream"], first["streams"]) == ("mime", "main", ["main"])
+    (changed,) = [t for t in texts if t["type"] == "stream"]
+    assert (changed["stream"], changed["streams"]) == ("main", ["main", "sub"])
+    assert (changed["mime"], changed["width"]) == (first["mime"], first["width"])
+
+
+async def _texts_until_the_sub_stream(
+    url: str, sub: CameraVideo, sub_port: int, rtsp_camera: StartRtspCamera
+) -> list[dict[str, Any]]:
+    """The viewer's text messages: the mime message, then (the sub stream's server started
+    only then) until the "stream" message, within 60 s."""
+    connection = await tornado.websocket.websocket_connect(url)
+    texts: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60.0
+    try:
+        while loop.time() < deadline:
+            message = await asyncio.wait_for(connection.read_message(), deadline - loop.time())
+            assert message is not None, "the socket closed"
+            if isinstance(message, bytes):
+                continue
+            texts.append(json.loads(message))
+            if texts[-1]["type"] == "mime" and len(texts) == 1:
+                rtsp_camera({"/sub": sub}, loop=True, port=sub_port)
+            if texts[-1]["type"] == "stream":
+                return texts
+        raise AssertionError(f"no stream message: {texts}")
+    finally:
+        connection.close()
