@@ -120,11 +120,18 @@ def run_program(program: Program, stream: StreamProcess, phases: Phases) -> dict
     return result
 
 
-def make_program(key: str, workdir: Path, url: str, size: tuple[int, int], fps: float) -> Program:
+def make_program(
+    key: str,
+    workdir: Path,
+    url: str,
+    size: tuple[int, int],
+    fps: float,
+    detect_fps: float | None = None,
+) -> Program:
     if key == "motion":
         return motion_program(workdir, url, size, fps)
     preset = key.removeprefix("motiond-")
-    return motiond_program(workdir, url, fps, preset)
+    return motiond_program(workdir, url, fps, preset, detect_fps)
 
 
 def video_size(video: Path) -> tuple[int, int]:
@@ -151,6 +158,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--programs", nargs="+", choices=PROGRAMS, default=list(PROGRAMS))
     parser.add_argument("--detect-frames", type=int, default=300)
+    parser.add_argument(
+        "--detect-fps",
+        type=float,
+        default=None,
+        help="motiond with motion.detect_fps set to this (default: its default, every frame)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--keep", action="store_true", help="keep the work dir (clips, logs)")
     return parser.parse_args(argv)
@@ -233,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                         stream.url,
                         spec.frame_size(native),
                         spec.fps,
+                        args.detect_fps,
                     )
                     result = run_program(program, stream, phases)
                     result["stream"] = spec.name
@@ -252,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         "video": str(args.video),
         "phases": asdict(phases),
         "detect_frames": args.detect_frames,
-        "settings": [motion_summary(), motiond_summary()],
+        "settings": [motion_summary(), motiond_summary(args.detect_fps)],
         "runs": runs,
         "detection": detection,
         "notes": skipped + notes_for(runs, {spec.name: spec for spec in specs}),

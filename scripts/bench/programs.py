@@ -179,35 +179,34 @@ def motion_program(workdir: Path, url: str, size: tuple[int, int], fps: float) -
 # >>> The one place that knows motiond's config keys. Update here if the schema changes. <<<
 
 
-def motiond_config(url: str, fps: float, storage_dir: Path, preset: str) -> dict[str, Any]:
-    """motiond's config for one benchmark camera reading ``url``."""
-    return {
-        "storage": {"dir": str(storage_dir)},
-        "web": {"port": 0},
-        "cameras": [
-            {
-                "name": "bench",
-                "source": url,
-                "capture": {"fps": fps},
-                "record": {"preset": preset, "pre_roll": "2s"},
-            }
-        ],
-    }
+def motiond_config(
+    url: str, fps: float, storage_dir: Path, preset: str, detect_fps: float | None = None
+) -> dict[str, Any]:
+    """motiond's config for one benchmark camera reading ``url`` (with ``motion.detect_fps``
+    when given)."""
+    camera: dict[str, Any] = {"name": "bench", "source": url, "capture": {"fps": fps}}
+    if detect_fps is not None:
+        camera["motion"] = {"detect_fps": detect_fps}
+    camera["record"] = {"preset": preset, "pre_roll": "2s"}
+    return {"storage": {"dir": str(storage_dir)}, "web": {"port": 0}, "cameras": [camera]}
 
 
-def motiond_summary() -> str:
+def motiond_summary(detect_fps: float | None = None) -> str:
+    pace = "" if detect_fps is None else f" With `motion.detect_fps: {detect_fps:g}`."
     return (
         "motiond: the config in `motiond_config()` of scripts/bench/programs.py "
         "(`record.preset` ultrafast or veryfast, `pre_roll: 2s`, everything else default: "
         "H.264 CRF 26, GOP 1 s, fragmented MP4); web UI on an ephemeral 127.0.0.1 port, "
         "no viewer connected."
-    )
+    ) + pace
 
 
-def motiond_program(workdir: Path, url: str, fps: float, preset: str) -> Program:
+def motiond_program(
+    workdir: Path, url: str, fps: float, preset: str, detect_fps: float | None = None
+) -> Program:
     workdir.mkdir(parents=True, exist_ok=True)
     storage = workdir / "motiond-data"
-    config = motiond_config(url, fps, storage, preset)
+    config = motiond_config(url, fps, storage, preset, detect_fps)
     return motiond_run(workdir, config, storage, f"motiond-{preset}", f"motiond {preset}")
 
 
