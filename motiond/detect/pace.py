@@ -35,11 +35,10 @@ class DetectionPace:
     def take(self, now: float) -> int:
         """A frame captured at ``now``: 0 if it is not detected, else how many frames its
         detection stands for (itself and those skipped since the last detected one)."""
-        self._since += 1
         interval = self.interval
         if not interval:
-            self._since = 0
             return 1
+        self._since += 1
         due = self._next
         if due is not None and now < due - EARLY * interval:
             return 0

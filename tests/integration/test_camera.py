@@ -111,16 +111,31 @@ def make_worker(
     return worker, events, release
 
 
-def run_to_end(
-    worker: CameraWorker, release: threading.Event, wait_for: str, events: list[Any]
-) -> None:
+def start_until(worker: CameraWorker, wait_for: str, events: list[Any]) -> None:
+    """Start the worker and wait (at most 20 s) for its first ``wait_for`` event."""
     worker.start()
     deadline = time.monotonic() + 20
     while not any(e == wait_for for e, _ in events):
         assert time.monotonic() < deadline, events
         time.sleep(0.02)
+
+
+def run_to_end(
+    worker: CameraWorker, release: threading.Event, wait_for: str, events: list[Any]
+) -> None:
+    start_until(worker, wait_for, events)
     release.set()
     assert worker.stop(10)
+
+
+def camera_jpeg_frames(moving: range, count: int) -> list[Frame]:
+    """``scene_frames`` as a USB or MJPEG camera sends them: JPEGs, nothing decoded."""
+    import cv2
+
+    return [
+        Frame.from_jpeg(f.seq, f.mono, f.wall, cv2.imencode(".jpg", f.bgr())[1].tobytes())
+        for f in scene_frames(moving, count)
+    ]
 
 
 def test_pre_roll_frames_are_in_the_clip(tmp_path: Path) -> None:
@@ -240,18 +255,10 @@ def test_only_garbled_frames_for_stall_timeout_means_offline(tmp_path: Path) -> 
 
 def test_buffers_hold_camera_jpegs_and_the_encoder_decodes_them(tmp_path: Path) -> None:
     import av
-    import cv2
 
-    frames = [
-        Frame.from_jpeg(f.seq, f.mono, f.wall, cv2.imencode(".jpg", f.bgr())[1].tobytes())
-        for f in scene_frames(moving=range(30, 45), count=80)
-    ]
+    frames = camera_jpeg_frames(moving=range(30, 45), count=80)
     worker, events, release = make_worker(tmp_path, [list(frames)])
-    worker.start()
-    deadline = time.monotonic() + 20
-    while not any(e == "clip_end" for e, _ in events):
-        assert time.monotonic() < deadline, events
-        time.sleep(0.02)
+    start_until(worker, "clip_end", events)
     # The camera's JPEGs are in the pre-roll ring as they came (the same objects: nothing
     # decoded rode along); the recorder decodes them on its own thread.
     ring = worker.clips.preroll.take(99.0)
@@ -271,14 +278,9 @@ def test_camera_jpegs_of_a_clip_being_written_are_decoded_once(
 ) -> None:
     """While a clip is written, the capture thread decodes each camera JPEG once, for
     detection and for the recorder (which would decode it again); the ring keeps the JPEG."""
-    import cv2
-
     from motiond.record.recorder import ClipRecorder
 
-    frames = [
-        Frame.from_jpeg(f.seq, f.mono, f.wall, cv2.imencode(".jpg", f.bgr())[1].tobytes())
-        for f in scene_frames(moving=range(30, 45), count=80)
-    ]
+    frames = camera_jpeg_frames(moving=range(30, 45), count=80)
     queued: list[Frame] = []
     add_frame = ClipRecorder.add_frame
 
@@ -288,11 +290,7 @@ def test_camera_jpegs_of_a_clip_being_written_are_decoded_once(
 
     monkeypatch.setattr(ClipRecorder, "add_frame", spy)
     worker, events, release = make_worker(tmp_path, [list(frames)])
-    worker.start()
-    deadline = time.monotonic() + 20
-    while not any(e == "clip_end" for e, _ in events):
-        assert time.monotonic() < deadline, events
-        time.sleep(0.02)
+    start_until(worker, "clip_end", events)
     ring = worker.clips.preroll.take(99.0)
     assert ring and all(f.picture is None for f in ring)
     release.set()
