@@ -35,8 +35,9 @@ LABELS = {
     Why.MOVER: "small mover",
     Why.SLOW: "slow",
 }
-# Per reason (its number), whether a region with it counts.
+# Per reason (its number), whether a region with it counts, and its label.
 COUNTING = np.array([w in (Why.CHANGED, Why.MOVER, Why.SLOW) for w in sorted(Why)], bool)
+LABEL_OF = [LABELS[w] for w in sorted(Why)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +73,8 @@ class Judged:
         one since ``slow_baseline`` ago; boxes and reasons of both (the frame's first)."""
         counting = self.counting()
         boxes, chosen, ignored, left = self.regions.labelled_boxes(counting, scale)
-        reasons = [Why(w).label for w in self.why[chosen]]
-        ignored_reasons = [Why(w).label for w in self.why[left]]
+        reasons = [LABEL_OF[w] for w in self.why[chosen].tolist()]
+        ignored_reasons = [LABEL_OF[w] for w in self.why[left].tolist()]
         delta = self.delta(counted)
         if slow is not None:
             slow_delta = slow.delta(counted)

@@ -46,10 +46,18 @@ class Pair:
     picture: np.ndarray
     smooth: np.ndarray
 
-    def texture(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-        """The fine texture (picture less smooth picture) at the pixels ``ys``/``xs``."""
-        texture: np.ndarray = self.picture[ys, xs].astype(np.float32) - self.smooth[ys, xs]
-        return texture
+
+def _at(picture: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """``picture``'s values at the flat indices ``at``."""
+    values: np.ndarray = picture.ravel().take(at)
+    return values
+
+
+def _texture(pair: Pair, at: np.ndarray) -> np.ndarray:
+    """The fine texture (picture less smooth picture) of ``pair`` at the pixels ``at`` (flat
+    indices), in whole gray levels."""
+    texture: np.ndarray = _at(pair.picture, at).astype(np.float64) - _at(pair.smooth, at)
+    return texture
 
 
 def light_regions(
@@ -58,28 +66,32 @@ def light_regions(
     """One bool per region (index 0: none): whether its change from ``before`` to ``now`` is
     light only, judged on the fine texture at its changed pixels ``ys``/``xs``, whose region
     is ``label``."""
-    a = now.texture(ys, xs)
-    b = before.texture(ys, xs)
+    at = ys * now.picture.shape[1] + xs
+    a = _texture(now, at)
+    b = _texture(before, at)
     pixels = np.bincount(label, minlength=count).astype(np.float32)
     saa = np.bincount(label, weights=a * a, minlength=count)
     sbb = np.bincount(label, weights=b * b, minlength=count)
     sab = np.bincount(label, weights=a * b, minlength=count)
+    larger = np.maximum(saa, sbb)
+    product = saa * sbb
     with np.errstate(divide="ignore", invalid="ignore"):
-        correlation = np.where(saa * sbb > 0, sab / np.sqrt(saa * sbb), 0.0)
-        # What of the larger texture a gain times the other does not explain.
-        unexplained = np.maximum(saa, sbb) * (1.0 - np.clip(correlation, 0.0, 1.0) ** 2)
-        per_pixel = np.where(pixels > 0, unexplained / np.maximum(pixels, 1.0), 0.0)
-        # Texture that vanished (a hand over the lens, something flat in front of a textured
-        # wall) or appeared is no change of light, whatever else the numbers say: light
-        # scales texture by its gain, and no beam or shadow is that strong.
-        textured = np.maximum(saa, sbb) >= TEXTURE_LEVEL * pixels
-        lost = np.minimum(saa, sbb) < MIN_GAIN**2 * np.maximum(saa, sbb)
-        # Nor is a region gone nearly black, or from nearly black to bright (a lens covered).
-        bright_now = np.bincount(label, weights=now.blurred[ys, xs], minlength=count)
-        bright_before = np.bincount(label, weights=before.blurred[ys, xs], minlength=count)
-        gain_ok = np.minimum(bright_now, bright_before) >= MIN_GAIN * np.maximum(
-            bright_now, bright_before
-        )
+        correlation = np.where(product > 0, sab / np.sqrt(product), 0.0)
+    # What of the larger texture a gain times the other does not explain (none in a region
+    # without pixels: both sums are 0 there).
+    unexplained = larger * (1.0 - np.clip(correlation, 0.0, 1.0) ** 2)
+    per_pixel = unexplained / np.maximum(pixels, 1.0)
+    # Texture that vanished (a hand over the lens, something flat in front of a textured
+    # wall) or appeared is no change of light, whatever else the numbers say: light
+    # scales texture by its gain, and no beam or shadow is that strong.
+    textured = larger >= TEXTURE_LEVEL * pixels
+    lost = np.minimum(saa, sbb) < MIN_GAIN**2 * larger
+    # Nor is a region gone nearly black, or from nearly black to bright (a lens covered).
+    bright_now = np.bincount(label, weights=_at(now.blurred, at), minlength=count)
+    bright_before = np.bincount(label, weights=_at(before.blurred, at), minlength=count)
+    gain_ok = np.minimum(bright_now, bright_before) >= MIN_GAIN * np.maximum(
+        bright_now, bright_before
+    )
     light: np.ndarray = (
         (pixels >= MIN_PIXELS)
         & gain_ok

@@ -1,4 +1,4 @@
-"""The pure parts of shake, light and slow movers, one by one, on synthetic pictures."""
+"""The pure parts of shake, light, slow movers and regions, one by one, on synthetic pictures."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 from motiond.detect.baseline import Baseline, Past
 from motiond.detect.boxes import Box, MotionResult
 from motiond.detect.light import Pair, light_regions
+from motiond.detect.regions import MERGE_KERNEL, NEIGHBOURHOOD_KERNEL, Regions
 from motiond.detect.shake import ShakeEstimator, aligned
 
 rng = np.random.default_rng(3)
@@ -89,3 +90,27 @@ def test_the_overlay_gets_a_reason_per_box() -> None:
         "mover": True,
         "shift": [1.5, -0.5],
     }
+
+
+def test_regions_are_numbered_as_labelling_the_whole_picture_numbers_them() -> None:
+    """Regions label only the rectangle around the changes (cheaper); their numbers, which
+    order boxes of equal size, and their neighbourhoods' must be the whole picture's."""
+    pictures = np.random.default_rng(11)
+    for _ in range(300):
+        height, width = pictures.integers(3, 120), pictures.integers(3, 200)
+        changed = np.zeros((height, width), np.uint8)
+        top, left = pictures.integers(0, height), pictures.integers(0, width)
+        bottom, right = pictures.integers(top, height) + 1, pictures.integers(left, width) + 1
+        changed[top:bottom, left:right] = pictures.random((bottom - top, right - left)) < 0.2
+        regions = Regions(changed)
+        count, labels = cv2.connectedComponents(cv2.dilate(changed, MERGE_KERNEL), connectivity=8)
+        assert regions.count == count
+        assert np.array_equal(regions.label, labels[regions.ys, regions.xs])
+        grid = np.zeros((-(-height // 2), -(-width // 2)), np.uint8)
+        grid[regions.ys // 2, regions.xs // 2] = 1
+        count, labels = cv2.connectedComponents(
+            cv2.dilate(grid, NEIGHBOURHOOD_KERNEL), connectivity=8
+        )
+        neighbourhood, groups = regions.neighbourhoods()
+        assert groups == count
+        assert np.array_equal(neighbourhood, labels[regions.ys // 2, regions.xs // 2])
