@@ -313,10 +313,11 @@ def run_scenario(
     phases: Phases,
     workdir: Path,
     detect_fps: float | None = None,
+    attempt: int = 1,
 ) -> list[dict[str, Any]]:
     runs = []
     for key in programs:
-        where = workdir / scenario.key / key
+        where = workdir / scenario.key / (key if attempt == 1 else f"{key}-{attempt}")
         where.mkdir(parents=True, exist_ok=True)
         stream: Stream = (
             RtspStream(media, where)
@@ -354,6 +355,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=None,
         help="motiond with motion.detect_fps set to this (default: its default, every frame)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per program and scenario, in turn; the report takes the median run "
+        "(by recording cores) and lists all (default 1)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument(
@@ -447,9 +455,11 @@ def main(argv: list[str] | None = None) -> int:
             media = scenario_media(scenario, args.video, args.media_dir, phases)
             for mount, video in media.items():
                 streams.append({"scenario": scenario.key, "mount": mount, **_stream_info(video)})
-            runs += run_scenario(
-                scenario, programs, args.video, media, phases, workdir, args.detect_fps
-            )
+            for attempt in range(1, args.repeat + 1):  # the programs in turn: drift hits all
+                runs += run_scenario(
+                    scenario, programs, args.video, media, phases, workdir, args.detect_fps, attempt
+                )
+    runs = ipcam_report.median_runs(runs)
 
     if motiond_source_digest() != source_at_start:
         skipped.append("motiond's source changed during the run: the motiond rows mix versions")
@@ -463,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": [asdict(s) for s in scenarios],
         "streams": streams,
         "settings": [motion_ipcam_summary(), motiond_ipcam_summary(args.detect_fps)],
+        "repeat": args.repeat,
         "runs": runs,
         "notes": skipped + notes_for(runs, by_key),
         "elapsed_s": round(time.monotonic() - started, 1),

@@ -36,6 +36,33 @@ def per_further_camera(
     return round(extra / (cameras - 1), 1)
 
 
+def median_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One run per scenario and program from repeated ones: the run with the median recording
+    cores (the lower of the middle two for an even count), with the spread of all of them in
+    ``spread`` (their idle and recording cores and peak RSS, in run order). Failed runs count
+    in the spread's ``failed`` and are chosen only when no run succeeded."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault((run["scenario"], run["key"]), []).append(run)
+    chosen = []
+    for group in groups.values():
+        good = [run for run in group if succeeded(run)]
+        if len(group) == 1 or not good:
+            chosen.append(group[0])
+            continue
+        ordered = sorted(good, key=lambda run: run["recording"]["cores"])
+        median = dict(ordered[(len(ordered) - 1) // 2])
+        median["spread"] = {
+            "runs": len(group),
+            "failed": len(group) - len(good),
+            "idle_cores": [run["idle"]["cores"] for run in good],
+            "recording_cores": [run["recording"]["cores"] for run in good],
+            "peak_rss_mb": [run["memory"]["peak_rss_mb"] for run in good],
+        }
+        chosen.append(median)
+    return chosen
+
+
 def comparison(
     runs: list[dict[str, Any]], scenarios: dict[str, ScenarioLike]
 ) -> list[dict[str, Any]]:
@@ -228,6 +255,28 @@ def memory_table(
     return "\n".join(lines)
 
 
+def spread_table(runs: list[dict[str, Any]], labels: dict[str, str]) -> str:
+    """The figures of every repeated run, for the median's trust."""
+    lines = [
+        "| scenario | program | runs | idle cores | recording cores | peak RSS MB |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        spread = run.get("spread")
+        if spread is None:
+            continue
+        figures = [
+            " ".join(cell(value, digits) for value in spread[name])
+            for name, digits in (("idle_cores", 3), ("recording_cores", 3), ("peak_rss_mb", 1))
+        ]
+        failed = f" ({spread['failed']} failed)" if spread["failed"] else ""
+        lines.append(
+            f"| {labels.get(run['scenario'], run['scenario'])} | {run['label']} | "
+            f"{spread['runs']}{failed} | {' | '.join(figures)} |"
+        )
+    return "\n".join(lines)
+
+
 def stream_table(streams: list[dict[str, Any]], labels: dict[str, str]) -> str:
     lines = [
         "| scenario | mount | size/fps | GOP | asked kbit/s | still part kbit/s | footage kbit/s |",
@@ -263,6 +312,7 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         results_table(results["runs"], labels),
         "",
+        *_spread_part(results),
         "### motiond relative to Motion (same scenario)",
         "",
         ratio_table(results["comparison"], labels),
@@ -292,3 +342,17 @@ def markdown(results: dict[str, Any]) -> str:
     if results.get("notes"):
         parts += ["", "Notes:", ""] + [f"- {note}" for note in results["notes"]]
     return "\n".join(parts) + "\n"
+
+
+def _spread_part(results: dict[str, Any]) -> list[str]:
+    repeat = results.get("repeat", 1)
+    if repeat < 2:
+        return []
+    labels = {s["key"]: s["label"] for s in results["scenarios"]}
+    return [
+        f"Each program ran {repeat} times per scenario, the programs in turn; the rows above "
+        "and every figure below are the run with the median recording cores. All runs:",
+        "",
+        spread_table(results["runs"], labels),
+        "",
+    ]

@@ -96,3 +96,36 @@ def test_the_markdown_shows_the_memory_table_and_verdicts() -> None:
     assert "| 8 cameras + sub | 151 | 592 | -441 | 6.9 / 67.8 |" in table
     verdicts = ipcam_report.target_table(rows, labels)
     assert "| 8 cameras + sub | peak RSS (MB) | 151.200 | 150.000 | **missed** |" in verdicts
+
+
+def test_repeated_runs_give_the_median_run_and_keep_every_figure() -> None:
+    runs = [
+        _run("720p-sub", "motiond", 0.017, 0.031, 103.0),
+        _run("720p-sub", "motion", 0.018, 0.019, 117.7),
+        _run("720p-sub", "motiond", 0.021, 0.024, 101.0),
+        _run("720p-sub", "motion", 0.020, 0.025, 118.0),
+        _run("720p-sub", "motiond", 0.019, 0.027, 102.0),
+        {**_run("720p-sub", "motion", 0.0, 0.0, 0.0), "error": "died"},
+    ]
+    chosen = {run["key"]: run for run in ipcam_report.median_runs(runs)}
+    assert len(chosen) == 2
+    motiond = chosen["motiond"]
+    assert (motiond["idle"]["cores"], motiond["recording"]["cores"]) == (0.019, 0.027)
+    assert motiond["spread"] == {
+        "runs": 3,
+        "failed": 0,
+        "idle_cores": [0.017, 0.021, 0.019],
+        "recording_cores": [0.031, 0.024, 0.027],
+        "peak_rss_mb": [103.0, 101.0, 102.0],
+    }
+    # Two good runs: the lower of the middle two; the failed one is counted, not chosen.
+    assert chosen["motion"]["recording"]["cores"] == 0.019
+    assert chosen["motion"]["spread"]["failed"] == 1
+    labels = {key: s.label for key, s in SCENARIOS.items()}
+    table = ipcam_report.spread_table(list(chosen.values()), labels)
+    assert "| one camera + sub | motiond | 3 | 0.017 0.021 0.019 | 0.031 0.024 0.027 |" in table
+    assert "| one camera + sub | motion | 3 (1 failed) |" in table
+
+
+def test_a_single_run_is_reported_as_it_is() -> None:
+    assert ipcam_report.median_runs(RUNS) == RUNS
