@@ -40,7 +40,7 @@ from motiond.detect.judge import ClipJudge
 from motiond.detect.still import Still
 from motiond.detect.watch import Detection, PictureWatch
 from motiond.frames import Frame, FrameDecodeError
-from motiond.record.snapshots import encode_jpeg
+from motiond.record.snapshots import still_jpeg
 from motiond.threads import named_thread
 
 logger = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ class DetectionThread:
         still = None
         if self.judge.judge(result, report, motion, frame.mono).takes_still:
             still = Still(
-                Frame.from_jpeg(frame.seq, frame.mono, frame.wall, encode_jpeg(frame.bgr())),
+                still_jpeg(frame),
                 scale_boxes(result.boxes, main_size, (frame.width, frame.height)),
             )
         self.results.put(Detection(frame.mono, result, report, still=still, motion=motion))

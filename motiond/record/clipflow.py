@@ -45,7 +45,7 @@ from motiond.frames import Frame, FrameDecodeError, StreamParams
 from motiond.record.continuous import ContinuousRecorder
 from motiond.record.preroll import PreRollBuffer
 from motiond.record.recorder import ClipRecorder, RoomCheck
-from motiond.record.snapshots import encode_jpeg
+from motiond.record.snapshots import still_jpeg
 from motiond.store.layout import Storage
 
 logger = logging.getLogger(__name__)
@@ -236,12 +236,9 @@ class ClipFlow:
         if frame.packet is None:
             return Still(frame, detection.result.boxes)
         try:
-            jpeg = encode_jpeg(frame.bgr())
+            return Still(still_jpeg(frame), detection.result.boxes)
         except FrameDecodeError:
             return None
-        return Still(
-            Frame.from_jpeg(frame.seq, frame.mono, frame.wall, jpeg), detection.result.boxes
-        )
 
     # -- routing compressed frames to the recorder ----------------------------------------------
 
