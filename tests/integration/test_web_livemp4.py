@@ -9,10 +9,12 @@ import json
 
 import tornado.httpclient
 import tornado.testing
+import tornado.web
 import tornado.websocket
 from tornado.httpclient import HTTPRequest
 
 from motiond.web.auth import hash_token
+from motiond.web.livemp4 import write_binary
 from tests.fixtures.web import TOKEN, WebTestCase
 
 
@@ -90,4 +92,32 @@ class TestLiveMp4Auth(WebTestCase):
         connection = await tornado.websocket.websocket_connect(request)
         message = await connection.read_message()
         assert isinstance(message, str) and json.loads(message)["type"] == "unsupported"
+        connection.close()
+
+
+SIZES = [0, 1, 125, 126, 65535, 65536, 300_000]  # each length form of RFC 6455 5.2, and edges
+
+
+class _WritesBinary(tornado.websocket.WebSocketHandler):
+    def open(self, *args: str, **kwargs: str) -> None:
+        for size in SIZES:
+            write_binary(self, bytes([size % 251]) * size)
+        self.write_message("done")  # Tornado's own frames keep their place among them
+
+
+class TestWriteBinary(tornado.testing.AsyncHTTPTestCase):
+    """The live view's media segments skip ``write_message``: a real client reads them as
+    the same messages, whatever their length."""
+
+    def get_app(self) -> tornado.web.Application:
+        return tornado.web.Application([("/ws", _WritesBinary)])
+
+    @tornado.testing.gen_test(timeout=30)
+    async def test_messages_of_every_length_arrive_whole_and_in_order(self) -> None:
+        url = f"ws://127.0.0.1:{self.get_http_port()}/ws"
+        connection = await tornado.websocket.websocket_connect(url, max_message_size=1 << 20)
+        for size in SIZES:
+            message = await connection.read_message()
+            assert message == bytes([size % 251]) * size
+        assert await connection.read_message() == "done"
         connection.close()

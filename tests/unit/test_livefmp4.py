@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,11 +14,17 @@ from motiond.capture.nal import nal_units
 from motiond.frames import Frame, StreamParams, VideoPacket
 from motiond.record.livefmp4 import (
     TIMESCALE,
+    TRACK_ID,
     Fragment,
     InitSegment,
     LiveSegmenter,
     UnsupportedStream,
     avc_codec_string,
+    box,
+    full_box,
+    length_prefixed,
+    media_segment,
+    sample_parts,
 )
 from tests.fixtures.livemp4 import fragment_info
 from tests.fixtures.nal import split_length_prefixed
@@ -66,6 +73,42 @@ def test_codec_string_is_profile_constraints_and_level_of_the_sps() -> None:
     units = list(nal_units(packets[0][0]))
     sps_unit = next(u for u in units if u[0] & 0x1F == 7)
     assert avc_codec_string(sps_unit) == f"avc1.{sps_unit[1:4].hex()}"
+
+
+def boxed_media_segment(
+    sequence: int, decode_time: int, duration: int, sample: bytes, keyframe: bool, cto: int
+) -> bytes:
+    """``media_segment`` spelt out box by box (ISO/IEC 14496-12 8.8)."""
+    flags = 0x000F01 if cto else 0x000701  # data offset; duration, size, flags (, offset)
+    entry = struct.pack(">III", duration, len(sample), 0x02000000 if keyframe else 0x01010000)
+    entry += struct.pack(">I", cto) if cto else b""
+
+    def moof(offset: int) -> bytes:
+        return box(
+            b"moof",
+            full_box(b"mfhd", 0, 0, struct.pack(">I", sequence)),
+            box(
+                b"traf",
+                full_box(b"tfhd", 0, 0x020000, struct.pack(">I", TRACK_ID)),
+                full_box(b"tfdt", 1, 0, struct.pack(">Q", decode_time)),
+                full_box(b"trun", 0, flags, struct.pack(">Ii", 1, offset), entry),
+            ),
+        )
+
+    return moof(len(moof(0)) + 8) + box(b"mdat", sample)
+
+
+@pytest.mark.parametrize("cto", [0, 3003])
+@pytest.mark.parametrize("keyframe", [True, False])
+def test_media_segment_headers_are_the_boxes_spelt_out(keyframe: bool, cto: int) -> None:
+    packet = b"\x00\x00\x00\x01\x09\xf0" + b"\x00\x00\x01\x65" + bytes(range(1, 256)) * 300
+    sample = length_prefixed(packet)
+    expected = boxed_media_segment(9, 2**33 + 5, 6000, sample, keyframe, cto)
+    assert media_segment(9, 2**33 + 5, 6000, sample, keyframe=keyframe, cto=cto) == expected
+    parts = sample_parts(packet)  # views of the packet: the sample is copied once, into it
+    assert any(isinstance(part, memoryview) for part in parts)
+    assert media_segment(9, 2**33 + 5, 6000, parts, keyframe=keyframe, cto=cto) == expected
+    assert split_length_prefixed(sample, 4) == list(nal_units(packet))
 
 
 def test_segments_start_at_a_keyframe_and_read_back_as_the_same_pictures(tmp_path: Path) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from motiond.capture.nal import nal_units, parameter_sets, vcl_units
+from motiond.capture.nal import nal_spans, nal_units, parameter_sets, vcl_units
 from motiond.capture.streamclock import RESYNC_SECONDS, StreamClock
 from motiond.config import ConfigError, MotionConfig, OverlayConfig, RecordConfig, parse_config
 from motiond.detect.boxes import MotionResult
@@ -108,6 +108,32 @@ def annex_b(*units: bytes, long: bool = True) -> bytes:
 def test_nal_units_split_on_both_start_code_lengths() -> None:
     data = annex_b(SPS, PPS) + annex_b(IDR, long=False)
     assert list(nal_units(data)) == [SPS, PPS, IDR]
+
+
+def reference_nal_units(data: bytes) -> list[bytes]:
+    """The split spelt out: a unit runs from after a start code to the next one, without the
+    zero bytes in front of that one; empty units are none."""
+    units = []
+    start = data.find(b"\x00\x00\x01")
+    while start >= 0:
+        following = data.find(b"\x00\x00\x01", start + 3)
+        unit = data[start + 3 : following] if following >= 0 else data[start + 3 :]
+        if following >= 0:
+            unit = unit.rstrip(b"\x00")
+        if unit:
+            units.append(unit)
+        start = following
+    return units
+
+
+@given(st.lists(st.sampled_from([0, 0, 0, 1, 3, 0x65, 0x41, 0x67]), max_size=40).map(bytes))
+@example(b"\x00\x00\x01\x00\x00\x00\x01\x65\x00\x00\x00\x00\x01\x41\x00\x00\x01")
+@example(b"\x65\x00\x00\x01\x00\x00\x01\x00\x00\x03\x01\x00")
+def test_nal_units_agree_with_the_split_spelt_out_on_awkward_buffers(data: bytes) -> None:
+    """Runs of zeros, start codes back to back or at the end, garbage in front, emulation
+    prevention bytes (00 00 03): ``nal_spans`` gives exactly those units."""
+    assert list(nal_units(data)) == reference_nal_units(data)
+    assert [data[b:e] for b, e in nal_spans(data)] == reference_nal_units(data)
 
 
 def test_parameter_sets_are_picked_out_of_a_keyframe() -> None:
