@@ -6,7 +6,8 @@ motiond as its own process with that camera (sub stream decoded for detection, m
 disarmed so that clip writing does not blur the figures. Then:
 
 - windows of 0, 1 and N (default 10) WebSocket viewers of ``?format=mp4&stream=main``, each
-  after the viewers settled: motiond's CPU cores and RSS; per viewer, the difference to the
+  after the viewers settled: motiond's CPU cores (and its web server thread's, where each
+  picture is segmented and written to the viewers) and RSS; per viewer, the difference to the
   window without viewers, divided by the viewers; the pictures each viewer got per second, and
   how many times it was skipped forward; the daemon's pass-through latency (a picture's
   capture to its arrival at a viewer, from the server's clock messages: same machine, same clock);
@@ -51,7 +52,7 @@ from scripts.bench.harness import (
     write_results,
 )
 from scripts.bench.ipcam_media import stream_video
-from scripts.bench.procstat import cpu_between, memory, sample_cpu
+from scripts.bench.procstat import cpu_between, memory, sample_cpu, thread_run_seconds
 from scripts.bench.programs import Program, motiond_run
 from testbed.rtsp import RtspCamera, rtsp_server_unavailable
 
@@ -127,6 +128,7 @@ async def window(
         for viewer in crowd:
             viewer.pictures, viewer.skips, viewer.latencies_ms = 0, 0, []
         start = sample_cpu(daemon.pid)
+        threads_before = thread_run_seconds(daemon.pid)
         rss = [memory(daemon.pid).rss_mb]
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
@@ -134,6 +136,7 @@ async def window(
             daemon.check_alive()
             rss.append(memory(daemon.pid).rss_mb)
         use = cpu_between(start, sample_cpu(daemon.pid))
+        threads_after = thread_run_seconds(daemon.pid)
     finally:
         for viewer in crowd:
             viewer.stop()
@@ -143,6 +146,12 @@ async def window(
         "seconds": round(use.seconds, 1),
         "daemon_cores": round(use.cores, 4),
         "machine_cores": round(use.machine_cores, 3),
+        # The camera's threads (cap, det) and the rest: the web server's IOLoop, where the
+        # segmenter and the viewers' writes run, and threads idle here.
+        "thread_cores": {
+            kind: round((seconds - threads_before.get(kind, 0.0)) / use.seconds, 4)
+            for kind, seconds in sorted(threads_after.items())
+        },
         "rss_median_mb": round(statistics.median(rss), 1),
         "rss_max_mb": round(max(rss), 1),
         "pictures_per_s": [round(v.pictures / use.seconds, 2) for v in crowd],
@@ -256,14 +265,15 @@ def report(results: dict[str, Any]) -> str:
         f"{results['stream']['sub']} sub, RTSP on loopback; camera disarmed. "
         f"Commit {results['commit']}, {results['machine'].get('cpu_model', '')}.",
         "",
-        "| viewers | motiond cores | RSS median MB | pictures/s per viewer | skips | "
-        "pass-through median ms |",
-        "|---|---|---|---|---|---|",
+        "| viewers | motiond cores | web server thread cores | RSS median MB | "
+        "pictures/s per viewer | skips | pass-through median ms |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in windows:
         pics = row["pictures_per_s"]
         lines.append(
-            f"| {row['viewers']} | {row['daemon_cores']:.4f} | {row['rss_median_mb']} | "
+            f"| {row['viewers']} | {row['daemon_cores']:.4f} | "
+            f"{row.get('thread_cores', {}).get('other', 0.0):.4f} | {row['rss_median_mb']} | "
             f"{min(pics) if pics else '-'}-{max(pics) if pics else '-'} | {row['skips']} | "
             f"{row['passthrough_ms']['median']} |"
         )
