@@ -24,6 +24,7 @@ from motiond.frames import Frame
 from motiond.store.layout import Storage
 from testbed.synthetic import background, with_noise, with_square
 from tests.fixtures.daemon import sidecars
+from tests.fixtures.servers import wait_until
 from tests.fixtures.video import decode_clip
 
 FPS = 10.0
@@ -399,7 +400,12 @@ def test_detect_fps_looks_at_fewer_frames_and_records_the_same_clip(
         return detect(gray, width, height, now=now)
 
     detector.detect = counting  # type: ignore[method-assign]
-    run_to_end(worker, release, "clip_end", events)
+    start_until(worker, "clip_end", events)
+    # Stopped once every frame is read (the last one is detected before the thread stops): the
+    # clip ends 40 frames before the script does, and a stop right then cut some off.
+    wait_until(lambda: worker.frames == len(frames), 20, "every frame read")
+    release.set()
+    assert worker.stop(10)
     (record,) = sidecars(tmp_path)
     # The square's 30 frames and its going (at 5 fps, counted by twos: one more at most).
     assert int(record["changed_frames"]) - 31 in ((0,) if not detect_fps else (0, 1))
