@@ -108,14 +108,9 @@ def hevc_codec_string(sps: bytes) -> str:
     return ".".join(parts)
 
 
-def length_prefixed(annex_b: bytes) -> bytes:
-    """An Annex B packet as an MP4 sample: each NAL unit behind its 4-byte length."""
-    return b"".join(sample_parts(annex_b))
-
-
 def sample_parts(annex_b: bytes) -> list[bytes | memoryview]:
-    """The pieces of ``length_prefixed(annex_b)``: lengths, and views of the packet's units
-    (joined once, where the sample goes: a picture is copied once, not once per step)."""
+    """An Annex B packet as the pieces of an MP4 sample: each NAL unit's 4-byte length, then
+    a view of the unit (joined once, into the segment: a picture is copied once)."""
     view = memoryview(annex_b)
     parts: list[bytes | memoryview] = []
     for begin, end in nal_spans(annex_b):
@@ -213,15 +208,14 @@ def media_segment(
     sequence: int,
     decode_time: int,
     duration: int,
-    sample: bytes | list[bytes | memoryview],
+    sample: list[bytes | memoryview],
     *,
     keyframe: bool,
     cto: int = 0,
 ) -> bytes:
-    """``moof`` + ``mdat`` holding one sample, given whole or in parts (``sample_parts``);
-    ``cto``: its composition offset (B-frames). One ``struct`` call writes every header."""
-    parts = [sample] if isinstance(sample, bytes) else sample
-    size = sum(map(len, parts))
+    """``moof`` + ``mdat`` holding one sample, given in parts (``sample_parts``); ``cto``: its
+    composition offset (B-frames). One ``struct`` call writes every header."""
+    size = sum(map(len, sample))
     head = _SEGMENT_HEAD_CTO if cto else _SEGMENT_HEAD
     trun = 20 + (16 if cto else 12)
     traf = 8 + 16 + 20 + trun
@@ -239,7 +233,7 @@ def media_segment(
         trun, b"trun", flags, 1, moof + 8, *entry,
         8 + size, b"mdat",
     )  # fmt: skip
-    return b"".join([header, *parts])
+    return b"".join([header, *sample])
 
 
 @dataclass(frozen=True, slots=True)
