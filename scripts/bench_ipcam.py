@@ -27,6 +27,7 @@ import argparse
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,10 @@ from scripts.bench.harness import (
     DEFAULT_VIDEO,
     MEDIA_DIR,
     RESULTS_DIR,
+    add_motion_arguments,
     log,
     machine_info,
+    motion_overrides,
     motiond_source_digest,
     other_load,
     work_dir,
@@ -277,14 +280,18 @@ def run_program(program: Program, stream: Stream, phases: Phases) -> dict[str, A
 
 
 def make_program(
-    key: str, workdir: Path, scenario: Scenario, stream: Stream, detect_fps: float | None = None
+    key: str,
+    workdir: Path,
+    scenario: Scenario,
+    stream: Stream,
+    motion: Mapping[str, float] | None = None,
 ) -> Program:
     sub = (stream.url("/sub"), SUB_SIZE) if scenario.sub else (None, None)
     cameras = [CameraSource(stream.url("/main"), scenario.size, *sub)] * scenario.cameras
     if key == "motion":
         return motion_ipcam_program(workdir, cameras, scenario.fps)
     fps = scenario.fps if scenario.kind == "mjpeg" else None
-    return motiond_ipcam_program(workdir, cameras, fps, detect_fps=detect_fps)
+    return motiond_ipcam_program(workdir, cameras, fps, motion=motion)
 
 
 def scenario_media(
@@ -312,7 +319,7 @@ def run_scenario(
     media: dict[str, StreamVideo],
     phases: Phases,
     workdir: Path,
-    detect_fps: float | None = None,
+    motion: Mapping[str, float] | None = None,
     attempt: int = 1,
 ) -> list[dict[str, Any]]:
     runs = []
@@ -326,7 +333,7 @@ def run_scenario(
         )
         stream.start()  # a fresh stream per program: its timeline starts with the program
         try:
-            program = make_program(key, where, scenario, stream, detect_fps)
+            program = make_program(key, where, scenario, stream, motion)
             result = run_program(program, stream, phases)
         finally:
             stream.stop()
@@ -350,12 +357,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[s.key for s in SCENARIOS],
     )
     parser.add_argument("--programs", nargs="+", choices=PROGRAMS, default=list(PROGRAMS))
-    parser.add_argument(
-        "--detect-fps",
-        type=float,
-        default=None,
-        help="motiond with motion.detect_fps set to this (default: its default, every frame)",
-    )
+    add_motion_arguments(parser)
     parser.add_argument(
         "--repeat",
         type=int,
@@ -435,6 +437,7 @@ def notes_for(runs: list[dict[str, Any]], scenarios: dict[str, Scenario]) -> lis
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     phases = Phases.from_args(args)
+    motion = motion_overrides(args)
     scenarios = [s for s in SCENARIOS if s.key in args.scenarios]
     if why := preflight(args, scenarios):
         print(why, file=sys.stderr)
@@ -457,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
                 streams.append({"scenario": scenario.key, "mount": mount, **_stream_info(video)})
             for attempt in range(1, args.repeat + 1):  # the programs in turn: drift hits all
                 runs += run_scenario(
-                    scenario, programs, args.video, media, phases, workdir, args.detect_fps, attempt
+                    scenario, programs, args.video, media, phases, workdir, motion, attempt
                 )
     runs = ipcam_report.median_runs(runs)
 
@@ -472,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         "phases": {**asdict(phases), "still_s": phases.still_s, "footage_s": phases.footage_s},
         "scenarios": [asdict(s) for s in scenarios],
         "streams": streams,
-        "settings": [motion_ipcam_summary(), motiond_ipcam_summary(args.detect_fps)],
+        "settings": [motion_ipcam_summary(), motiond_ipcam_summary(motion)],
         "repeat": args.repeat,
         "runs": runs,
         "notes": skipped + notes_for(runs, by_key),

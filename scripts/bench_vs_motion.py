@@ -16,6 +16,7 @@ import argparse
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,10 @@ from scripts.bench.harness import (
     DEFAULT_VIDEO,
     RESULTS_DIR,
     Phases,
+    add_motion_arguments,
     log,
     machine_info,
+    motion_overrides,
     motiond_source_digest,
     other_load,
     work_dir,
@@ -126,12 +129,12 @@ def make_program(
     url: str,
     size: tuple[int, int],
     fps: float,
-    detect_fps: float | None = None,
+    motion: Mapping[str, float] | None = None,
 ) -> Program:
     if key == "motion":
         return motion_program(workdir, url, size, fps)
     preset = key.removeprefix("motiond-")
-    return motiond_program(workdir, url, fps, preset, detect_fps)
+    return motiond_program(workdir, url, fps, preset, motion)
 
 
 def video_size(video: Path) -> tuple[int, int]:
@@ -158,12 +161,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--programs", nargs="+", choices=PROGRAMS, default=list(PROGRAMS))
     parser.add_argument("--detect-frames", type=int, default=300)
-    parser.add_argument(
-        "--detect-fps",
-        type=float,
-        default=None,
-        help="motiond with motion.detect_fps set to this (default: its default, every frame)",
-    )
+    add_motion_arguments(parser)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--keep", action="store_true", help="keep the work dir (clips, logs)")
     return parser.parse_args(argv)
@@ -209,6 +207,7 @@ def notes_for(runs: list[dict[str, Any]], streams: dict[str, StreamSpec]) -> lis
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    motion = motion_overrides(args)
     phases = Phases.from_args(args)
     if not args.video.exists():
         print(f"no such video: {args.video}", file=sys.stderr)
@@ -246,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                         stream.url,
                         spec.frame_size(native),
                         spec.fps,
-                        args.detect_fps,
+                        motion,
                     )
                     result = run_program(program, stream, phases)
                     result["stream"] = spec.name
@@ -266,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         "video": str(args.video),
         "phases": asdict(phases),
         "detect_frames": args.detect_frames,
-        "settings": [motion_summary(), motiond_summary(args.detect_fps)],
+        "settings": [motion_summary(), motiond_summary(motion)],
         "runs": runs,
         "detection": detection,
         "notes": skipped + notes_for(runs, {spec.name: spec for spec in specs}),

@@ -400,7 +400,8 @@ class CameraWorker:
 
     def _detect(self, frame: Frame) -> MotionResult | None:
         try:
-            return self.watch.look(frame, (frame.width, frame.height))
+            size = (frame.width, frame.height)
+            return self.watch.look(frame, size, clip_kept=self.clips.judge.clip_kept)
         except FrameDecodeError:
             self.frames_garbled += 1
             return None

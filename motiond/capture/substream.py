@@ -157,7 +157,7 @@ class DetectionThread:
             self.judge.trigger.finish()  # as the capture thread finishes its clip
         elif main_size is not None:
             try:
-                result = self.watch.look(frame, main_size)
+                result = self.watch.look(frame, main_size, clip_kept=self.judge.clip_kept)
             except FrameDecodeError:
                 self.frames_garbled += 1
         self.on_picture(frame, result)

@@ -62,6 +62,8 @@ class MotionConfig:
     # At most this many frames a second are detected, each counted for the frames it stands for
     # (0: every frame the camera sends)
     detect_fps: float = setting(default=0.0, ge=0.0, le=120.0, check=_off_or_a_frame)
+    # ... and at most this many while a clip that will be kept records (0: as detect_fps)
+    clip_detect_fps: float = setting(default=5.0, ge=0.0, le=120.0, check=_off_or_a_frame)
     blur: int = setting(default=5, ge=0, le=31, check=_odd_or_zero)
     warmup: float = setting(default=1.0, ge=0.0, le=60.0, unit="duration")
     masks: tuple[Polygon, ...] = setting(default=(), parse=_masks)

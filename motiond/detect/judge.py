@@ -35,6 +35,12 @@ class ClipJudge:
     def recording(self) -> bool:
         return self.trigger.recording
 
+    @property
+    def clip_kept(self) -> bool:
+        """A clip is recording and will be kept (its changed frames, or tampering)."""
+        clip = self.trigger.clip
+        return clip is not None and self.trigger.keeps(clip)
+
     def reopened(self, now: float) -> None:
         """A stream was (re)opened at ``now``: no clip starts before the warm-up ends."""
         self.trigger.hold_off(now + self.warmup)

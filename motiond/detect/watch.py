@@ -102,7 +102,7 @@ class PictureWatch:
         self.motion = config.motion  # in effect: the day's, or with the night overrides
         self.detector = MotionDetector(config.motion)
         self.scene = SceneMonitor(config.motion.tamper_after)
-        self.pace = DetectionPace(config.motion.detect_fps)
+        self.pace = DetectionPace(config.motion.detect_fps, config.motion.clip_detect_fps)
         self.on_event = on_event
         self.recording = recording  # whether the trigger records (read across threads)
         self._last_lighting_log = float("-inf")
@@ -129,12 +129,16 @@ class PictureWatch:
         self.pace.reset()
         self.scene.reset(now + self.day_motion.warmup)
 
-    def look(self, frame: Frame, size: tuple[int, int]) -> MotionResult | None:
+    def look(
+        self, frame: Frame, size: tuple[int, int], *, clip_kept: bool = False
+    ) -> MotionResult | None:
         """Detect motion in ``frame`` and watch the scene. ``size`` is the camera's picture
-        size (its main stream's), in which masks are given and boxes returned. None for the
-        first picture after ``reopened`` and for a picture ``detect_fps`` skips (not decoded
-        for detection, not looked at). Raises FrameDecodeError (a garbled picture)."""
-        frames = self.pace.take(frame.mono)
+        size (its main stream's), in which masks are given and boxes returned; ``clip_kept``:
+        a clip that will be kept is recording (the owner thread's ``ClipJudge`` says), so
+        ``clip_detect_fps`` caps the rate. None for the first picture after ``reopened`` and
+        for a picture the cap skips (not decoded for detection, not looked at). Raises
+        FrameDecodeError (a garbled picture)."""
+        frames = self.pace.take(frame.mono, clip_kept)
         if not frames:
             return None
         width, height = size

@@ -138,6 +138,29 @@ class Phases:
         )
 
 
+def add_motion_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--detect-fps`` and ``--clip-detect-fps``: motiond with those ``motion`` keys set."""
+    parser.add_argument(
+        "--detect-fps",
+        type=float,
+        default=None,
+        help="motiond with motion.detect_fps set to this (default: its default, every frame)",
+    )
+    parser.add_argument(
+        "--clip-detect-fps",
+        type=float,
+        default=None,
+        help="motiond with motion.clip_detect_fps set to this (default: its default, 5; "
+        "0: every frame while a clip records too, as before it)",
+    )
+
+
+def motion_overrides(args: argparse.Namespace) -> dict[str, float]:
+    """The ``motion`` keys given by ``add_motion_arguments``' options."""
+    given = {"detect_fps": args.detect_fps, "clip_detect_fps": args.clip_detect_fps}
+    return {key: value for key, value in given.items() if value is not None}
+
+
 @contextlib.contextmanager
 def work_dir(prefix: str, keep: bool) -> Iterator[Path]:
     """A fresh temporary directory for configs, logs and clips; removed afterwards unless

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,10 +124,10 @@ def motiond_ipcam_config(
     cameras: list[CameraSource],
     storage_dir: Path,
     fps: float | None,
-    detect_fps: float | None = None,
+    motion: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """motiond's config: its defaults, plus the IP camera keys where a camera is RTSP (and
-    ``motion.detect_fps`` when given)."""
+    ``motion`` keys when given: ``detect_fps``, ``clip_detect_fps``)."""
     entries = []
     for index, camera in enumerate(cameras, 1):
         capture: dict[str, Any] = {}
@@ -142,8 +143,8 @@ def motiond_ipcam_config(
         entry: dict[str, Any] = {"name": f"cam{index}", "source": camera.url}
         if capture:
             entry["capture"] = capture
-        if detect_fps is not None:
-            entry["motion"] = {"detect_fps": detect_fps}
+        if motion:
+            entry["motion"] = dict(motion)
         entry["record"] = {"mode": "auto", "pre_roll": "2s"}
         entries.append(entry)
     return {"storage": {"dir": str(storage_dir)}, "web": {"port": 0}, "cameras": entries}
@@ -154,11 +155,11 @@ def motiond_ipcam_program(
     cameras: list[CameraSource],
     fps: float | None,
     *,
-    detect_fps: float | None = None,
+    motion: Mapping[str, float] | None = None,
 ) -> Program:
     workdir.mkdir(parents=True, exist_ok=True)
     storage = workdir / "motiond-data"
-    config = motiond_ipcam_config(cameras, storage, fps, detect_fps)
+    config = motiond_ipcam_config(cameras, storage, fps, motion)
     return motiond_run(workdir, config, storage)
 
 
@@ -173,8 +174,8 @@ def motiond_ipcam_runnable(workdir: Path) -> str | None:
     return check_config(write_config(workdir, config))
 
 
-def motiond_ipcam_summary(detect_fps: float | None = None) -> str:
-    pace = "" if detect_fps is None else f" With `motion.detect_fps: {detect_fps:g}`."
+def motiond_ipcam_summary(motion: Mapping[str, float] | None = None) -> str:
+    pace = "".join(f" With `motion.{key}: {value:g}`." for key, value in (motion or {}).items())
     return (
         "motiond: its default config (`record.mode: auto`: copies H.264, transcodes MJPEG with "
         "x264 veryfast), `pre_roll: 2s`, RTSP over TCP (`capture.rtsp_transport: tcp`), with a "

@@ -12,6 +12,7 @@ import contextlib
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -180,19 +181,23 @@ def motion_program(workdir: Path, url: str, size: tuple[int, int], fps: float) -
 
 
 def motiond_config(
-    url: str, fps: float, storage_dir: Path, preset: str, detect_fps: float | None = None
+    url: str,
+    fps: float,
+    storage_dir: Path,
+    preset: str,
+    motion: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """motiond's config for one benchmark camera reading ``url`` (with ``motion.detect_fps``
-    when given)."""
+    """motiond's config for one benchmark camera reading ``url`` (with ``motion`` keys when
+    given: ``detect_fps``, ``clip_detect_fps``)."""
     camera: dict[str, Any] = {"name": "bench", "source": url, "capture": {"fps": fps}}
-    if detect_fps is not None:
-        camera["motion"] = {"detect_fps": detect_fps}
+    if motion:
+        camera["motion"] = dict(motion)
     camera["record"] = {"preset": preset, "pre_roll": "2s"}
     return {"storage": {"dir": str(storage_dir)}, "web": {"port": 0}, "cameras": [camera]}
 
 
-def motiond_summary(detect_fps: float | None = None) -> str:
-    pace = "" if detect_fps is None else f" With `motion.detect_fps: {detect_fps:g}`."
+def motiond_summary(motion: Mapping[str, float] | None = None) -> str:
+    pace = "".join(f" With `motion.{key}: {value:g}`." for key, value in (motion or {}).items())
     return (
         "motiond: the config in `motiond_config()` of scripts/bench/programs.py "
         "(`record.preset` ultrafast or veryfast, `pre_roll: 2s`, everything else default: "
@@ -202,11 +207,11 @@ def motiond_summary(detect_fps: float | None = None) -> str:
 
 
 def motiond_program(
-    workdir: Path, url: str, fps: float, preset: str, detect_fps: float | None = None
+    workdir: Path, url: str, fps: float, preset: str, motion: Mapping[str, float] | None = None
 ) -> Program:
     workdir.mkdir(parents=True, exist_ok=True)
     storage = workdir / "motiond-data"
-    config = motiond_config(url, fps, storage, preset, detect_fps)
+    config = motiond_config(url, fps, storage, preset, motion)
     return motiond_run(workdir, config, storage, f"motiond-{preset}", f"motiond {preset}")
 
 

@@ -17,8 +17,10 @@ import pytest
 from motiond.backoff import Backoff
 from motiond.capture.camera import CameraWorker
 from motiond.capture.sources import Source, SourceError
+from motiond.capture.substream import DetectionThread
 from motiond.config import CameraConfig, CaptureConfig, MotionConfig, RecordConfig
 from motiond.control import CameraUnavailable
+from motiond.detect.watch import PictureWatch
 from motiond.events import Event, MediaLinks
 from motiond.frames import Frame
 from motiond.store.layout import Storage
@@ -315,7 +317,10 @@ def test_pre_roll_never_reaches_back_into_the_previous_clip(tmp_path: Path) -> N
     frames = scene_frames(moving=range(30, 40), count=100)
     moving_again = scene_frames(moving=range(61, 75), count=100)
     script = frames[:61] + moving_again[61:]
-    worker, events, release = make_worker(tmp_path, [list(script)])
+    # Every frame detected: the first clip must end on frame 60 exactly (at the default
+    # clip_detect_fps, frame 60 may be skipped and the two clips become one).
+    motion = MotionConfig(warmup=0.0, clip_detect_fps=0.0)
+    worker, events, release = make_worker(tmp_path, [list(script)], motion)
     worker.start()
     deadline = time.monotonic() + 20
     while [e for e, _ in events].count("clip_end") < 2:
@@ -381,16 +386,12 @@ def test_tampering_is_an_event_and_keeps_the_clip_of_the_moment(tmp_path: Path) 
     assert float(record["start_ts"]) < 1_800_000_008.0
 
 
-@pytest.mark.parametrize("detect_fps", [0.0, 5.0])
-def test_detect_fps_looks_at_fewer_frames_and_records_the_same_clip(
-    tmp_path: Path, detect_fps: float
-) -> None:
-    """At 5 of a 10 fps camera's frames a second, half the pictures are looked at, and the
-    clip starts and ends within a skipped frame of where every frame puts it: each detected
-    frame counts for the two it stands for (``stable_frames`` stays 20 camera frames)."""
-    frames = scene_frames(moving=range(30, 60), count=120)
-    motion = MotionConfig(warmup=0.0, detect_fps=detect_fps)
-    worker, events, release = make_worker(tmp_path, [frames], motion)
+def record_looked_at(
+    tmp_path: Path, frames: list[Frame], motion: MotionConfig
+) -> tuple[list[float], dict[str, object]]:
+    """Play ``frames`` to a worker until its clip ends and every frame is read: the capture
+    times of the frames its detector looked at, and the clip's sidecar."""
+    worker, events, release = make_worker(tmp_path, [list(frames)], motion)
     detector = worker.watch.detector
     looked: list[float] = []
     detect = detector.detect
@@ -407,6 +408,19 @@ def test_detect_fps_looks_at_fewer_frames_and_records_the_same_clip(
     release.set()
     assert worker.stop(10)
     (record,) = sidecars(tmp_path)
+    return looked, record
+
+
+@pytest.mark.parametrize("detect_fps", [0.0, 5.0])
+def test_detect_fps_looks_at_fewer_frames_and_records_the_same_clip(
+    tmp_path: Path, detect_fps: float
+) -> None:
+    """At 5 of a 10 fps camera's frames a second, half the pictures are looked at, and the
+    clip starts and ends within a skipped frame of where every frame puts it: each detected
+    frame counts for the two it stands for (``stable_frames`` stays 20 camera frames)."""
+    frames = scene_frames(moving=range(30, 60), count=120)
+    motion = MotionConfig(warmup=0.0, detect_fps=detect_fps, clip_detect_fps=0.0)
+    looked, record = record_looked_at(tmp_path, frames, motion)
     # The square's 30 frames and its going (at 5 fps, counted by twos: one more at most).
     assert int(record["changed_frames"]) - 31 in ((0,) if not detect_fps else (0, 1))
     start = float(record["start_ts"]) - 1_800_000_000.0  # the pre-roll's first frame
@@ -418,3 +432,61 @@ def test_detect_fps_looks_at_fewer_frames_and_records_the_same_clip(
         assert all(round((b - a) * FPS) == 2 for a, b in itertools.pairwise(looked))
     else:
         assert len(looked) == len(frames)
+
+
+def test_a_sub_streams_detection_thread_caps_its_rate_once_its_clip_is_kept() -> None:
+    """With a sub stream the detection thread's own judge says when the clip is kept: the same
+    frames are looked at as on the capture thread (the test above)."""
+    frames = scene_frames(moving=range(30, 60), count=120)
+    config = CameraConfig(
+        name="cam",
+        capture=CaptureConfig(source="scripted", kind="demo", detect_source="rtsp://sub.test/"),
+        motion=MotionConfig(warmup=0.0),
+    )
+    watch = PictureWatch(config, lambda event: None, lambda: False)
+    thread = DetectionThread(
+        config, watch, threading.Event(), on_picture=lambda f, r: None, armed=lambda: True
+    )
+    thread.main_size = (frames[0].width, frames[0].height)
+    looked: list[int] = []  # the frames with a result (not the first: nothing to compare)
+    for i, frame in enumerate(frames):
+        thread._detect(frame)
+        looked += [i for d in thread.results.take_all() if d.result is not None]
+    # Every frame to 34, the fifth changed one; one in two while the kept clip records; every
+    # frame again after the one that stopped it (80, as on the capture thread).
+    assert looked[:34] == list(range(1, 35))
+    again = looked.index(80)
+    assert all(b - a == 2 for a, b in itertools.pairwise(looked[34 : again + 1]))
+    assert looked[again:] == list(range(80, len(frames)))
+
+
+@pytest.mark.parametrize("clip_detect_fps", [0.0, 5.0])
+def test_clip_detect_fps_looks_at_every_frame_until_the_clip_is_kept(
+    tmp_path: Path, clip_detect_fps: float
+) -> None:
+    """The default cap while a kept clip records: every frame is looked at until the clip has
+    its 5 changed frames (the square's frames 30 to 34), then one in two of this 10 fps
+    camera's, each counted for two, until the clip stops, then every frame again. The clip
+    starts on the same frame as with every frame looked at, and ends within a skipped frame."""
+    frames = scene_frames(moving=range(30, 60), count=120)
+    motion = MotionConfig(warmup=0.0, clip_detect_fps=clip_detect_fps)
+    times, record = record_looked_at(tmp_path, frames, motion)
+    looked = [round((now - frames[0].mono) * FPS) for now in times]
+    start = float(record["start_ts"]) - 1_800_000_000.0  # the pre-roll's first frame
+    assert start == pytest.approx(2.0, abs=1e-3)  # frame 30, less the 1 s pre-roll
+    end = start + float(record["duration"])
+    gaps = [b - a for a, b in itertools.pairwise(looked)]
+    if not clip_detect_fps:
+        assert looked == list(range(len(frames)))
+        assert int(record["changed_frames"]) == 31
+        assert end == pytest.approx(8.1, abs=0.01)  # to frame 80: 60 + 20 stable frames
+        return
+    assert int(record["changed_frames"]) - 31 in (0, 1)
+    assert end == pytest.approx(8.1, abs=0.11)
+    # Every frame to 34, the fifth changed one; one in two while the kept clip records; every
+    # frame again after the one that stopped it (the clip's last).
+    assert looked[:35] == list(range(35))
+    again = next(i for i in range(35, len(gaps)) if gaps[i] == 1)
+    assert gaps[34:again] == [2] * (again - 34)
+    assert looked[again] == round(end * FPS) - 1
+    assert looked[again:] == list(range(looked[again], len(frames)))

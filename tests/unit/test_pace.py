@@ -1,10 +1,15 @@
-"""DetectionPace: which frames ``motion.detect_fps`` detects, from capture times alone."""
+"""DetectionPace: which frames ``motion.detect_fps`` and ``clip_detect_fps`` detect, from capture
+times alone."""
 
 from __future__ import annotations
 
-import pytest
+import itertools
 
-from motiond.detect.pace import DetectionPace
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from motiond.detect.pace import EARLY, DetectionPace
 
 
 def takes(pace: DetectionPace, fps: float, count: int, start: float = 0.0) -> list[int]:
@@ -57,3 +62,67 @@ def test_a_reopen_detects_the_next_frame_and_forgets_the_skipped_ones() -> None:
     assert takes(pace, 15.0, 2) == [1, 0]
     pace.reset()
     assert pace.take(0.1) == 1
+
+
+# -- clip_detect_fps: the cap while a clip that will be kept records ---------------------------
+
+
+def test_the_clip_cap_applies_only_while_a_kept_clip_records() -> None:
+    pace = DetectionPace(0.0, 5.0)
+    kept = [False] * 4 + [True] * 7 + [False] * 4
+    taken = [pace.take(i / 15.0, clip_kept) for i, clip_kept in enumerate(kept)]
+    # Every frame, then one in three from the last detected frame on, then every frame again:
+    # the first of those stands for the frame the cap skipped before it.
+    assert taken[:4] == [1, 1, 1, 1]
+    assert taken[4:11] == [0, 0, 3, 0, 0, 3, 0]
+    assert taken[11:] == [2, 1, 1, 1]
+
+
+def test_back_to_every_frame_the_next_frame_counts_the_skipped_ones() -> None:
+    pace = DetectionPace(0.0, 5.0)
+    assert [pace.take(i / 15.0, True) for i in range(3)] == [1, 0, 0]
+    assert pace.take(3 / 15.0, False) == 3
+
+
+def test_the_clip_cap_never_detects_more_often_than_detect_fps() -> None:
+    pace = DetectionPace(5.0, 10.0)
+    assert pace.clip_interval == pace.interval
+    assert [pace.take(i / 15.0, True) for i in range(6)] == [1, 0, 0, 3, 0, 0]
+
+
+def test_switching_caps_keeps_the_spacing_from_the_last_due_frame() -> None:
+    pace = DetectionPace(7.5, 5.0)  # every 2nd frame of a 15 fps camera, every 3rd in a clip
+    assert [pace.take(i / 15.0, False) for i in range(3)] == [1, 0, 2]
+    # The clip is kept: the next detection is 3 frames after the last one, not 2.
+    assert [pace.take(i / 15.0, True) for i in range(3, 9)] == [0, 0, 3, 0, 0, 3]
+    # The clip ended: two frames after the last detection again, not three.
+    assert [pace.take(i / 15.0, False) for i in range(9, 13)] == [0, 2, 0, 2]
+
+
+@given(
+    camera_fps=st.sampled_from([7.0, 10.0, 12.5, 15.0, 25.0, 30.0]),
+    fps=st.sampled_from([0.0, 5.0, 10.0]),
+    clip_fps=st.sampled_from([0.0, 2.0, 5.0]),
+    kept=st.lists(st.booleans(), min_size=1, max_size=200),
+)
+def test_every_frame_is_counted_once_whatever_the_switches(
+    camera_fps: float, fps: float, clip_fps: float, kept: list[bool]
+) -> None:
+    pace = DetectionPace(fps, clip_fps)
+    taken = [pace.take(i / camera_fps, k) for i, k in enumerate(kept)]
+    last = max(i for i, t in enumerate(taken) if t)
+    assert taken[0] == 1
+    assert sum(taken) == last + 1  # the frames after the last detected one are still pending
+
+    # No two detections closer than the cap in effect allows: each is due an interval after
+    # the last one was due, and is taken up to EARLY of an interval before (capture times
+    # jitter) or a frame after (frames come when they come). A cap that starts after every
+    # frame was detected takes its first frame.
+    def interval(i: int) -> float:
+        return pace.clip_interval if kept[i] else pace.interval
+
+    detected = [i for i, t in enumerate(taken) if t]
+    for a, b in itertools.pairwise(detected):
+        if not interval(a):
+            continue
+        assert (b - a) / camera_fps >= (1 - EARLY) * interval(b) - 1 / camera_fps - 1e-9

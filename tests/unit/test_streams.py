@@ -301,3 +301,37 @@ def test_snapshot_candidates_wait_for_the_warm_up_as_the_trigger_does() -> None:
     result = MotionResult(delta=0.05, lighting=False, boxes=())
     assert not judge.judge(result, None, motion, 11.0).takes_still
     assert judge.judge(result, None, motion, 12.0).takes_still
+
+
+def test_clip_kept_once_the_clip_has_its_changed_frames_or_was_tampered_with() -> None:
+    """What caps the detection rate (``clip_detect_fps``) on the thread that detects."""
+    motion = MotionConfig(threshold=0.01, stable_frames=3, min_changed_frames=3, warmup=0.0)
+    judge = ClipJudge(motion, max_clip=600.0)
+    now = itertools.count()
+
+    def kept_after(delta: float, scene: SceneReport | None = None) -> bool:
+        result = MotionResult(delta=delta, lighting=False, boxes=())
+        judge.judge(result, scene, motion, float(next(now)))
+        return judge.clip_kept
+
+    # Idle, then a clip: kept from its third changed frame, until it stops.
+    assert [kept_after(d) for d in (0.0, 0.02, 0.02, 0.0, 0.02, 0.03, 0.0, 0.0, 0.0)] == [
+        False, False, False, False, True, True, True, True, False,
+    ]  # fmt: skip
+    # A clip started by tampering is kept once it is confirmed, whatever its changed frames
+    # (here one, as the picture confirmed changes).
+    suspect = SceneReport(
+        mode="day",
+        switched=False,
+        settling=False,
+        tamper=TamperState(condition="covered", suspect=True),
+    )
+    tampered = SceneReport(
+        mode="day",
+        switched=False,
+        settling=False,
+        tamper=TamperState(condition="covered", tampered="covered", tampered_since=20.0),
+    )
+    assert not kept_after(0.0, suspect) and judge.recording
+    assert kept_after(0.02, tampered) and judge.trigger.clip is not None
+    assert judge.trigger.clip.changed_frames == 1
