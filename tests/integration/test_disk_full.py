@@ -138,6 +138,9 @@ def test_a_disk_that_fills_mid_clip(tmp_path: Path, small_disk: Path) -> None:
     daemon = RunningDaemon(daemon_config(tmp_path, small_disk / "data"), tmp_path)
     health: list[int] = []
     try:
+        # /healthz is 503 until the camera delivers frames: the web side listens first (one CI
+        # run asked in between). From then on it must stay 200, through the full disk.
+        daemon.wait_for(r"camera cam: online")
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
             health.append(daemon.get("/healthz")[0])
