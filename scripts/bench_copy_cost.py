@@ -28,6 +28,7 @@ import statistics
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +55,20 @@ FPS = 15.0
 
 
 def read_frames(path: Path, decode: bool) -> tuple[list[Frame], list[float]]:
-    """Every frame of the file as the IP camera source makes it, and each read's CPU ms."""
+    """Every frame of the file as the IP camera source makes it, each seen at its time in the
+    stream (``mono`` 1/15 s apart, as from a camera), and each read's CPU ms.
+
+    A file is read far faster than a camera sends it, and the source stamps each frame with
+    its arrival: 350 frames fell within 0.4 s. Detection does part of its work by the clock
+    (tampering and the colour sample a few times a second, the nuisance model's learning, the
+    slow baseline's pictures), so with those stamps it did almost none of it: a still picture
+    of the sub stream measured 0.11 to 0.12 ms, against 0.17 to 0.27 ms with the stream's
+    times in the same two runs (a moving one about the same either way)."""
     capture = CaptureConfig(source=str(path), kind="url", open_timeout=10, read_timeout=10)
     source = PyAVSource(capture, threading.Event(), decode=decode)
     source.open()
-    frames, costs = [], []
+    frames: list[Frame] = []
+    costs: list[float] = []
     try:
         while True:
             started = time.thread_time()
@@ -66,7 +76,7 @@ def read_frames(path: Path, decode: bool) -> tuple[list[Frame], list[float]]:
             if frame is None:
                 break
             costs.append((time.thread_time() - started) * 1000)
-            frames.append(frame)
+            frames.append(replace(frame, mono=len(frames) / FPS))
     finally:
         source.close()
     return frames, costs

@@ -50,6 +50,7 @@ from scripts.bench.harness import (
 from scripts.bench.ipcam_media import StreamVideo, stream_video
 from scripts.bench.ipcam_programs import (
     CameraSource,
+    floor_program,
     motion_ipcam_program,
     motion_ipcam_summary,
     motiond_ipcam_program,
@@ -68,7 +69,8 @@ from scripts.bench.programs import Program, ProgramDied
 from scripts.bench.stream import StreamProcess
 from testbed.rtsp import RtspCamera, rtsp_server_unavailable
 
-PROGRAMS = ("motion", "motiond")
+PROGRAMS = ("motion", "motiond", "floor")  # floor: RTSP scenarios only, not by default
+DEFAULT_PROGRAMS = ("motion", "motiond")
 SUB_SIZE, SUB_BITRATE = (640, 360), 750_000
 PLAY_TIMEOUT_S = 60.0  # for the program's first client to start the stream
 
@@ -290,6 +292,8 @@ def make_program(
     cameras = [CameraSource(stream.url("/main"), scenario.size, *sub)] * scenario.cameras
     if key == "motion":
         return motion_ipcam_program(workdir, cameras, scenario.fps)
+    if key == "floor":
+        return floor_program(workdir, cameras)
     fps = scenario.fps if scenario.kind == "mjpeg" else None
     return motiond_ipcam_program(workdir, cameras, fps, motion=motion)
 
@@ -324,6 +328,8 @@ def run_scenario(
 ) -> list[dict[str, Any]]:
     runs = []
     for key in programs:
+        if key == "floor" and scenario.kind != "rtsp":
+            continue  # an MJPEG camera's floor would be its JPEG decode: not measured here
         where = workdir / scenario.key / (key if attempt == 1 else f"{key}-{attempt}")
         where.mkdir(parents=True, exist_ok=True)
         stream: Stream = (
@@ -356,7 +362,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=[s.key for s in SCENARIOS],
         default=[s.key for s in SCENARIOS],
     )
-    parser.add_argument("--programs", nargs="+", choices=PROGRAMS, default=list(PROGRAMS))
+    parser.add_argument(
+        "--programs",
+        nargs="+",
+        choices=PROGRAMS,
+        default=list(DEFAULT_PROGRAMS),
+        help="floor: each stream read and the detection stream decoded by PyAV and nothing "
+        "else (scripts/bench/pyav_floor.py), RTSP scenarios only; motiond's cost above it is "
+        "its own work (default: motion motiond)",
+    )
     add_motion_arguments(parser)
     parser.add_argument(
         "--repeat",
@@ -399,6 +413,8 @@ def notes_for(runs: list[dict[str, Any]], scenarios: dict[str, Scenario]) -> lis
         if run.get("error"):
             notes.append(f"{where}: {run['error']}")
             continue
+        if run["key"] == "floor":
+            continue  # it writes no clips
         if run["clips_during_idle"]:
             notes.append(f"{where}: wrote {run['clips_during_idle']} clip(s) on the still scene")
         clips = run["clips"]

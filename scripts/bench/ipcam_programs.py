@@ -163,6 +163,25 @@ def motiond_ipcam_program(
     return motiond_run(workdir, config, storage)
 
 
+def floor_program(workdir: Path, cameras: list[CameraSource]) -> Program:
+    """scripts/bench/pyav_floor.py on the cameras' streams (RTSP; all cameras the same): each
+    stream read, the detection stream decoded, nothing else. It writes no clips."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    first = cameras[0]
+    argv = [sys.executable, "-m", "scripts.bench.pyav_floor", "--main", first.url]
+    if first.detect_url is not None:
+        argv += ["--sub", first.detect_url]
+    argv += ["--cameras", str(len(cameras))]
+    return Program(
+        key="floor",
+        label="floor: each stream read, the detection stream decoded (PyAV, no more)",
+        argv=argv,
+        workdir=workdir,
+        clip_dir=workdir / "no-clips",
+        settings={"argv": argv[1:]},
+    )
+
+
 def motiond_ipcam_runnable(workdir: Path) -> str | None:
     """None if ``python -m motiond check-config`` accepts the benchmark's configs, else why."""
     workdir.mkdir(parents=True, exist_ok=True)

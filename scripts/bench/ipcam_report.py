@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from scripts.bench.report import cell, machine_line, succeeded
@@ -13,12 +14,21 @@ RSS_TARGET_FROM_CAMERAS = 4  # peak RSS at most Motion's from this many cameras 
 
 
 class ScenarioLike(Protocol):
-    key: str
-    label: str
-    kind: str
-    sub: bool
-    cameras: int
-    single: str | None  # the one-camera scenario of the same streams, for memory per camera
+    """What the report reads of a scenario (read-only: scenarios are frozen dataclasses)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def sub(self) -> bool: ...
+    @property
+    def cameras(self) -> int: ...
+    @property
+    def single(self) -> str | None:  # the one-camera scenario of the same streams
+        ...
 
 
 def _ratio(value: float, reference: float) -> float | None:
@@ -33,7 +43,7 @@ def per_further_camera(
         return None
     assert many is not None and one is not None
     extra = many["memory"]["peak_rss_mb"] - one["memory"]["peak_rss_mb"]
-    return round(extra / (cameras - 1), 1)
+    return round(float(extra) / (cameras - 1), 1)
 
 
 def median_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -64,7 +74,7 @@ def median_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def comparison(
-    runs: list[dict[str, Any]], scenarios: dict[str, ScenarioLike]
+    runs: list[dict[str, Any]], scenarios: Mapping[str, ScenarioLike]
 ) -> list[dict[str, Any]]:
     """Per scenario: motiond's figures over Motion's, and the issue's targets met or not."""
     found = {(run["scenario"], run["key"]): run for run in runs}
@@ -93,11 +103,34 @@ def comparison(
                 )
                 for program in ("motiond", "motion")
             }
+        floor = found.get((key, "floor"))
+        if succeeded(floor):
+            assert floor is not None
+            row["floor"] = above_floor(floor, {"motiond": motiond, "motion": motion}, scenario)
         if succeeded(motiond):
             assert motiond is not None
             row["targets"] = _targets(scenario, motiond, motion, row.get("per_further_camera_mb"))
         rows.append(row)
     return rows
+
+
+def above_floor(
+    floor: dict[str, Any], programs: dict[str, dict[str, Any] | None], scenario: ScenarioLike
+) -> dict[str, Any]:
+    """The floor's cores (each stream read, the detection stream decoded, nothing else), and
+    per camera what each program costs above it, idle and recording."""
+    phases = ("idle", "recording")
+    return {
+        "cores": {phase: floor[phase]["cores"] for phase in phases},
+        "above_per_camera": {
+            program: {
+                phase: round((run[phase]["cores"] - floor[phase]["cores"]) / scenario.cameras, 4)
+                for phase in phases
+            }
+            for program, run in programs.items()
+            if succeeded(run) and run is not None
+        },
+    }
 
 
 def _targets(
@@ -221,6 +254,50 @@ def ratio_table(rows: list[dict[str, Any]], labels: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def floor_table(rows: list[dict[str, Any]], labels: dict[str, str]) -> str:
+    lines = [
+        "| scenario | floor: idle / recording cores | motiond above it, per camera "
+        "| Motion above it, per camera |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        floor = row.get("floor")
+        if floor is None:
+            continue
+        above = floor["above_per_camera"]
+        cells = [
+            "-"
+            if program not in above
+            else f"{above[program]['idle']:+.4f} / {above[program]['recording']:+.4f}"
+            for program in ("motiond", "motion")
+        ]
+        cores = floor["cores"]
+        lines.append(
+            f"| {labels[row['scenario']]} | {cores['idle']:.3f} / {cores['recording']:.3f} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def _floor_part(results: dict[str, Any]) -> list[str]:
+    labels = {s["key"]: s["label"] for s in results["scenarios"]}
+    if not any(row.get("floor") for row in results["comparison"]):
+        return []
+    return [
+        "### Above the floor",
+        "",
+        "The floor is scripts/bench/pyav_floor.py on the same streams in the same run: each "
+        "stream read and the detection stream decoded with motiond's own libavformat and "
+        "decoder settings, a thread per stream, nothing else. What a program costs above it, "
+        "per camera, is its own work: detection, clips, and for motiond Python per frame and "
+        "threads handing over (Motion decodes with its own libavcodec).",
+        "",
+        floor_table(results["comparison"], labels),
+        "",
+    ]
+
+
 def target_table(rows: list[dict[str, Any]], labels: dict[str, str]) -> str:
     lines = ["| scenario | target | motiond | limit | |", "|---|---|---|---|---|"]
     for row in rows:
@@ -329,6 +406,7 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         thread_table(results["runs"], labels),
         "",
+        *_floor_part(results),
         "### Targets (issue 18)",
         "",
         target_table(results["comparison"], labels),

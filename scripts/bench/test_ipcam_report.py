@@ -129,3 +129,24 @@ def test_repeated_runs_give_the_median_run_and_keep_every_figure() -> None:
 
 def test_a_single_run_is_reported_as_it_is() -> None:
     assert ipcam_report.median_runs(RUNS) == RUNS
+
+
+def test_the_floor_gives_each_programs_cost_above_it_per_camera() -> None:
+    floor = {**_run("8x720p-sub", "floor", 0.110, 0.130, 90.0), "clips": {"count": 0}}
+    rows = ipcam_report.comparison([*RUNS, floor], SCENARIOS)
+    eight = next(row for row in rows if row["scenario"] == "8x720p-sub")
+    assert eight["floor"] == {
+        "cores": {"idle": 0.110, "recording": 0.130},
+        "above_per_camera": {
+            "motiond": {"idle": 0.003, "recording": 0.0049},  # (0.134 - 0.110) / 8, ...
+            "motion": {"idle": 0.0084, "recording": 0.0044},
+        },
+    }
+    one = next(row for row in rows if row["scenario"] == "720p-sub")
+    assert "floor" not in one  # no floor run there
+    labels = {key: s.label for key, s in SCENARIOS.items()}
+    table = ipcam_report.floor_table(rows, labels)
+    assert "| 8 cameras + sub | 0.110 / 0.130 | +0.0030 / +0.0049 | +0.0084 / +0.0044 |" in table
+    assert "one camera" not in table
+    # The floor's own run is no program under test: no verdicts of its own.
+    assert next(t["target"] for t in eight["targets"]) == "idle cores at most Motion's"

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import SplitResult, urlsplit
 
 import av
@@ -78,6 +78,8 @@ class PyAVSource(Source):
         self._params: StreamParams | None = None
         self._video_clock = StreamClock()
         self._audio_clock = StreamClock()
+        self._video_tick = Tick(0, 0)
+        self._audio_tick = Tick(0, 0)
         self._pending_audio: list[AudioPacket] = []
         self._seq = 0
         self._size = (0, 0)
@@ -159,12 +161,14 @@ class PyAVSource(Source):
             context.thread_count = 1
             context.options = {"skip_loop_filter": "all"}
         self._video = video
+        self._video_tick = Tick.of(video.time_base)
         streams = [video]
         self._audio = None
         self._audio_params = None
         if self.want_audio and container.streams.audio:
             audio = container.streams.audio[0]
             self._audio = audio
+            self._audio_tick = Tick.of(audio.time_base)
             self._audio_params = AudioParams(
                 codec=audio.codec_context.name,
                 sample_rate=audio.codec_context.sample_rate,
@@ -233,11 +237,13 @@ class PyAVSource(Source):
             data = bytes(coded)
             keyframe = bool(coded.is_keyframe)
             params = self._params_for(data, keyframe)
-            stamp = _seconds(coded.dts if coded.dts is not None else coded.pts, coded.time_base)
+            tick = self._video_tick
+            pts, dts = coded.pts, coded.dts
+            stamp = tick.seconds(dts if dts is not None else pts)
             mono = self._video_clock.map(stamp, arrival)
             pts_delay = 0.0
-            if coded.pts is not None and coded.dts is not None:
-                pts_delay = max(0.0, float((coded.pts - coded.dts) * coded.time_base))
+            if pts is not None and dts is not None:
+                pts_delay = max(0.0, tick.seconds(pts - dts) or 0.0)
             picture = self._decode(coded) if self.decode else None
             if picture is not None and (picture.width, picture.height) != self._size:
                 self._size = (picture.width, picture.height)
@@ -292,8 +298,9 @@ class PyAVSource(Source):
 
     def _take_audio(self, packet: Any, arrival: float) -> None:
         assert self._audio_params is not None
-        stamp = _seconds(packet.pts, packet.time_base)
-        duration = float(packet.duration * packet.time_base) if packet.duration else 0.0
+        tick = self._audio_tick
+        stamp = tick.seconds(packet.pts)
+        duration = (tick.seconds(packet.duration) or 0.0) if packet.duration else 0.0
         self._pending_audio.append(
             AudioPacket(
                 bytes(packet), self._audio_clock.map(stamp, arrival), duration, self._audio_params
@@ -325,10 +332,28 @@ def _port(parts: SplitResult) -> int | None:
     return port if port is not None else DEFAULT_PORTS.get(parts.scheme.lower())
 
 
-def _seconds(stamp: int | None, time_base: Fraction | None) -> float | None:
-    if stamp is None or time_base is None:
-        return None
-    return float(stamp * time_base)
+class Tick(NamedTuple):
+    """A stream's time base as two integers: timestamps to seconds without ``Fraction``s
+    (PyAV makes a new one for each ``time_base`` read, and the arithmetic more: five a packet,
+    on every camera's two streams). A demuxed packet's time base is its stream's, and the
+    Annex B filter keeps it. ``stamp * numerator / denominator`` is the same float as
+    ``float(stamp * Fraction(numerator, denominator))``: both are the exact quotient, rounded
+    once."""
+
+    numerator: int
+    denominator: int
+
+    @classmethod
+    def of(cls, time_base: Fraction | None) -> Tick:
+        """The tick of ``time_base``; none (no timestamps) where the stream has none."""
+        if time_base is None or time_base.denominator == 0:
+            return cls(0, 0)
+        return cls(time_base.numerator, time_base.denominator)
+
+    def seconds(self, stamp: int | None) -> float | None:
+        if stamp is None or not self.denominator:
+            return None
+        return stamp * self.numerator / self.denominator
 
 
 def _decoded_size(codec: str, parameter_sets: bytes, keyframe: bytes) -> tuple[int, int] | None:
