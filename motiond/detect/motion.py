@@ -74,6 +74,9 @@ class MotionDetector:
         self.shake = ShakeEstimator()
         self.movers = SmallMovers()
         self.baseline = Baseline(config.slow_baseline)
+        # Whether the last frame compared had no changed pixel: the next one is likely still
+        # too, and worth the cheaper check first (``_unchanged``).
+        self._was_still = False
 
     @property
     def mask(self) -> np.ndarray | None:
@@ -166,14 +169,13 @@ class MotionDetector:
         if previous_stats is None or self._mask_key != self._stats_mask_key:
             previous_stats = _brightness(previous, mask)
         self._stats_mask_key = self._mask_key
-        changed = self._changed(small, stats, previous, previous_stats, mask)
-        changed_count = cv2.countNonZero(changed)
+        changed, changed_count = self._compare(small, stats, previous, previous_stats, mask)
         before = Pair(previous, previous_picture, previous_smooth)
         shift = None
         # Beyond lightswitch the whole picture changed: lighting, a cover, whatever a shake did.
         limit = config.lightswitch or 1.0
         shaken = SHAKE_CHANGE <= changed_count / max(1, self._counted_pixels) <= limit
-        if config.shake and shaken and _spread(changed) >= SHAKE_SPREAD:
+        if config.shake and shaken and changed is not None and _spread(changed) >= SHAKE_SPREAD:
             undone = self._undo_shake(
                 small, stats, before, previous_stats, changed_count, mask=mask
             )
@@ -190,9 +192,10 @@ class MotionDetector:
             return MotionResult(delta=raw_delta, lighting=True, boxes=(), raw_delta=raw_delta)
         if not changed_count:
             if self.nuisance is not None and self.nuisance.learns_at(now):
-                self.nuisance.calm(changed.shape, now, mask)
+                self.nuisance.calm(small.shape, now, mask)
             moved = None if shift is None else (round(shift.dx, 2), round(shift.dy, 2))
             return MotionResult(delta=0.0, lighting=False, boxes=(), raw_delta=0.0, shift=moved)
+        assert changed is not None  # changed_count > 0
         min_pixels = max(1, math.ceil(config.min_area * counted))
         frame = self._judge_frame(Regions(changed), current, before, min_pixels, now=now, mask=mask)
         slow = None
@@ -225,6 +228,42 @@ class MotionDetector:
             return None
         smooth = moved if self.config.blur else aligned(before.smooth, shift)
         return shift, Pair(moved, aligned(before.picture, shift), smooth), changed, count
+
+    def _compare(
+        self,
+        small: np.ndarray,
+        stats: tuple[float, float],
+        before: np.ndarray,
+        before_stats: tuple[float, float],
+        mask: np.ndarray | None,
+    ) -> tuple[np.ndarray | None, int]:
+        """The changed pixels (None when there are none) and their count: after a still
+        frame, ``_unchanged`` first."""
+        if self._was_still and self._unchanged(small, stats, before, before_stats, mask):
+            return None, 0
+        changed = self._changed(small, stats, before, before_stats, mask)
+        count = cv2.countNonZero(changed)
+        self._was_still = not count
+        return changed, count
+
+    def _unchanged(
+        self,
+        small: np.ndarray,
+        stats: tuple[float, float],
+        before: np.ndarray,
+        before_stats: tuple[float, float],
+        mask: np.ndarray | None,
+    ) -> bool:
+        """Whether no pixel changed from ``before``: ``_changed`` would be all zeros.
+
+        One OpenCV call (the largest difference where the mask counts) in place of three
+        (difference, threshold, count) and a picture: on a still scene nearly every frame,
+        and each call lets go of the GIL, which another camera's thread then takes (about
+        one context switch a call with eight cameras, docs/benchmarks.md): a pixel changed
+        where the difference is above ``pixel_threshold``, so none did where the largest
+        is not."""
+        matched = _match_brightness(small, stats, before_stats)
+        return cv2.norm(matched, before, cv2.NORM_INF, mask) <= self.config.pixel_threshold
 
     def _changed(
         self,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from motiond.config import MotionConfig
-from motiond.detect.motion import Box, MotionDetector, union_of
+from motiond.detect.motion import Box, MotionDetector, _brightness, union_of
 from testbed.synthetic import HEIGHT, WIDTH, background, gray, with_noise, with_square
 
 _clock = [0.0]
@@ -140,3 +143,70 @@ def test_detection_scale_is_a_power_of_two_near_detect_width(frame_width: int, s
     from motiond.detect.motion import detection_scale
 
     assert detection_scale(frame_width, 320) == scale
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=2**32 - 1),
+    st.integers(min_value=1, max_value=255),
+    st.sampled_from(["none", "half", "random"]),
+    st.integers(min_value=-40, max_value=40),
+    st.integers(min_value=0, max_value=30),
+)
+def test_the_still_check_agrees_with_the_changed_pixels(
+    seed: int, pixel_threshold: int, masking: str, shift: int, spread: int
+) -> None:
+    """``_unchanged`` (one call: the largest difference) is true exactly when ``_changed``
+    marks no pixel, brightness matching and mask included."""
+    rng = np.random.default_rng(seed)
+    before = rng.integers(0, 256, (18, 24), dtype=np.uint8)
+    noise = rng.integers(-spread, spread + 1, before.shape)
+    small = np.clip(before.astype(int) + shift + noise, 0, 255).astype(np.uint8)
+    mask = None
+    if masking == "half":
+        mask = np.zeros(before.shape, np.uint8)
+        mask[:, :12] = 1
+    elif masking == "random":
+        mask = rng.integers(0, 2, before.shape, dtype=np.uint8)
+    detector = MotionDetector(MotionConfig(pixel_threshold=pixel_threshold))
+    stats, before_stats = _brightness(small, mask), _brightness(before, mask)
+    changed = detector._changed(small, stats, before, before_stats, mask)
+    unchanged = detector._unchanged(small, stats, before, before_stats, mask)
+    assert unchanged == (cv2.countNonZero(changed) == 0)
+
+
+def test_the_still_check_leaves_every_result_as_it_was() -> None:
+    """Over still, moving and masked frames, the detector with the still check gives the
+    results of the detector without it, frame by frame."""
+    rng = np.random.default_rng(7)
+    base = background()
+    frames = [with_noise(base, rng) for _ in range(12)]
+    frames += [with_noise(with_square(base, 40 + 8 * i, 60), rng) for i in range(10)]
+    frames += [with_noise(base, rng, sigma=0.0) for _ in range(6)]
+    frames += [with_noise(base, rng) for _ in range(6)]
+    masks = {"masks": [[[0, 0], [WIDTH // 2, 0], [WIDTH // 2, HEIGHT], [0, HEIGHT]]]}
+    for extra in ({}, masks):
+        config = MotionConfig(**extra)
+        checked, full = MotionDetector(config), MotionDetector(config)
+        full._unchanged = lambda *args, **kwargs: False  # type: ignore[method-assign]
+        stills = 0
+        for index, frame in enumerate(frames):
+            now = index / 10
+            picture = gray(frame)
+            a = checked.detect(picture, WIDTH, HEIGHT, now=now)
+            b = full.detect(picture, WIDTH, HEIGHT, now=now)
+            assert a == b, index
+            stills += checked._was_still
+        assert stills >= 10  # the check ran on the still frames
+
+
+def test_the_still_check_counts_only_what_the_mask_lets_count() -> None:
+    before = np.full((18, 24), 100, np.uint8)
+    small = before.copy()
+    small[:, 12:] = 200  # a change, only where the mask leaves out
+    mask = np.zeros(before.shape, np.uint8)
+    mask[:, :12] = 1
+    detector = MotionDetector(MotionConfig())
+    stats, before_stats = _brightness(small, mask), _brightness(before, mask)
+    assert detector._unchanged(small, stats, before, before_stats, mask)
+    assert not detector._unchanged(small, stats, before, before_stats, None)
