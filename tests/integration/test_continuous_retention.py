@@ -44,7 +44,10 @@ def footage(storage: Storage, ages_hours: list[float], size: int) -> SegmentInde
 
 
 def segment_files(storage: Storage) -> list[str]:
-    return sorted(p.name for p in storage.continuous_dir.glob("cam/*/*.mp4"))
+    """The segment files, oldest first: by day folder, then by name (a name alone is a time
+    of day, and footage from before midnight sorted after today's)."""
+    root = storage.continuous_dir
+    return sorted(str(p.relative_to(root)) for p in root.glob("cam/*/*.mp4"))
 
 
 def test_continuous_max_age_deletes_only_old_segments(tmp_path: Path) -> None:
